@@ -1,0 +1,1 @@
+"""Persistence: typed SQLAlchemy models, the session helper, repositories and migrations."""

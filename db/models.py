@@ -1,0 +1,260 @@
+"""Tables of the feedback store (SQLAlchemy 2.0 typed models).
+
+See docs/data-model.md for the picture. Statuses and roles are plain strings checked by
+CHECK constraints, so PostgreSQL and SQLite behave alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+
+from db.base import Base, UTCDateTime, utcnow
+
+__all__ = [
+    "JOB_STATUSES",
+    "ROLES",
+    "TASKS",
+    "VERSION_STATUSES",
+    "AlertEvent",
+    "AlertRule",
+    "AuditLog",
+    "Feedback",
+    "Model",
+    "ModelVersion",
+    "Prediction",
+    "ProductionPointer",
+    "Promotion",
+    "RetrainJob",
+    "User",
+]
+
+TASKS = ("binary", "multiclass")
+VERSION_STATUSES = ("candidate", "production", "archived", "failed")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+ROLES = ("admin", "operator", "analyst", "labeler")
+FEEDBACK_SOURCES = ("ui", "csv", "api", "simulator")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Model(Base):
+    """A served classification model."""
+
+    __tablename__ = "models"
+    __table_args__ = (CheckConstraint(_in("task", TASKS), name="task"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    task: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: Class labels in the order the model's probability vector uses.
+    class_labels: Mapped[list[str]] = mapped_column(JSON)
+    #: ``[{"name": str, "type": "number"|"category", "categories": [..]?}]``
+    feature_schema: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    versions: Mapped[list[ModelVersion]] = relationship(
+        back_populates="model", order_by="ModelVersion.version"
+    )
+
+
+class ModelVersion(Base):
+    """One trained version of a model and its artifact."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "version"),
+        CheckConstraint(_in("status", VERSION_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="candidate")
+    artifact_path: Mapped[str] = mapped_column(String(500))
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    train_window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    train_window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Metrics on the holdout set at training time, e.g. ``{"accuracy": 0.91}``.
+    holdout_metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Records of the training inputs kept as the default drift reference.
+    reference_sample: Mapped[list[dict[str, Any]]] = deferred(mapped_column(JSON, default=list))
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    model: Mapped[Model] = relationship(back_populates="versions")
+
+
+class ProductionPointer(Base):
+    """Which version of a model serves production. One row per model."""
+
+    __tablename__ = "production_pointers"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100), default="system")
+
+
+class Promotion(Base):
+    """History of production pointer moves (a rollback is a promotion of an older version)."""
+
+    __tablename__ = "promotions"
+    __table_args__ = (CheckConstraint(_in("kind", ("promote", "rollback")), name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    from_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    to_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    kind: Mapped[str] = mapped_column(String(20), default="promote")
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Prediction(Base):
+    """One logged prediction. ``id`` is the request id returned to the caller."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        Index("ix_predictions_model_ts", "model_id", "ts"),
+        Index("ix_predictions_version_ts", "version_id", "ts"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    features: Mapped[dict[str, Any]] = mapped_column(JSON)
+    predicted_class: Mapped[str] = mapped_column(String(100))
+    #: Class probabilities, ``{label: p}``.
+    scores: Mapped[dict[str, float]] = mapped_column(JSON)
+    #: Probability of the predicted class (kept apart for "least confident first").
+    top_score: Mapped[float] = mapped_column(Float)
+    latency_ms: Mapped[float] = mapped_column(Float)
+
+
+class Feedback(Base):
+    """The current ground-truth label of a prediction (at most one, by constraint)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("prediction_id"),
+        CheckConstraint(_in("source", FEEDBACK_SOURCES), name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(
+        ForeignKey("predictions.id", ondelete="CASCADE")
+    )
+    label: Mapped[str] = mapped_column(String(100))
+    labeler: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Incremented on every change; a writer that read an older revision has a conflict.
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RetrainJob(Base):
+    """A queued or finished retraining run, executed by the worker."""
+
+    __tablename__ = "retrain_jobs"
+    __table_args__ = (CheckConstraint(_in("status", JOB_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    error: Mapped[str] = mapped_column(Text, default="")
+    log: Mapped[str] = mapped_column(Text, default="")
+
+
+class AlertRule(Base):
+    """A condition on a metric that raises an alert event."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    metric: Mapped[str] = mapped_column(String(100))
+    comparator: Mapped[str] = mapped_column(String(4))
+    threshold: Mapped[float] = mapped_column(Float)
+    window_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlertEvent(Base):
+    """One firing of an alert rule."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default="firing")
+    value: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A person who signs in, with one role."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    email: Mapped[str | None] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    #: scrypt hash; empty for accounts that only sign in through OIDC.
+    password_hash: Mapped[str] = mapped_column(String(300), default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditLog(Base):
+    """Who did what to which object, and when. Append-only from the application."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(50), index=True)
+    object_type: Mapped[str] = mapped_column(String(50), default="")
+    object_id: Mapped[str] = mapped_column(String(100), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

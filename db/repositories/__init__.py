@@ -1,0 +1,1 @@
+"""Repositories: keyword-only functions over a session, one module per noun."""

@@ -1,0 +1,175 @@
+"""Models, versions and the production pointer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import Model, ModelVersion, ProductionPointer, Promotion
+
+__all__ = [
+    "RegistryError",
+    "add_version",
+    "create_model",
+    "get_model",
+    "list_models",
+    "production_version",
+    "promotions_since",
+    "set_production",
+]
+
+
+class RegistryError(ValueError):
+    """A registry operation names something that does not exist or is not allowed."""
+
+
+def create_model(
+    *,
+    session: Session,
+    name: str,
+    task: str,
+    class_labels: Sequence[str],
+    feature_schema: Sequence[dict[str, Any]],
+    description: str = "",
+) -> Model:
+    """Register a new model (no versions yet)."""
+    model = Model(
+        name=name,
+        task=task,
+        class_labels=list(class_labels),
+        feature_schema=list(feature_schema),
+        description=description,
+    )
+    session.add(model)
+    session.flush()
+    return model
+
+
+def get_model(*, session: Session, name: str) -> Model:
+    """The model called ``name``.
+
+    Raises:
+        RegistryError: no such model.
+    """
+    model = session.scalar(select(Model).where(Model.name == name))
+    if model is None:
+        raise RegistryError(f"no model named {name!r}")
+    return model
+
+
+def list_models(*, session: Session) -> list[Model]:
+    """All models ordered by name."""
+    return list(session.scalars(select(Model).order_by(Model.name)))
+
+
+def add_version(
+    *,
+    session: Session,
+    model_id: int,
+    artifact_path: str,
+    artifact_sha256: str,
+    created_by: str,
+    holdout_metrics: dict[str, Any] | None = None,
+    reference_sample: list[dict[str, Any]] | None = None,
+    train_window_start: datetime | None = None,
+    train_window_end: datetime | None = None,
+    notes: str = "",
+) -> ModelVersion:
+    """Register the next version number of a model as a candidate."""
+    current = session.scalar(
+        select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model_id)
+    )
+    version = ModelVersion(
+        model_id=model_id,
+        version=(current or 0) + 1,
+        status="candidate",
+        artifact_path=artifact_path,
+        artifact_sha256=artifact_sha256,
+        holdout_metrics=holdout_metrics or {},
+        reference_sample=reference_sample or [],
+        train_window_start=train_window_start,
+        train_window_end=train_window_end,
+        created_by=created_by,
+        notes=notes,
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def production_version(*, session: Session, model_id: int) -> ModelVersion | None:
+    """The version the production pointer names, if any."""
+    return session.scalar(
+        select(ModelVersion)
+        .join(ProductionPointer, ProductionPointer.version_id == ModelVersion.id)
+        .where(ProductionPointer.model_id == model_id)
+    )
+
+
+def set_production(
+    *,
+    session: Session,
+    model_id: int,
+    version_id: int,
+    actor: str,
+    reason: str = "",
+    kind: str = "promote",
+    at: datetime | None = None,
+) -> Promotion:
+    """Move the production pointer, archive the previous version and record the move.
+
+    Runs inside the caller's transaction, so the pointer, the statuses and the history
+    change together or not at all.
+
+    Raises:
+        RegistryError: the version does not belong to the model or has failed.
+    """
+    target = session.get(ModelVersion, version_id)
+    if target is None or target.model_id != model_id:
+        raise RegistryError(f"version id {version_id} is not a version of model id {model_id}")
+    if target.status == "failed":
+        raise RegistryError(f"version {target.version} failed and cannot serve production")
+    when = at or utcnow()
+    pointer = session.get(ProductionPointer, model_id)
+    previous_id = pointer.version_id if pointer else None
+    if previous_id == version_id:
+        raise RegistryError(f"version {target.version} already serves production")
+    if pointer is None:
+        pointer = ProductionPointer(model_id=model_id, version_id=version_id)
+        session.add(pointer)
+    else:
+        previous = session.get(ModelVersion, previous_id)
+        if previous is not None:
+            previous.status = "archived"
+        pointer.version_id = version_id
+    pointer.updated_at = when
+    pointer.updated_by = actor
+    target.status = "production"
+    promotion = Promotion(
+        model_id=model_id,
+        from_version_id=previous_id,
+        to_version_id=version_id,
+        kind=kind,
+        actor=actor,
+        reason=reason,
+        created_at=when,
+    )
+    session.add(promotion)
+    session.flush()
+    return promotion
+
+
+def promotions_since(*, session: Session, model_id: int, since: datetime) -> list[Promotion]:
+    """Promotions and rollbacks of a model at or after ``since``, oldest first."""
+    return list(
+        session.scalars(
+            select(Promotion)
+            .where(Promotion.model_id == model_id, Promotion.created_at >= since)
+            .order_by(Promotion.created_at)
+        )
+    )

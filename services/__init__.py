@@ -1,0 +1,1 @@
+"""The opsdash domain layer: everything but the UI. Never imports streamlit."""

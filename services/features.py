@@ -1,0 +1,59 @@
+"""Validation of prediction inputs against a model's feature schema.
+
+A schema is a list of ``{"name": str, "type": "number" | "category", "categories": [...]}``;
+``categories`` is informative (unseen categories are allowed: they are drift, not errors).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["FeatureError", "validate_record"]
+
+
+class FeatureError(ValueError):
+    """One input field is missing, unexpected or of the wrong type."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message)
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def validate_record(
+    schema: Sequence[Mapping[str, Any]], record: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check one input record and return it with numbers as floats.
+
+    Raises:
+        FeatureError: naming the first offending field.
+    """
+    if not isinstance(record, Mapping):
+        raise FeatureError("features", "must be an object of feature name to value")
+    names = [str(spec["name"]) for spec in schema]
+    extra = sorted(set(record) - set(names))
+    if extra:
+        raise FeatureError(str(extra[0]), "is not a feature of this model")
+    clean: dict[str, Any] = {}
+    for spec in schema:
+        name = str(spec["name"])
+        if name not in record:
+            raise FeatureError(name, "is missing")
+        value = record[name]
+        if spec["type"] == "number":
+            # bool is an int subclass; true/false is not a number here.
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise FeatureError(name, f"must be a number, got {type(value).__name__}")
+            if not math.isfinite(value):
+                raise FeatureError(name, "must be a finite number")
+            clean[name] = float(value)
+        else:
+            if not isinstance(value, str):
+                raise FeatureError(name, f"must be a string, got {type(value).__name__}")
+            clean[name] = value
+    return clean

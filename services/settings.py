@@ -1,0 +1,108 @@
+"""One settings object, read from ``OPSDASH_*`` environment variables.
+
+Every setting has a documented default here and in the README; nothing else in the
+code base reads the environment for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+__all__ = ["PROJECT_ROOT", "Settings", "SettingsError", "get_settings"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+def _default_var_dir() -> str:
+    return str(PROJECT_ROOT / "var")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Field ``x_y`` is read from ``OPSDASH_X_Y``."""
+
+    #: Folder for all state of the local stack (database, artifacts, Prometheus data, logs).
+    var_dir: str = field(default_factory=_default_var_dir)
+    #: SQLAlchemy URL of the feedback store. Empty means ``sqlite:///<var_dir>/opsdash.db``.
+    database_url: str = ""
+    #: Base URL of the Prometheus-compatible server the dashboard queries.
+    prometheus_url: str = "http://127.0.0.1:9090"
+    #: Seconds before a Prometheus request is abandoned (no retries are made).
+    prometheus_timeout: float = 3.0
+    #: Port of the local Prometheus started by ``make demo``.
+    prometheus_port: int = 9090
+    #: Host and port the inference service binds to.
+    serving_host: str = "127.0.0.1"
+    serving_port: int = 8000
+    #: Port of the Streamlit dashboard.
+    dashboard_port: int = 8501
+    #: Folder holding model artifacts. Empty means ``<var_dir>/artifacts``.
+    artifacts_dir: str = ""
+    #: Seconds between the inference service's checks for a newly promoted version.
+    model_reload_seconds: float = 5.0
+    #: Seconds between flushes of the prediction log; also flushed every ``log_batch_size`` rows.
+    log_flush_seconds: float = 1.0
+    log_batch_size: int = 500
+    #: Seed of the demo scenario: the same seed gives the same models and history.
+    demo_seed: int = 42
+    #: Days of demo history seeded before "now".
+    demo_days: int = 14
+    #: Requests per second the simulator sends to the inference service (per model).
+    simulator_rps: float = 4.0
+    #: IANA time zone used to display timestamps and bucket days in the dashboard.
+    timezone: str = "UTC"
+    #: Seconds that dashboard figures read from the store are cached.
+    cache_ttl_seconds: int = 30
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL with the default SQLite file filled in."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.var_dir) / 'opsdash.db'}"
+
+    @property
+    def resolved_artifacts_dir(self) -> Path:
+        """Folder of model artifacts with the default filled in."""
+        return Path(self.artifacts_dir) if self.artifacts_dir else Path(self.var_dir) / "artifacts"
+
+    @property
+    def serving_url(self) -> str:
+        """Base URL of the local inference service."""
+        return f"http://{self.serving_host}:{self.serving_port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``OPSDASH_*`` variables, validating their types.
+
+        Raises:
+            SettingsError: a variable holds a value of the wrong type.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            key = f"OPSDASH_{f.name.upper()}"
+            raw = env.get(key)
+            if raw is None or raw == "":
+                continue
+            kind = type(getattr(_DEFAULTS, f.name))
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{key}={raw!r} is not a valid {kind.__name__}") from exc
+        return cls(**values)  # type: ignore[arg-type]
+
+
+_DEFAULTS = Settings()
+
+
+def get_settings() -> Settings:
+    """Settings from the current environment (cheap; call it where needed)."""
+    return Settings.from_env()
