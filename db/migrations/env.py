@@ -5,10 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import db.models  # noqa: F401  (registers the tables on Base.metadata)
 from db.base import Base
 from db.session import make_engine
-
-import db.models  # noqa: F401  (registers the tables on Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

@@ -17,6 +17,7 @@ __all__ = [
     "add_version",
     "create_model",
     "get_model",
+    "last_promotion",
     "list_models",
     "production_version",
     "promotions_since",
@@ -162,6 +163,16 @@ def set_production(
     session.add(promotion)
     session.flush()
     return promotion
+
+
+def last_promotion(*, session: Session, model_id: int) -> Promotion | None:
+    """The most recent promotion or rollback of a model."""
+    return session.scalar(
+        select(Promotion)
+        .where(Promotion.model_id == model_id)
+        .order_by(Promotion.created_at.desc(), Promotion.id.desc())
+        .limit(1)
+    )
 
 
 def promotions_since(*, session: Session, model_id: int, since: datetime) -> list[Promotion]:

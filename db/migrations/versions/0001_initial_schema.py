@@ -12,7 +12,6 @@ from alembic import op
 
 from db.base import UTCDateTime
 
-
 revision: str = '0001'
 down_revision: str | None = None
 branch_labels: Sequence[str] | None = None
