@@ -1,0 +1,65 @@
+"""Pure plotly figure builders: keyword-only arguments in, a Figure out, no streamlit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from dashboard.theme import THEME, Theme
+from services.overview import MIN_LABELS_PER_DAY, DailyAccuracy
+
+__all__ = ["daily_accuracy_figure"]
+
+
+def daily_accuracy_figure(
+    *, model: str, days: Sequence[DailyAccuracy], tz: str, theme: Theme = THEME
+) -> go.Figure:
+    """Daily accuracy (line, left axis) over the number of labels it rests on (bars, right).
+
+    Days with fewer than the minimum labels have no accuracy point and say so on hover.
+    """
+    x = [d.day.isoformat() for d in days]
+    acc = [None if d.accuracy is None else round(100 * d.accuracy, 1) for d in days]
+    fig = go.Figure(layout=theme.layout())
+    fig.add_bar(
+        x=x,
+        y=[d.labelled for d in days],
+        name="labelled predictions",
+        marker_color=theme.grid,
+        yaxis="y2",
+        hovertemplate="%{y:,} labels<extra></extra>",
+    )
+    fig.add_scatter(
+        x=x,
+        y=acc,
+        name="accuracy",
+        mode="lines+markers",
+        line={"color": theme.primary, "width": 3},
+        connectgaps=False,
+        hovertemplate="accuracy %{y:.1f} %<extra></extra>",
+    )
+    sparse = [d.day.isoformat() for d in days if d.accuracy is None]
+    if sparse:
+        fig.add_scatter(
+            x=sparse,
+            y=[0] * len(sparse),
+            mode="markers",
+            name=f"fewer than {MIN_LABELS_PER_DAY} labels",
+            marker={"symbol": "x", "color": theme.muted, "size": 9},
+            hovertemplate=f"not enough labels (< {MIN_LABELS_PER_DAY})<extra></extra>",
+        )
+    fig.update_layout(
+        title={"text": f"{model}: daily accuracy on labelled predictions (days in {tz})"},
+        yaxis={"title": {"text": "accuracy (%)"}, "range": [0, 100]},
+        yaxis2={
+            "title": {"text": "labels per day"},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "rangemode": "tozero",
+        },
+        xaxis={"title": {"text": f"prediction day ({tz})"}, "type": "category"},
+        height=340,
+    )
+    return fig

@@ -1,0 +1,43 @@
+"""Text for figures: one place decides how numbers, shares and times read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+__all__ = ["count", "latency", "rate", "share", "when"]
+
+NO_DATA = "—"
+
+
+def count(value: int) -> str:
+    """``12,345``."""
+    return f"{value:,}"
+
+
+def share(value: float | None, digits: int = 1) -> str:
+    """A 0..1 share as a percentage, or a dash."""
+    return NO_DATA if value is None else f"{100 * value:.{digits}f} %"
+
+
+def rate(value: float | None) -> str:
+    """Requests per second."""
+    if value is None:
+        return NO_DATA
+    return f"{value:.2f} req/s" if value < 10 else f"{value:,.0f} req/s"
+
+
+def latency(seconds: float | None) -> str:
+    """A latency in milliseconds."""
+    if seconds is None:
+        return NO_DATA
+    ms = 1000 * seconds
+    return f"{ms:.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
+
+
+def when(moment: datetime | None, tz: str) -> str:
+    """A timestamp in the display time zone, to the minute, with the zone's name."""
+    if moment is None:
+        return NO_DATA
+    local = moment.astimezone(ZoneInfo(tz))
+    return f"{local:%Y-%m-%d %H:%M} {tz}"

@@ -1,0 +1,40 @@
+"""Process-wide resources, created once per server process (``st.cache_resource``)."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from db.schema import check_schema
+from db.session import make_engine
+from services.prometheus import MetricsSource, PrometheusSource
+from services.settings import Settings, get_settings
+
+__all__ = ["engine_for", "metrics_source", "settings"]
+
+
+def settings() -> Settings:
+    """Current settings (cheap; read from the environment)."""
+    return get_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def engine_for(database_url: str) -> Engine:
+    """The engine for ``database_url``, after checking its schema is current.
+
+    Raises:
+        SchemaError: the schema is missing or stale (not cached; checked again next run).
+    """
+    engine = make_engine(database_url)
+    try:
+        check_schema(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return engine
+
+
+@st.cache_resource(show_spinner=False)
+def metrics_source(url: str, timeout: float) -> MetricsSource:
+    """The Prometheus client for ``url`` (no retries, explicit timeout)."""
+    return PrometheusSource(url, timeout=timeout)
