@@ -1,0 +1,315 @@
+"""Launcher of the local stack: ``python -m services.stack demo`` (what ``make demo`` runs).
+
+Steps: check the ports, migrate the store, seed the demo (idempotent), backfill Prometheus with
+the demo's history when its data folder is still empty, then start Prometheus, the inference
+service, the simulator and the dashboard on loopback, print the dashboard URL and supervise
+them until Ctrl-C or SIGTERM, when they are stopped front ends first and Prometheus last.
+State lives under the settings' ``var_dir``; process output goes to ``<var_dir>/logs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from services.prometheus_config import render_config
+from services.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
+from services.stack_process import (
+    StartupError,
+    Supervisor,
+    install_stop_handlers,
+    tail,
+    taken_ports,
+)
+from services.stack_specs import (
+    LOOPBACK,
+    StackPaths,
+    child_env,
+    dashboard_spec,
+    scrape_target,
+    serving_spec,
+    simulator_spec,
+    start_prometheus,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = ["PhaseTimer", "backfill_prometheus", "main", "run_demo"]
+
+#: Seconds the backfill (promtool) may take before the launcher gives up.
+BACKFILL_TIMEOUT_S = 600.0
+_SETUP_HINT = "run `make setup` (it installs Debian's prometheus package)"
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
+
+
+def backfill_prometheus(
+    *, engine: Engine, paths: StackPaths, instance: str, promtool: str, end: datetime
+) -> int:
+    """Turn the demo's history into TSDB blocks in the (empty) Prometheus data folder.
+
+    Blocks are built in a side folder and moved into place only when promtool succeeded, so
+    an interrupted backfill is simply redone on the next start.
+
+    Returns:
+        The number of samples written (0: nothing to backfill, data folder left absent).
+
+    Raises:
+        StartupError: promtool failed; the message names its log file.
+    """
+    from services.demo.backfill import write_openmetrics
+
+    paths.prometheus_dir.mkdir(parents=True, exist_ok=True)
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    source = paths.prometheus_dir / "backfill.om"
+    staging = paths.prometheus_dir / "data.backfill"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        samples = write_openmetrics(engine=engine, path=source, end=end, instance=instance)
+        if samples == 0:
+            return 0
+        log_path = paths.logs / "promtool.log"
+        with log_path.open("ab") as log:
+            result = subprocess.run(
+                [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(staging)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=BACKFILL_TIMEOUT_S,
+                check=False,
+            )
+        if result.returncode != 0:
+            raise StartupError(
+                f"promtool could not backfill Prometheus (exit code {result.returncode}); "
+                f"see {log_path}\n{tail(log_path)}"
+            )
+        if paths.prometheus_data.exists():
+            paths.prometheus_data.rmdir()  # empty, checked by the caller
+        staging.rename(paths.prometheus_data)
+        return int(samples)
+    finally:
+        source.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class PhaseTimer:
+    """Wall-clock seconds of each start-up phase, in order."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.phases: list[tuple[str, float]] = []
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time the ``with`` block as phase ``name``."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases.append((name, time.monotonic() - start))
+
+    def summary(self) -> str:
+        """``12.3 s (database 0.2 s, ...)``."""
+        total = time.monotonic() - self.started
+        parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases)
+        return f"{total:.1f} s ({parts})"
+
+
+def _reset_var_dir(var_dir: Path) -> None:
+    resolved = var_dir.resolve()
+    forbidden = {Path("/"), Path.home().resolve(), *PROJECT_ROOT.parents, PROJECT_ROOT}
+    if resolved in forbidden:
+        raise SettingsError(f"refusing to delete {resolved}: set OPSDASH_VAR_DIR to a state folder")
+    if resolved.exists():
+        shutil.rmtree(resolved)
+
+
+def _prepare_data(
+    settings: Settings, paths: StackPaths, promtool: str, timer: PhaseTimer, say: _Say
+) -> None:
+    from db.schema import upgrade
+    from db.session import make_engine
+    from services.demo.seed import seed_demo
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with timer.phase("database"):
+            upgrade(engine)
+        with timer.phase("demo data"):
+            report = seed_demo(engine=engine, settings=settings)
+        if report.skipped:
+            say("demo data already present; keeping it")
+        else:
+            say(
+                f"seeded {report.models} models, {report.predictions} predictions, "
+                f"{report.labels} labels"
+            )
+        if _is_empty_dir(paths.prometheus_data):
+            with timer.phase("backfill"):
+                samples = backfill_prometheus(
+                    engine=engine,
+                    paths=paths,
+                    instance=scrape_target(settings),
+                    promtool=promtool,
+                    end=datetime.now(UTC),
+                )
+            say(f"backfilled Prometheus with {samples} samples of demo history")
+        else:
+            say("Prometheus already has data; no backfill")
+    finally:
+        engine.dispose()
+
+
+class _Say:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, message: str) -> None:
+        print(f"[opsdash] {message}", file=self.out, flush=True)
+
+
+def _run_services(
+    settings: Settings, paths: StackPaths, prometheus: str, timer: PhaseTimer, out: TextIO
+) -> int:
+    say = _Say(out)
+    stop = threading.Event()
+    restore = install_stop_handlers(stop, out)
+    supervisor = Supervisor(
+        log_dir=paths.logs,
+        cwd=PROJECT_ROOT,
+        env=child_env(settings, os.environ),
+        stop_event=stop,
+        out=out,
+    )
+    try:
+        with supervisor:
+            with timer.phase("services"):
+                prom = start_prometheus(
+                    supervisor,
+                    paths=paths,
+                    port=settings.prometheus_port,
+                    target=scrape_target(settings),
+                    binary=prometheus,
+                )
+                serving = supervisor.start(serving_spec(settings))
+                dashboard = supervisor.start(dashboard_spec(settings))
+                supervisor.wait_ready([prom, serving])
+                simulator = supervisor.start(simulator_spec())
+                supervisor.wait_ready([dashboard, simulator])
+            say(f"start-up took {timer.summary()}")
+            say(f"logs: {paths.logs}/<process>.log")
+            say(f"Prometheus: http://{LOOPBACK}:{settings.prometheus_port}")
+            say(f"inference service: http://{scrape_target(settings)}")
+            say(f"dashboard: http://{LOOPBACK}:{settings.dashboard_port}")
+            say("press Ctrl-C to stop everything")
+            exited = supervisor.watch()
+            if exited is not None:
+                say(
+                    f"{exited.spec.name} exited unexpectedly with code {exited.process.returncode}"
+                    f"; stopping the rest. See {exited.log_path}:\n{tail(exited.log_path)}"
+                )
+                return 1
+        say("stopped")
+        return 0
+    except StartupError as exc:
+        say(f"start-up failed: {exc}")
+        return 1
+    except InterruptedError:
+        say("stopped during start-up")
+        return 0
+    finally:
+        restore()
+
+
+def run_demo(settings: Settings, *, reset: bool = False, out: TextIO | None = None) -> int:
+    """Prepare the demo data and run the whole stack until Ctrl-C or SIGTERM.
+
+    Returns:
+        The process exit code: 0 after a requested stop, 1 when something failed.
+    """
+    out = out or sys.stdout
+    say = _Say(out)
+    timer = PhaseTimer()
+    settings = replace(settings, var_dir=str(Path(settings.var_dir).resolve()))
+    paths = StackPaths(Path(settings.var_dir))
+    problems = taken_ports(
+        LOOPBACK, {"Prometheus": settings.prometheus_port, "dashboard": settings.dashboard_port}
+    )
+    problems += taken_ports(settings.serving_host, {"inference service": settings.serving_port})
+    if problems:
+        for line in problems:
+            say(line)
+        say(
+            "stop whatever holds it (a running `make demo`? Debian's own prometheus service: "
+            "`systemctl disable --now prometheus`) or choose other ports with "
+            "OPSDASH_PROMETHEUS_PORT, OPSDASH_SERVING_PORT, OPSDASH_DASHBOARD_PORT"
+        )
+        return 1
+    prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    if prometheus is None or promtool is None:
+        say(f"prometheus or promtool not found on PATH: {_SETUP_HINT}")
+        return 1
+    if reset:
+        say(f"deleting {paths.var_dir}")
+        _reset_var_dir(paths.var_dir)
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    try:
+        _prepare_data(settings, paths, promtool, timer, say)
+    except StartupError as exc:
+        say(f"start-up failed: {exc}")
+        return 1
+    return _run_services(settings, paths, prometheus, timer, out)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.stack",
+        description="Run the local opsdash stack (Prometheus, inference service, simulator, "
+        "dashboard) on loopback. Settings come from OPSDASH_* variables.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo", help="seed the demo, start every process, stop them all on Ctrl-C"
+    )
+    demo.add_argument(
+        "--reset", action="store_true", help="delete the state folder (var/) first and start over"
+    )
+    commands.add_parser(
+        "prometheus-config", help="print the Prometheus configuration the stack runs with"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = _build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+        if args.command == "prometheus-config":
+            print(render_config(scrape_target=scrape_target(settings)), end="")
+            return 0
+        return run_demo(settings, reset=args.reset)
+    except SettingsError as exc:
+        print(f"opsdash: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\n[opsdash] interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
