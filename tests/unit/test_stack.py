@@ -1,0 +1,361 @@
+"""The launcher's pure parts and its process supervisor (with tiny stand-in processes)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from services import stack
+from services.settings import PROJECT_ROOT, Settings, SettingsError
+from services.stack_process import (
+    RunningService,
+    ServiceSpec,
+    StartupError,
+    Supervisor,
+    port_is_free,
+    shutdown_order,
+    tail,
+    taken_ports,
+)
+from services.stack_specs import (
+    StackPaths,
+    child_env,
+    dashboard_spec,
+    prometheus_spec,
+    scrape_target,
+    serving_spec,
+    simulator_spec,
+)
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A loopback port something is listening on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- ports -------------------------------------------------------------------------------------
+
+
+def test_a_listening_port_is_taken_and_named(listening: int) -> None:
+    assert not port_is_free("127.0.0.1", listening)
+    assert taken_ports("127.0.0.1", {"dashboard": listening}) == [
+        f"port {listening} (dashboard) on 127.0.0.1 is already in use"
+    ]
+
+
+def test_an_unused_port_is_free() -> None:
+    port = _free_port()
+    assert port_is_free("127.0.0.1", port)
+    assert taken_ports("127.0.0.1", {"dashboard": port}) == []
+
+
+def test_run_demo_refuses_to_start_when_a_port_is_taken(tmp_path: Path, listening: int) -> None:
+    settings = replace(Settings(), var_dir=str(tmp_path / "var"), dashboard_port=listening)
+    out = io.StringIO()
+
+    assert stack.run_demo(settings, out=out) == 1
+    assert f"port {listening} (dashboard)" in out.getvalue()
+    assert not (tmp_path / "var").exists()  # nothing was set up
+
+
+# --- what runs -----------------------------------------------------------------------------------
+
+
+def test_every_process_listens_on_loopback_only() -> None:
+    settings = replace(Settings(), prometheus_port=19090, serving_port=18000, dashboard_port=18501)
+    prom = prometheus_spec(
+        binary="prometheus", config=Path("p.yml"), data_dir=Path("data"), port=19090
+    )
+    dash = dashboard_spec(settings)
+
+    assert "--web.listen-address=127.0.0.1:19090" in prom.argv
+    assert "--storage.tsdb.retention.time=30d" in prom.argv
+    assert prom.ready_url == "http://127.0.0.1:19090/-/ready"
+    assert dash.argv[dash.argv.index("--server.address") + 1] == "127.0.0.1"
+    assert dash.argv[dash.argv.index("--server.port") + 1] == "18501"
+    assert dash.argv[dash.argv.index("--server.headless") + 1] == "true"
+    assert dash.argv[dash.argv.index("--browser.gatherUsageStats") + 1] == "false"
+    assert dash.ready_url == "http://127.0.0.1:18501/_stcore/health"
+    assert serving_spec(settings).ready_url == "http://127.0.0.1:18000/healthz"
+    wildcard = "0.0.0.0"  # noqa: S104 (asserting its absence)
+    assert all(wildcard not in arg for spec in (prom, dash) for arg in spec.argv)
+
+
+def test_python_processes_run_with_this_interpreter() -> None:
+    settings = Settings()
+    for spec in (serving_spec(settings), simulator_spec(), dashboard_spec(settings)):
+        assert spec.argv[0] == sys.executable
+    assert serving_spec(settings).argv[1:] == ("-m", "services.serving")
+    assert simulator_spec().argv[1:] == ("-m", "services.simulator")
+
+
+def test_scrape_target_reaches_a_wildcard_bind_over_loopback() -> None:
+    assert scrape_target(replace(Settings(), serving_port=8123)) == "127.0.0.1:8123"
+    wildcard = replace(Settings(), serving_host="0.0.0.0", serving_port=8123)  # noqa: S104
+    assert scrape_target(wildcard) == "127.0.0.1:8123"
+
+
+def test_child_env_is_unbuffered_and_points_at_the_local_prometheus() -> None:
+    settings = replace(Settings(), var_dir="/srv/v", prometheus_port=19090)
+
+    env = child_env(settings, {"PATH": "/bin"})
+
+    assert env["PATH"] == "/bin"
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert env["OPSDASH_VAR_DIR"] == "/srv/v"
+    assert env["OPSDASH_PROMETHEUS_URL"] == "http://127.0.0.1:19090"
+
+
+def test_child_env_keeps_an_explicit_prometheus_url() -> None:
+    env = child_env(Settings(), {"OPSDASH_PROMETHEUS_URL": "http://mimir:9009/prometheus"})
+    assert env["OPSDASH_PROMETHEUS_URL"] == "http://mimir:9009/prometheus"
+
+
+def test_state_lives_under_the_var_folder(tmp_path: Path) -> None:
+    paths = StackPaths(tmp_path)
+    assert paths.logs == tmp_path / "logs"
+    assert paths.prometheus_config == tmp_path / "prometheus" / "prometheus.yml"
+    assert paths.prometheus_data == tmp_path / "prometheus" / "data"
+
+
+# --- shutdown order ------------------------------------------------------------------------------
+
+
+def _running(name: str, tier: int, index: int) -> RunningService:
+    spec = ServiceSpec(name=name, argv=("true",), stop_tier=tier)
+    # Ordering reads only the spec and the index; no process is needed.
+    process: Any = None
+    return RunningService(spec, process=process, log_path=Path(f"{name}.log"), index=index)
+
+
+def test_front_ends_stop_first_then_serving_then_prometheus() -> None:
+    settings = Settings()
+    tiers = {
+        "prometheus": prometheus_spec(binary="p", config=Path(), data_dir=Path(), port=1),
+        "serving": serving_spec(settings),
+        "dashboard": dashboard_spec(settings),
+        "simulator": simulator_spec(),
+    }
+    started = [_running(name, spec.stop_tier, i) for i, (name, spec) in enumerate(tiers.items())]
+
+    order = [[s.spec.name for s in tier] for tier in shutdown_order(started)]
+
+    assert order == [["simulator", "dashboard"], ["serving"], ["prometheus"]]
+
+
+def test_within_a_tier_the_last_started_stops_first() -> None:
+    started = [_running("a", 0, 0), _running("b", 0, 1), _running("c", 1, 2)]
+    assert [[s.spec.name for s in t] for t in shutdown_order(started)] == [["b", "a"], ["c"]]
+
+
+# --- supervisor with stand-in processes -----------------------------------------------------------
+
+_CHILD = """
+import pathlib, signal, sys, time
+name, folder = sys.argv[1], pathlib.Path(sys.argv[2])
+def stop(*_):
+    with (folder / "stopped.txt").open("a") as f:
+        f.write(name + "\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, signal.SIG_IGN if name == "stubborn" else stop)
+(folder / (name + ".up")).touch()
+print(name, "up", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def _child(name: str, folder: Path, tier: int) -> ServiceSpec:
+    return ServiceSpec(
+        name=name,
+        argv=(sys.executable, "-c", _CHILD, name, str(folder)),
+        settle_s=0.0,
+        stop_tier=tier,
+    )
+
+
+def _wait_for(path: Path, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _supervisor(tmp_path: Path) -> Supervisor:
+    return Supervisor(log_dir=tmp_path / "logs", cwd=tmp_path, env={}, out=io.StringIO())
+
+
+def test_supervisor_stops_processes_tier_by_tier_and_logs_their_output(tmp_path: Path) -> None:
+    sup = _supervisor(tmp_path)
+    names = [("prometheus", 2), ("serving", 1), ("dashboard", 0), ("simulator", 0)]
+    started = [sup.start(_child(name, tmp_path, tier)) for name, tier in names]
+    sup.wait_ready(started)
+    for name, _ in names:
+        _wait_for(tmp_path / f"{name}.up")
+
+    sup.stop_all(grace_s=5)
+
+    stopped = (tmp_path / "stopped.txt").read_text().split()
+    assert set(stopped[:2]) == {"dashboard", "simulator"}
+    assert stopped[2:] == ["serving", "prometheus"]
+    assert all(s.process.returncode == 0 for s in started)
+    assert "serving up" in (tmp_path / "logs" / "serving.log").read_text()
+
+
+def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path: Path) -> None:
+    sup = _supervisor(tmp_path)
+    stubborn = sup.start(_child("stubborn", tmp_path, 0))
+    _wait_for(tmp_path / "stubborn.up")
+
+    started = time.monotonic()
+    sup.stop_all(grace_s=0.5)
+
+    assert stubborn.process.returncode == -9
+    assert time.monotonic() - started < 5
+
+
+def test_a_process_dying_during_start_up_is_reported_with_its_log(tmp_path: Path) -> None:
+    sup = _supervisor(tmp_path)
+    spec = ServiceSpec(
+        name="serving",
+        argv=(sys.executable, "-c", "import sys; print('no model to serve'); sys.exit(3)"),
+        ready_url=f"http://127.0.0.1:{_free_port()}/healthz",
+    )
+    service = sup.start(spec)
+
+    with pytest.raises(StartupError) as info:
+        sup.wait_ready([service])
+
+    message = str(info.value)
+    assert "serving exited with code 3" in message
+    assert str(tmp_path / "logs" / "serving.log") in message
+    assert "no model to serve" in message
+
+
+def test_a_process_that_never_answers_times_out_naming_its_log(tmp_path: Path) -> None:
+    sup = _supervisor(tmp_path)
+    spec = ServiceSpec(
+        name="dashboard",
+        argv=(sys.executable, "-c", "import time; time.sleep(30)"),
+        ready_url=f"http://127.0.0.1:{_free_port()}/_stcore/health",
+        ready_timeout_s=0.5,
+    )
+    with sup, pytest.raises(StartupError, match=r"did not answer .* within 0 s; see .*dashboard"):
+        sup.wait_ready([sup.start(spec)])
+
+
+def test_watch_returns_the_process_that_exited(tmp_path: Path) -> None:
+    with _supervisor(tmp_path) as sup:
+        sup.start(_child("serving", tmp_path, 1))
+        quitter = sup.start(
+            ServiceSpec(name="simulator", argv=(sys.executable, "-c", "raise SystemExit(4)"))
+        )
+
+        assert sup.watch() is quitter
+        assert quitter.process.returncode == 4
+
+
+def test_watch_returns_none_once_a_stop_is_requested(tmp_path: Path) -> None:
+    with _supervisor(tmp_path) as sup:
+        sup.start(_child("serving", tmp_path, 1))
+        threading.Timer(0.3, sup.stop_event.set).start()
+
+        assert sup.watch() is None
+
+
+def test_tail_returns_the_last_lines(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert tail(log, 2) == "line 98\nline 99"
+    assert tail(tmp_path / "missing.log") == ""
+
+
+# --- command line and helpers --------------------------------------------------------------------
+
+
+def test_prometheus_config_command_prints_the_scrape_target(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPSDASH_SERVING_PORT", "8123")
+
+    assert stack.main(["prometheus-config"]) == 0
+    assert 'targets: ["127.0.0.1:8123"]' in capsys.readouterr().out
+
+
+def test_bad_settings_exit_with_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPSDASH_SERVING_PORT", "eighty")
+
+    assert stack.main(["prometheus-config"]) == 2
+    assert "OPSDASH_SERVING_PORT" in capsys.readouterr().err
+
+
+def test_reset_deletes_the_state_folder_but_never_the_project(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    (var / "logs").mkdir(parents=True)
+
+    stack._reset_var_dir(var)
+
+    assert not var.exists()
+    for forbidden in (PROJECT_ROOT, PROJECT_ROOT.parent, Path("/")):
+        with pytest.raises(SettingsError, match="refusing"):
+            stack._reset_var_dir(forbidden)
+
+
+def test_phase_timer_lists_phases_in_order() -> None:
+    timer = stack.PhaseTimer()
+    with timer.phase("database"):
+        pass
+    with timer.phase("services"):
+        pass
+
+    summary = timer.summary()
+    assert summary.index("database") < summary.index("services")
+    assert summary.endswith("s)")
+
+
+def test_backfill_with_no_history_leaves_the_data_folder_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def write_openmetrics(**kwargs: Any) -> int:
+        kwargs["path"].write_text("# EOF\n")
+        return 0
+
+    monkeypatch.setitem(
+        sys.modules, "services.demo.backfill", SimpleNamespace(write_openmetrics=write_openmetrics)
+    )
+    paths = StackPaths(tmp_path)
+
+    samples = stack.backfill_prometheus(
+        engine=None,  # type: ignore[arg-type]
+        paths=paths,
+        instance="127.0.0.1:8000",
+        promtool="promtool-not-needed",
+        end=datetime.now(UTC),
+    )
+
+    assert samples == 0
+    assert not paths.prometheus_data.exists()
+    assert not (paths.prometheus_dir / "backfill.om").exists()

@@ -1,0 +1,119 @@
+"""The launcher's Prometheus steps against Debian's real prometheus and promtool."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import sys
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from services import stack
+from services.stack_process import StartupError, Supervisor, http_ok
+from services.stack_specs import StackPaths, start_prometheus
+
+PROMETHEUS = shutil.which("prometheus")
+PROMTOOL = shutil.which("promtool")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        PROMETHEUS is None or PROMTOOL is None,
+        reason="Debian's prometheus package is not installed (`make setup` installs it)",
+    ),
+]
+
+INSTANCE = "127.0.0.1:8000"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _fake_backfill(monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    def write_openmetrics(*, path: Path, end: datetime, instance: str, **_: Any) -> int:
+        t = int(end.timestamp())
+        samples = [
+            f'opsdash_backfill_probe{{instance="{instance}"}} {v} {t - age}'
+            for v, age in ((1, 3 * 3600), (2, 120))
+        ]
+        path.write_text(
+            body or "# TYPE opsdash_backfill_probe gauge\n" + "\n".join(samples) + "\n# EOF\n"
+        )
+        return len(samples)
+
+    monkeypatch.setitem(
+        sys.modules, "services.demo.backfill", SimpleNamespace(write_openmetrics=write_openmetrics)
+    )
+
+
+def _query(port: int, promql: str, at: datetime) -> list[Any]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?query={promql}&time={at.timestamp():.0f}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        result: list[Any] = json.load(response)["data"]["result"]
+    return result
+
+
+def test_backfilled_history_is_served_by_the_started_prometheus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert PROMETHEUS is not None
+    assert PROMTOOL is not None
+    _fake_backfill(monkeypatch, "")
+    paths = StackPaths(tmp_path / "var")
+    end = datetime.now(UTC).replace(microsecond=0)
+    port = _free_port()
+
+    samples = stack.backfill_prometheus(
+        engine=None,  # type: ignore[arg-type]
+        paths=paths,
+        instance=INSTANCE,
+        promtool=PROMTOOL,
+        end=end,
+    )
+    assert samples == 2
+    assert any(paths.prometheus_data.glob("*/meta.json")), "promtool wrote no block"
+    assert not (paths.prometheus_dir / "backfill.om").exists()
+
+    sup = Supervisor(log_dir=paths.logs, cwd=tmp_path, env={}, out=io.StringIO())
+    with sup:
+        prom = start_prometheus(sup, paths=paths, port=port, target=INSTANCE, binary=PROMETHEUS)
+        sup.wait_ready([prom])
+
+        assert http_ok(f"http://127.0.0.1:{port}/-/ready")
+        result = _query(port, "opsdash_backfill_probe", end - timedelta(seconds=60))
+        assert [r["value"][1] for r in result] == ["2"]
+        assert result[0]["metric"]["instance"] == INSTANCE
+
+    assert prom.process.returncode == 0
+    assert f'targets: ["{INSTANCE}"]' in paths.prometheus_config.read_text()
+    assert "Server is ready to receive web requests" in (paths.logs / "prometheus.log").read_text()
+
+
+def test_a_failed_backfill_names_the_promtool_log_and_leaves_no_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert PROMTOOL is not None
+    _fake_backfill(monkeypatch, "this is not openmetrics\n")
+    paths = StackPaths(tmp_path / "var")
+
+    with pytest.raises(StartupError, match=r"promtool could not backfill .*promtool\.log"):
+        stack.backfill_prometheus(
+            engine=None,  # type: ignore[arg-type]
+            paths=paths,
+            instance=INSTANCE,
+            promtool=PROMTOOL,
+            end=datetime.now(UTC),
+        )
+
+    assert not paths.prometheus_data.exists()
+    assert not (paths.prometheus_dir / "data.backfill").exists()
