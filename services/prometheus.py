@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
+import urllib3
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
@@ -54,11 +55,12 @@ class PrometheusSource:
     ) -> None:
         self.url = url.rstrip("/")
         self._timeout = timeout
-        # total=0: the client's default retries three times with back-off.
+        # total=False: no retry, and urllib3 raises the original error (a read timeout stays
+        # a timeout). The client's default retries three times with back-off.
         self._client = PrometheusConnect(
             url=self.url,
             headers=dict(headers or {}),
-            retry=Retry(total=0, connect=0, read=0, status=0),
+            retry=Retry(total=False),
             timeout=timeout,  # type: ignore[arg-type]  # annotated int, passed to requests
         )
 
@@ -70,12 +72,14 @@ class PrometheusSource:
         """
         try:
             result: list[dict[str, Any]] = self._client.custom_query(query=query)
-        except requests.exceptions.ConnectionError as exc:
-            if isinstance(exc, requests.exceptions.ConnectTimeout):
-                raise self._error(f"no answer within {self._timeout:g} s") from exc
+        except urllib3.exceptions.NewConnectionError as exc:
+            # Without retries urllib3 raises its own errors unwrapped; this one subclasses
+            # ConnectTimeoutError, so it is caught before the timeouts.
             raise self._error("connection refused or host unreachable") from exc
-        except requests.exceptions.Timeout as exc:
+        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as exc:
             raise self._error(f"no answer within {self._timeout:g} s") from exc
+        except (requests.exceptions.ConnectionError, urllib3.exceptions.HTTPError) as exc:
+            raise self._error("connection refused or host unreachable") from exc
         except PrometheusApiClientException as exc:
             raise self._error(f"it answered with an error ({_short(str(exc))})") from exc
         except (json.JSONDecodeError, requests.exceptions.JSONDecodeError, KeyError) as exc:

@@ -1,0 +1,108 @@
+"""The overview page under AppTest: store figures, and Prometheus failing in several ways."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from db.base import utcnow
+from tests.factories import log_predictions, make_model
+
+
+@pytest.fixture
+def seeded(engine: Engine) -> Engine:
+    model_id, version_id = make_model(engine, name="churn")
+    now = utcnow()
+    rows: list[tuple[object, str, str | None]] = [
+        (now - timedelta(hours=1), "stays", "stays"),
+        (now - timedelta(hours=1), "churns", "stays"),
+        (now - timedelta(days=2), "stays", None),
+    ]
+    log_predictions(engine, model_id=model_id, version_id=version_id, rows=rows)  # type: ignore[arg-type]
+    make_model(engine, name="ticket-routing", classes=("billing", "tech", "account", "shipping"))
+    return engine
+
+
+def _metrics(at: AppTest) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for metric in at.metric:
+        out.setdefault(metric.label, []).append(metric.value)
+    return out
+
+
+def test_store_figures_show_while_prometheus_is_down(
+    seeded: Engine, app: Callable[..., AppTest]
+) -> None:
+    at = app()
+    assert not at.exception
+    assert [s.value for s in at.subheader] == ["churn", "ticket-routing"]
+    metrics = _metrics(at)
+    assert metrics["Predictions, last 24 h"] == ["2", "0"]
+    assert metrics["Predictions, last 7 days"] == ["3", "0"]
+    assert metrics["Accuracy (7 days)"] == ["50.0 %", "—"]
+    assert metrics["With ground truth (7 days)"] == ["66.7 %", "—"]
+    assert metrics["Request rate now"] == ["—", "—"]
+    (warning,) = at.warning
+    assert "Prometheus at http://127.0.0.1:" in warning.value
+    assert "connection refused" in warning.value
+
+
+@pytest.fixture
+def hung_port() -> Iterator[int]:
+    """A port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield int(server.getsockname()[1])
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_a_hung_prometheus_costs_one_timeout_and_the_page_still_renders(
+    seeded: Engine, app: Callable[..., AppTest], hung_port: int
+) -> None:
+    # AppTest raises if the run passes its timeout: 5 s is the page's promise.
+    at = app(timeout=5, prometheus_url=f"http://127.0.0.1:{hung_port}", prometheus_timeout="2")
+    assert not at.exception
+    assert "no answer within 2 s" in at.warning[0].value
+    assert _metrics(at)["Predictions, last 24 h"] == ["2", "0"]
+
+
+def test_an_empty_store_says_how_to_get_models(engine: Engine, app: Callable[..., AppTest]) -> None:
+    at = app()
+    assert not at.exception
+    assert "No models are registered yet" in at.info[0].value
+
+
+def test_a_stale_schema_stops_the_app_with_the_upgrade_command(
+    engine: Engine, app: Callable[..., AppTest]
+) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
+    at = app()
+    assert not at.exception
+    assert "python -m services.cli init-db" in at.error[0].value
+    assert not at.metric
