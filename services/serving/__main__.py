@@ -1,0 +1,81 @@
+"""``python -m services.serving [--host H] [--port P]``: run the inference service.
+
+Checks the database schema first (exit 2 with a one-line reason when it is stale), then
+serves with uvicorn until SIGTERM or SIGINT; shutdown is graceful, so in-flight requests
+finish and every logged prediction is written before the process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+
+from db.schema import SchemaError, check_schema
+from db.session import make_engine
+from services.serving.app import create_app
+from services.settings import SettingsError, get_settings
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.serving",
+        description="Run the opsdash inference service (settings from OPSDASH_* variables).",
+    )
+    parser.add_argument("--host", help="address to bind (default: OPSDASH_SERVING_HOST)")
+    parser.add_argument("--port", type=int, help="port to bind (default: OPSDASH_SERVING_PORT)")
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, default="info", help="log level (default: info)"
+    )
+    parser.add_argument(
+        "--access-log", action="store_true", help="log every HTTP request (off by default)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the service; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        check_schema(engine)
+    except SchemaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"error: cannot open the database: {exc.__class__.__name__}", file=sys.stderr)
+        return 2
+    app = create_app(engine=engine, settings=settings)
+    try:
+        uvicorn.run(
+            app,
+            host=args.host or settings.serving_host,
+            port=settings.serving_port if args.port is None else args.port,
+            log_level=args.log_level,
+            access_log=args.access_log,
+            # uvicorn handles SIGTERM/SIGINT: stop accepting, finish requests, run the
+            # lifespan shutdown (which drains the prediction log).
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

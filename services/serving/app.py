@@ -1,0 +1,168 @@
+"""The inference service's HTTP app: ``POST /predict``, ``GET /metrics``, ``GET /healthz``.
+
+``create_app`` wires the parts; the lifespan loads the production models before the first
+request, starts the reloader and the prediction-log writer, and on shutdown stops the
+reloader and drains the log, so every answered prediction is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from services.serving.metrics import ServingMetrics
+from services.serving.model_holder import ModelHolder
+from services.serving.payload import MAX_BODY_BYTES
+from services.serving.prediction_log import PredictionLog, database_sink
+from services.serving.predictor import Predictor
+from services.serving.reloader import ModelReloader
+from services.settings import Settings
+
+__all__ = ["ServingState", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds the shutdown keeps retrying a store that refuses the last rows.
+DRAIN_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class ServingState:
+    """The parts of one app (``app.state.serving``), for the routes and for tests."""
+
+    engine: Engine
+    settings: Settings
+    holder: ModelHolder
+    metrics: ServingMetrics
+    log: PredictionLog
+    reloader: ModelReloader
+    predictor: Predictor
+
+
+def _build_state(*, engine: Engine, settings: Settings) -> ServingState:
+    holder = ModelHolder()
+    metrics = ServingMetrics()
+    log = PredictionLog(
+        sink=database_sink(engine),
+        batch_size=settings.log_batch_size,
+        flush_seconds=settings.log_flush_seconds,
+        drain_seconds=DRAIN_SECONDS,
+        spill_dir=Path(settings.var_dir) / "serving",
+    )
+    reloader = ModelReloader(
+        engine=engine,
+        holder=holder,
+        metrics=metrics,
+        interval_seconds=settings.model_reload_seconds,
+    )
+    predictor = Predictor(holder=holder, metrics=metrics, log=log)
+    return ServingState(
+        engine=engine,
+        settings=settings,
+        holder=holder,
+        metrics=metrics,
+        log=log,
+        reloader=reloader,
+        predictor=predictor,
+    )
+
+
+def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
+    """Build the inference service for the store behind ``engine``.
+
+    Args:
+        engine: the feedback store (registry to follow, predictions table to log to).
+        settings: reload interval, log batch size and flush interval, state folder.
+
+    Returns:
+        A FastAPI app; run it with its lifespan (uvicorn does; so does ``TestClient``
+        used as a context manager), or no model is loaded and nothing is logged.
+    """
+    state = _build_state(engine=engine, settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.log.start()
+        # Load the production models before the first request is accepted.
+        await run_in_threadpool(state.reloader.refresh)
+        state.reloader.start()
+        served = state.holder.served_versions()
+        logger.info("inference service ready; serving %s", served or "no model yet")
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.reloader.stop)
+            pending = state.log.pending
+            await run_in_threadpool(state.log.stop)
+            logger.info(
+                "inference service stopped; %d logged predictions were flushed at shutdown",
+                pending,
+            )
+
+    app = FastAPI(
+        title="opsdash inference service",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.serving = state
+
+    @app.post("/predict")
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        body = await request.body()
+        # Scoring a small pipeline takes about a millisecond; doing it on the event loop
+        # is faster than a thread hop and the GIL would serialise it anyway.
+        answer = state.predictor.handle(body=body, started=started)
+        return Response(
+            content=answer.content, status_code=answer.status, media_type="application/json"
+        )
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        content, content_type = state.metrics.exposition(accept=request.headers.get("accept", ""))
+        return Response(content=content, headers={"Content-Type": content_type})
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        models = state.holder.served_versions()
+        reason = _unhealthy_reason(state, models)
+        if reason:
+            return JSONResponse(
+                {"status": "unavailable", "reason": reason, "models": models}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "models": models})
+
+    return app
+
+
+def _unhealthy_reason(state: ServingState, models: dict[str, int]) -> str:
+    try:
+        with state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        return f"database unreachable: {exc.__class__.__name__}"
+    if not models:
+        detail = state.reloader.last_error or "no model has a loadable production version"
+        return f"no model loaded ({detail})"
+    if not state.log.running:
+        return "the prediction log writer is not running"
+    if not state.log.accepting:
+        return f"the prediction log holds {state.log.pending} unwritten rows"
+    return ""

@@ -1,0 +1,154 @@
+"""The ``POST /predict`` body: parsing, shape checks and feature validation.
+
+Single: ``{"model": "<name>", "features": {...}}``.
+Batch: ``{"model": "<name>", "instances": [{...}, ...]}`` (at most :data:`MAX_INSTANCES`).
+
+Every problem names the field it is about (and the instance, in a batch), so a 422
+answer says exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.features import FeatureError, validate_record
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_INSTANCES",
+    "PayloadError",
+    "PredictRequest",
+    "Problem",
+    "parse_request",
+    "validate_records",
+]
+
+#: Most instances one batch request may carry.
+MAX_INSTANCES = 1000
+#: Largest request body accepted, in bytes.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Most problems listed in one answer (a bad batch can have one per instance).
+MAX_PROBLEMS = 100
+
+_REQUEST_FIELDS = ("model", "features", "instances")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a request was refused.
+
+    Attributes:
+        field: the offending field (a feature name, or ``model``/``features``/``instances``).
+        message: what is wrong with it.
+        instance: index in ``instances`` for a batch request, else ``None``.
+    """
+
+    field: str
+    message: str
+    instance: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The problem as it appears in the ``detail`` list of a 422 answer."""
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.instance is not None:
+            out["instance"] = self.instance
+        return out
+
+
+class PayloadError(ValueError):
+    """The request cannot be scored; ``problems`` says why, ``model`` names it if it could."""
+
+    def __init__(self, problems: Sequence[Problem], *, model: str | None = None) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = tuple(problems)
+        self.model = model
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """A request whose shape is right; its records are not yet checked against a schema."""
+
+    model: str
+    records: tuple[Any, ...]
+    batch: bool
+
+
+def parse_request(body: bytes) -> PredictRequest:
+    """Parse and shape-check a request body.
+
+    Raises:
+        PayloadError: the body is not JSON, not an object, or its fields are wrong.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadError([Problem("body", f"is larger than {MAX_BODY_BYTES} bytes")])
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError([Problem("body", f"is not valid JSON ({exc})")]) from None
+    if not isinstance(data, dict):
+        raise PayloadError([Problem("body", "must be a JSON object")])
+    problems: list[Problem] = []
+    model = data.get("model")
+    if "model" not in data:
+        problems.append(Problem("model", "is missing"))
+    elif not isinstance(model, str) or not model:
+        problems.append(Problem("model", "must be a non-empty string"))
+    problems.extend(
+        Problem(str(key), "is not a request field; expected model and features or instances")
+        for key in sorted(set(data) - set(_REQUEST_FIELDS), key=str)
+    )
+    has_features, has_instances = "features" in data, "instances" in data
+    records: tuple[Any, ...] = ()
+    if has_features and has_instances:
+        problems.append(Problem("instances", "give either features or instances, not both"))
+    elif not (has_features or has_instances):
+        problems.append(
+            Problem("features", "is missing; give features (one record) or instances (a list)")
+        )
+    elif has_features:
+        records = (data["features"],)
+    else:
+        instances = data["instances"]
+        if not isinstance(instances, list):
+            problems.append(Problem("instances", "must be a list of feature objects"))
+        elif not instances:
+            problems.append(Problem("instances", "must not be empty"))
+        elif len(instances) > MAX_INSTANCES:
+            problems.append(
+                Problem("instances", f"has {len(instances)} items; at most {MAX_INSTANCES}")
+            )
+        else:
+            records = tuple(instances)
+    name = model if isinstance(model, str) and model else None
+    if problems:
+        raise PayloadError(problems, model=name)
+    assert name is not None
+    return PredictRequest(model=name, records=records, batch=has_instances)
+
+
+def validate_records(
+    schema: Sequence[Mapping[str, Any]], request: PredictRequest
+) -> list[dict[str, Any]]:
+    """Check every record of ``request`` against the model's feature schema.
+
+    Returns:
+        The records with numbers as floats, in request order.
+
+    Raises:
+        PayloadError: listing the first offending field of each bad record.
+    """
+    clean: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    for index, record in enumerate(request.records):
+        try:
+            clean.append(validate_record(schema, record))
+        except FeatureError as exc:
+            problems.append(Problem(exc.field, exc.message, index if request.batch else None))
+            if len(problems) >= MAX_PROBLEMS:
+                break
+    if problems:
+        raise PayloadError(problems, model=request.model)
+    return clean

@@ -1,0 +1,269 @@
+"""Follows the registry's production pointers and loads newly promoted versions.
+
+A background thread polls every ``model_reload_seconds``; a promotion is therefore served
+within one interval plus the load time, without a restart. A version whose artifact is
+missing, tampered with (sha256 mismatch) or unusable is refused with a logged error, and
+the version already in memory keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from db.repositories.registry import list_models, production_version
+from db.session import session_scope
+from services.artifacts import load_artifact
+from services.serving.metrics import ServingMetrics
+from services.serving.model_holder import LoadedModel, ModelEntry, ModelHolder
+
+__all__ = ["ModelLoadError", "ModelReloader", "ProductionTarget", "load_model"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds before a version that failed to load is tried again (its file may be fixed).
+FAILED_RETRY_SECONDS = 60.0
+
+
+class ModelLoadError(RuntimeError):
+    """An artifact loaded but is not a model this service can serve."""
+
+
+@dataclass(frozen=True)
+class ProductionTarget:
+    """What the registry says a model should serve (read in one short transaction)."""
+
+    name: str
+    model_id: int
+    feature_schema: tuple[Mapping[str, Any], ...]
+    version: int | None = None
+    version_id: int | None = None
+    artifact_path: str = ""
+    artifact_sha256: str = ""
+
+
+def load_model(
+    *,
+    version: int,
+    version_id: int,
+    artifact_path: str,
+    artifact_sha256: str,
+    feature_schema: Sequence[Mapping[str, Any]],
+) -> LoadedModel:
+    """Load and check one version's artifact.
+
+    Raises:
+        services.artifacts.ArtifactError: the file is missing or its sha256 differs.
+        ModelLoadError: the object cannot score this model's features.
+    """
+    pipeline = load_artifact(Path(artifact_path), artifact_sha256)
+    if not callable(getattr(pipeline, "predict_proba", None)):
+        raise ModelLoadError(f"artifact {artifact_path} has no predict_proba")
+    classes = getattr(pipeline, "classes_", None)
+    if classes is None or len(classes) < 2:
+        raise ModelLoadError(f"artifact {artifact_path} has fewer than two classes_")
+    expected = getattr(pipeline, "feature_names_in_", None)
+    names = [str(spec["name"]) for spec in feature_schema]
+    if expected is not None and [str(n) for n in expected] != names:
+        raise ModelLoadError(
+            f"artifact {artifact_path} was fitted on columns {list(expected)} "
+            f"but the model's feature schema lists {names}"
+        )
+    return LoadedModel(
+        version=version,
+        version_id=version_id,
+        artifact_sha256=artifact_sha256,
+        classes=tuple(str(c) for c in classes),
+        pipeline=pipeline,
+    )
+
+
+def read_targets(engine: Engine) -> list[ProductionTarget]:
+    """Every registered model with its production version (if any)."""
+    targets: list[ProductionTarget] = []
+    with session_scope(engine) as session:
+        for model in list_models(session=session):
+            pv = production_version(session=session, model_id=model.id)
+            schema = tuple(dict(spec) for spec in model.feature_schema)
+            if pv is None:
+                targets.append(
+                    ProductionTarget(name=model.name, model_id=model.id, feature_schema=schema)
+                )
+                continue
+            targets.append(
+                ProductionTarget(
+                    name=model.name,
+                    model_id=model.id,
+                    feature_schema=schema,
+                    version=pv.version,
+                    version_id=pv.id,
+                    artifact_path=pv.artifact_path,
+                    artifact_sha256=pv.artifact_sha256,
+                )
+            )
+    return targets
+
+
+class ModelReloader:
+    """Keeps a :class:`ModelHolder` in step with the registry.
+
+    Args:
+        engine: the feedback store.
+        holder: the table the request path reads.
+        metrics: updated (``opsdash_model_info``) on every switch.
+        interval_seconds: seconds between two polls of the registry.
+        clock: monotonic clock (replaceable in tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        holder: ModelHolder,
+        metrics: ServingMetrics,
+        interval_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._engine = engine
+        self._holder = holder
+        self._metrics = metrics
+        self._interval = max(0.05, interval_seconds)
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # version_id -> (sha256 tried, monotonic time of the failure)
+        self._failed: dict[int, tuple[str, float]] = {}
+        self.last_error: str = ""
+
+    def start(self) -> None:
+        """Start polling in a daemon thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="opsdash-model-reloader", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """Stop polling and wait for a load in progress to finish."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.refresh()
+
+    def refresh(self) -> None:
+        """One poll: read the production pointers and load whatever changed.
+
+        Never raises: a database or artifact problem is logged and the models already
+        in memory keep serving.
+        """
+        try:
+            targets = read_targets(self._engine)
+        except SQLAlchemyError as exc:
+            self.last_error = f"cannot read the model registry: {exc.__class__.__name__}"
+            logger.warning("%s: %s", self.last_error, exc)
+            return
+        self.last_error = ""
+        seen = set()
+        for target in targets:
+            seen.add(target.name)
+            try:
+                self._apply(target)
+            except Exception:
+                # A bug in one model's load must not stop the others or the thread.
+                logger.exception("unexpected error while refreshing model %r", target.name)
+        for name, entry in self._holder.entries().items():
+            if name not in seen:
+                self._holder.remove(name)
+                if entry.loaded is not None:
+                    self._metrics.model_unloaded(model=name, version=entry.loaded.version)
+                logger.warning("model %r is no longer registered; stopped serving it", name)
+
+    def _apply(self, target: ProductionTarget) -> None:
+        current = self._holder.get(target.name)
+        loaded = current.loaded if current is not None else None
+        if target.version_id is None or target.version is None:
+            if loaded is not None:
+                self._metrics.model_unloaded(model=target.name, version=loaded.version)
+                logger.warning("model %r has no production version any more", target.name)
+            if (
+                current is None
+                or loaded is not None
+                or current.feature_schema != (target.feature_schema)
+            ):
+                self._holder.put(_entry(target, None))
+            return
+        if (
+            loaded is not None
+            and loaded.version_id == target.version_id
+            and (loaded.artifact_sha256 == target.artifact_sha256)
+        ):
+            if current is not None and current.feature_schema != target.feature_schema:
+                self._holder.put(_entry(target, loaded))
+            return
+        if self._recently_failed(target):
+            if current is None:
+                self._holder.put(_entry(target, None))
+            return
+        try:
+            new = load_model(
+                version=target.version,
+                version_id=target.version_id,
+                artifact_path=target.artifact_path,
+                artifact_sha256=target.artifact_sha256,
+                feature_schema=target.feature_schema,
+            )
+        except Exception as exc:
+            self._failed[target.version_id] = (target.artifact_sha256, self._clock())
+            keeping = f"still serving version {loaded.version}" if loaded else "nothing served"
+            logger.error(
+                "refusing version %s of model %r: %s (%s)",
+                target.version,
+                target.name,
+                exc,
+                keeping,
+            )
+            if current is None:
+                self._holder.put(_entry(target, None))
+            return
+        self._failed.pop(target.version_id, None)
+        self._holder.put(_entry(target, new))
+        previous = loaded.version if loaded is not None else None
+        self._metrics.model_loaded(
+            model=target.name, version=new.version, classes=new.classes, previous=previous
+        )
+        logger.info(
+            "serving model %r version %s%s",
+            target.name,
+            new.version,
+            f" (was version {previous})" if previous is not None else "",
+        )
+
+    def _recently_failed(self, target: ProductionTarget) -> bool:
+        assert target.version_id is not None
+        failure = self._failed.get(target.version_id)
+        if failure is None:
+            return False
+        sha, when = failure
+        # A re-registered hash is a new attempt; so is the same one after a while.
+        return sha == target.artifact_sha256 and self._clock() - when < FAILED_RETRY_SECONDS
+
+
+def _entry(target: ProductionTarget, loaded: LoadedModel | None) -> ModelEntry:
+    return ModelEntry(
+        name=target.name,
+        model_id=target.model_id,
+        feature_schema=target.feature_schema,
+        loaded=loaded,
+    )
