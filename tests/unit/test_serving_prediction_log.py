@@ -1,0 +1,128 @@
+"""The prediction log batches writes, keeps rows through failures and drains on stop."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from services.serving.prediction_log import PredictionLog
+
+
+class FakeSink:
+    """Stores batches in memory; fails the first ``failures`` calls (or every call)."""
+
+    def __init__(self, *, failures: int = 0, always_fail: bool = False) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+        self.calls = 0
+        self._failures = failures
+        self._always_fail = always_fail
+        self._lock = threading.Lock()
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> None:
+        with self._lock:
+            self.calls += 1
+            if self._always_fail or self.calls <= self._failures:
+                raise RuntimeError("database is locked")
+            self.batches.append(list(rows))
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [row for batch in self.batches for row in batch]
+
+
+def _rows(n: int, start: int = 0) -> list[dict[str, Any]]:
+    return [{"id": f"{i:032x}", "n": i} for i in range(start, start + n)]
+
+
+def _wait_until(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_rows_are_written_in_batches_not_one_write_a_row() -> None:
+    sink = FakeSink()
+    log = PredictionLog(sink=sink, batch_size=10, flush_seconds=0.05)
+    log.start()
+    for i in range(95):
+        log.submit(_rows(1, start=i))
+    log.stop()
+
+    assert [row["n"] for row in sink.rows] == list(range(95))
+    assert all(len(batch) <= 10 for batch in sink.batches)
+    assert len(sink.batches) <= 20
+    assert (log.writes, log.rows_written, log.pending) == (len(sink.batches), 95, 0)
+
+
+def test_a_partial_batch_is_written_after_flush_seconds() -> None:
+    sink = FakeSink()
+    log = PredictionLog(sink=sink, batch_size=100, flush_seconds=0.05)
+    log.start()
+    log.submit(_rows(3))
+
+    _wait_until(lambda: len(sink.rows) == 3)
+    assert len(sink.batches) == 1
+    log.stop()
+
+
+def test_stop_drains_rows_that_wait_for_a_long_flush_interval() -> None:
+    sink = FakeSink()
+    log = PredictionLog(sink=sink, batch_size=100, flush_seconds=60)
+    log.start()
+    log.submit(_rows(7))
+
+    started = time.monotonic()
+    log.stop()
+
+    assert time.monotonic() - started < 5
+    assert len(sink.rows) == 7
+
+
+def test_rows_survive_failed_writes_and_are_written_once_later() -> None:
+    sink = FakeSink(failures=3)
+    log = PredictionLog(sink=sink, batch_size=5, flush_seconds=0.01)
+    log.start()
+    log.submit(_rows(12))
+
+    _wait_until(lambda: len(sink.rows) == 12)
+    log.stop()
+
+    assert [row["n"] for row in sink.rows] == list(range(12))
+    assert log.failed_writes == 3
+    assert "database is locked" in log.last_error
+
+
+def test_rows_the_store_refuses_until_shutdown_are_saved_to_a_file(tmp_path: Path) -> None:
+    sink = FakeSink(always_fail=True)
+    log = PredictionLog(
+        sink=sink, batch_size=5, flush_seconds=0.01, drain_seconds=0.2, spill_dir=tmp_path
+    )
+    log.start()
+    log.submit(_rows(4))
+    log.stop()
+
+    files = list(tmp_path.glob("unwritten-predictions-*.jsonl"))
+    assert len(files) == 1
+    saved = [json.loads(line) for line in files[0].read_text().splitlines()]
+    assert [row["n"] for row in saved] == [0, 1, 2, 3]
+    assert log.pending == 0
+
+
+def test_the_log_stops_accepting_when_the_backlog_reaches_its_cap() -> None:
+    sink = FakeSink(always_fail=True)
+    log = PredictionLog(sink=sink, batch_size=5, flush_seconds=60, max_pending=10)
+
+    log.submit(_rows(9))
+    assert log.accepting
+    log.submit(_rows(1, start=9))
+    assert not log.accepting
+
+    sink._always_fail = False
+    assert log.flush()
+    assert log.accepting
+    assert len(sink.rows) == 10
