@@ -1,0 +1,59 @@
+# opsdash: `make demo` sets up and runs the whole stack with demo data; `make test` sets up and
+# runs every check (what CI runs). Every target is safe to repeat and quick when nothing changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Where the virtual environment lives and which interpreter creates it.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+
+export DEBIAN_FRONTEND := noninteractive
+export PIP_NO_INPUT := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup setup-dev prometheus browsers demo demo-reset prometheus-config lint test \
+	clean distclean
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+setup: prometheus  ## Virtual environment with the runtime dependencies, plus Debian's prometheus.
+	@PYTHON=$(PYTHON) bash scripts/venv.sh $(VENV) requirements.txt
+
+setup-dev: prometheus browsers  ## setup, plus test and lint tools and Debian's chromium.
+	@PYTHON=$(PYTHON) bash scripts/venv.sh $(VENV) requirements-dev.txt
+
+prometheus:  ## Install Debian's prometheus and promtool unless present (its service stays off).
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null \
+		|| bash scripts/apt-install.sh prometheus
+
+browsers:  ## Install Debian's chromium and chromedriver unless present (for browser tests).
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| bash scripts/apt-install.sh chromium chromium-driver fonts-liberation
+
+demo: setup  ## Seed the demo once, start everything on 127.0.0.1, stop it all on Ctrl-C.
+	@$(PY) -m services.stack demo
+
+demo-reset: setup  ## Delete var/ (all demo data) and start the demo from scratch.
+	@$(PY) -m services.stack demo --reset
+
+prometheus-config: setup  ## Print the Prometheus configuration the stack runs with.
+	@$(PY) -m services.stack prometheus-config
+
+lint: setup-dev  ## ruff and mypy (configured in pyproject.toml).
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: setup-dev lint  ## Set up, lint, then run every test tier.
+	$(VENV)/bin/pytest
+
+clean:  ## Remove caches and test artefacts (keeps the venv and the demo data).
+	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	find . \( -path ./.git -o -path ./$(VENV) -o -path ./var \) -prune \
+		-o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean  ## Also remove the virtual environment and var/ (all demo data).
+	rm -rf $(VENV) var
