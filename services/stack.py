@@ -141,21 +141,24 @@ def _reset_var_dir(var_dir: Path) -> None:
 def _prepare_data(
     settings: Settings, paths: StackPaths, promtool: str, timer: PhaseTimer, say: _Say
 ) -> None:
-    from db.schema import upgrade
-    from db.session import make_engine
-    from services.demo.seed import seed_demo
+    with timer.phase("loading code"):
+        from db.schema import upgrade
+        from db.session import make_engine
+        from services.demo.seed import seed_demo
 
+    # One "now" for the seeded history and the backfill, so their ends coincide.
+    now = datetime.now(UTC)
     engine = make_engine(settings.resolved_database_url)
     try:
         with timer.phase("database"):
             upgrade(engine)
         with timer.phase("demo data"):
-            report = seed_demo(engine=engine, settings=settings)
+            report = seed_demo(engine=engine, settings=settings, now=now)
         if report.skipped:
             say("demo data already present; keeping it")
         else:
             say(
-                f"seeded {report.models} models, {report.predictions} predictions, "
+                f"seeded models {', '.join(report.models)}: {report.predictions} predictions, "
                 f"{report.labels} labels"
             )
         if _is_empty_dir(paths.prometheus_data):
@@ -165,7 +168,7 @@ def _prepare_data(
                     paths=paths,
                     instance=scrape_target(settings),
                     promtool=promtool,
-                    end=datetime.now(UTC),
+                    end=now if not report.skipped else datetime.now(UTC),
                 )
             say(f"backfilled Prometheus with {samples} samples of demo history")
         else:
