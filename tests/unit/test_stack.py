@@ -64,6 +64,14 @@ def test_a_listening_port_is_taken_and_named(listening: int) -> None:
     ]
 
 
+def test_a_port_held_on_every_interface_is_taken_on_loopback() -> None:
+    # What Debian's own prometheus service does with 9090.
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))  # noqa: S104 (the situation under test)
+        sock.listen()
+        assert not port_is_free("127.0.0.1", sock.getsockname()[1])
+
+
 def test_an_unused_port_is_free() -> None:
     port = _free_port()
     assert port_is_free("127.0.0.1", port)
