@@ -33,3 +33,9 @@ def engine(settings: Settings) -> Iterator[Engine]:
     upgrade(eng)
     yield eng
     eng.dispose()
+
+
+# One real stack per session, shared by the integration and browser tiers.
+from tests.live_stack import live_stack  # noqa: E402
+
+__all__ = ["engine", "live_stack", "settings"]

@@ -1,0 +1,50 @@
+"""The overview against a real Prometheus scraping a real inference service."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from db.models import Prediction
+from db.session import session_scope
+from services.settings import PROJECT_ROOT
+from tests.live_stack import MODEL, LiveStack
+
+pytestmark = pytest.mark.integration
+REQUESTS = 30
+
+
+def test_overview_shows_what_prometheus_scraped_and_the_store_logged(
+    live_stack: LiveStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    total = f'sum(opsdash_predictions_total{{model="{MODEL}"}})'
+    # Traffic in two parts, each scraped, so the counter rises between scrapes.
+    live_stack.predict(REQUESTS // 3)
+    live_stack.wait_for(total, REQUESTS // 3)
+    live_stack.predict(REQUESTS - REQUESTS // 3)
+    # The exporter counted every request, and Prometheus scraped the count.
+    live_stack.wait_for(total, REQUESTS)
+    live_stack.wait_for(f'count(sum(rate(opsdash_predictions_total{{model="{MODEL}"}}[2m])) > 0)', 1)
+    with session_scope(live_stack.engine) as session:
+        logged = session.scalar(select(func.count()).select_from(Prediction))
+    assert logged == REQUESTS
+
+    direct = live_stack.prometheus.instant(
+        f'sum(rate(opsdash_predictions_total{{model="{MODEL}"}}[2m]))')[0].value
+    for key, value in live_stack.env.items():
+        if key.startswith("OPSDASH_"):
+            monkeypatch.setenv(key, value)
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=15).run()
+    assert not at.exception
+    assert not at.warning, [w.value for w in at.warning]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Predictions, last 24 h"] == str(REQUESTS)
+    shown_rate = float(re.sub(r"[^\d.]", "", metrics["Request rate now"]))
+    # The rate moves as scrapes arrive; the page must show the same order of magnitude.
+    assert 0.5 * direct <= shown_rate <= 2 * direct + 0.01
+    p95 = re.fullmatch(r"([\d.,]+) ms", metrics["p95 latency now"])
+    assert p95 is not None, metrics["p95 latency now"]
+    assert 0 < float(p95.group(1).replace(",", "")) <= 2500

@@ -1,0 +1,130 @@
+"""A real stack for integration and browser tests: Prometheus, inference service, dashboard.
+
+Every process binds to a free loopback port and keeps its state in a temp folder; the
+same supervisor as ``make demo`` starts and stops them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import Engine
+
+from db.schema import upgrade
+from db.session import make_engine
+from services.prometheus import PrometheusSource
+from services.prometheus_config import render_config
+from services.settings import PROJECT_ROOT, Settings
+from services.stack_process import Supervisor
+from services.stack_specs import child_env, dashboard_spec, prometheus_spec, serving_spec
+from tests.db.test_serving_fixtures import GOOD, register_model
+
+MODEL = "churn"
+
+
+@dataclass(frozen=True)
+class LiveStack:
+    """Where the running stack answers."""
+
+    settings: Settings
+    engine: Engine
+    env: dict[str, str]
+    prometheus: PrometheusSource
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.dashboard_port}"
+
+    def predict(self, n: int) -> list[str]:
+        """Send ``n`` single predictions; returns their ids."""
+        ids = []
+        with requests.Session() as http:
+            for i in range(n):
+                features = {**GOOD, "tenure": float(i % 60)}
+                r = http.post(f"{self.settings.serving_url}/predict",
+                              json={"model": MODEL, "features": features}, timeout=5)
+                r.raise_for_status()
+                ids.append(r.json()["prediction_id"])
+        return ids
+
+    def wait_for(self, query: str, expected: float, timeout_s: float = 30) -> float:
+        """Poll Prometheus until ``query``'s single value equals ``expected``."""
+        deadline = time.monotonic() + timeout_s
+        value = None
+        while time.monotonic() < deadline:
+            samples = self.prometheus.instant(query)
+            value = samples[0].value if samples else None
+            if value == expected:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"{query} stayed at {value}, expected {expected}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """Start the stack once per test session (skipped only when Prometheus is absent)."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("Debian's prometheus is not installed; `make test` installs it")
+    var = tmp_path_factory.mktemp("stack")
+    settings = replace(
+        Settings(),
+        var_dir=str(var),
+        database_url="",
+        serving_port=_free_port(),
+        prometheus_port=_free_port(),
+        dashboard_port=_free_port(),
+        model_reload_seconds=1.0,
+        log_flush_seconds=0.5,
+    )
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    register_model(engine, folder=var / "artifacts", name=MODEL)
+    prom_dir = var / "prometheus"
+    prom_dir.mkdir()
+    config = prom_dir / "prometheus.yml"
+    target = f"127.0.0.1:{settings.serving_port}"
+    config.write_text(render_config(scrape_target=target, scrape_interval_s=1))
+    env = child_env(settings, os.environ)
+    env.update({
+        "OPSDASH_SERVING_PORT": str(settings.serving_port),
+        "OPSDASH_DASHBOARD_PORT": str(settings.dashboard_port),
+        "OPSDASH_PROMETHEUS_URL": f"http://127.0.0.1:{settings.prometheus_port}",
+        "OPSDASH_MODEL_RELOAD_SECONDS": "1",
+        "OPSDASH_LOG_FLUSH_SECONDS": "0.5",
+        "OPSDASH_DATABASE_URL": "",
+    })
+    supervisor = Supervisor(log_dir=var / "logs", cwd=PROJECT_ROOT, env=env)
+    try:
+        services = [
+            supervisor.start(prometheus_spec(binary=binary, config=config,
+                                             data_dir=prom_dir / "data",
+                                             port=settings.prometheus_port)),
+            supervisor.start(serving_spec(settings)),
+            supervisor.start(dashboard_spec(settings)),
+        ]
+        supervisor.wait_ready(services)
+        yield LiveStack(
+            settings=settings,
+            engine=engine,
+            env=env,
+            prometheus=PrometheusSource(f"http://127.0.0.1:{settings.prometheus_port}",
+                                        timeout=5),
+        )
+    finally:
+        supervisor.stop_all()
+        engine.dispose()
