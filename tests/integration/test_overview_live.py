@@ -27,13 +27,13 @@ def test_overview_shows_what_prometheus_scraped_and_the_store_logged(
     live_stack.predict(REQUESTS - REQUESTS // 3)
     # The exporter counted every request, and Prometheus scraped the count.
     live_stack.wait_for(total, REQUESTS)
-    live_stack.wait_for(f'count(sum(rate(opsdash_predictions_total{{model="{MODEL}"}}[2m])) > 0)', 1)
+    rate = f'sum(rate(opsdash_predictions_total{{model="{MODEL}"}}[2m]))'
+    live_stack.wait_for(f"count({rate} > 0)", 1)
     with session_scope(live_stack.engine) as session:
         logged = session.scalar(select(func.count()).select_from(Prediction))
     assert logged == REQUESTS
 
-    direct = live_stack.prometheus.instant(
-        f'sum(rate(opsdash_predictions_total{{model="{MODEL}"}}[2m]))')[0].value
+    direct = live_stack.prometheus.instant(rate)[0].value
     for key, value in live_stack.env.items():
         if key.startswith("OPSDASH_"):
             monkeypatch.setenv(key, value)
