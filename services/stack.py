@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from services.prometheus_config import render_config
 from services.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
 from services.stack_process import (
     StartupError,
+    StopFlag,
     Supervisor,
     install_stop_handlers,
     tail,
@@ -189,7 +189,7 @@ def _run_services(
     settings: Settings, paths: StackPaths, prometheus: str, timer: PhaseTimer, out: TextIO
 ) -> int:
     say = _Say(out)
-    stop = threading.Event()
+    stop = StopFlag()
     restore = install_stop_handlers(stop, out)
     supervisor = Supervisor(
         log_dir=paths.logs,

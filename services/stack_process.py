@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +28,7 @@ __all__ = [
     "RunningService",
     "ServiceSpec",
     "StartupError",
+    "StopFlag",
     "Supervisor",
     "http_ok",
     "port_is_free",
@@ -45,6 +45,38 @@ _PR_SET_PDEATHSIG = 1
 
 class StartupError(RuntimeError):
     """A process died or did not become ready in time; the message names its log file."""
+
+
+class StopFlag:
+    """A stop request that a signal handler may set.
+
+    Unlike :class:`threading.Event`, setting it takes no lock, so a handler that interrupts
+    the main thread while it is waiting cannot deadlock on that lock. Waiting sleeps in
+    short steps, which bounds how late a stop is noticed.
+    """
+
+    _STEP_S = 0.1
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        """Request the stop."""
+        self._set = True
+
+    def is_set(self) -> bool:
+        """Whether a stop was requested."""
+        return self._set
+
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep up to ``timeout_s`` or until set; returns whether it is set."""
+        deadline = time.monotonic() + timeout_s
+        while not self._set:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(self._STEP_S, left))
+        return self._set
 
 
 @dataclass(frozen=True)
@@ -165,13 +197,13 @@ class Supervisor:
         log_dir: Path,
         cwd: Path,
         env: Mapping[str, str],
-        stop_event: threading.Event | None = None,
+        stop_event: StopFlag | None = None,
         out: TextIO | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.cwd = cwd
         self.env = dict(env)
-        self.stop_event = stop_event or threading.Event()
+        self.stop_event = stop_event or StopFlag()
         self.out = out or sys.stdout
         self.services: list[RunningService] = []
 
@@ -286,7 +318,7 @@ def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         process.send_signal(sig)
 
 
-def install_stop_handlers(stop_event: threading.Event, out: TextIO) -> Callable[[], None]:
+def install_stop_handlers(stop_event: StopFlag, out: TextIO) -> Callable[[], None]:
     """Make SIGINT and SIGTERM set ``stop_event``; returns a function restoring the old ones."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
