@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -17,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db.schema import SchemaError, check_schema
 from db.session import make_engine
-from services.serving.app import create_app
 from services.settings import SettingsError, get_settings
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -47,10 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     engine = make_engine(settings.resolved_database_url)
     try:
         check_schema(engine)
@@ -60,7 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SQLAlchemyError as exc:
         print(f"error: cannot open the database: {exc.__class__.__name__}", file=sys.stderr)
         return 2
+    # Configured after the schema check, so its failure stays a single line.
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Imported here: pandas and scikit-learn take seconds to load, a refusal should not.
+    from services.serving.app import create_app
+
     app = create_app(engine=engine, settings=settings)
+    _exit_cleanly_on_signals()
     try:
         uvicorn.run(
             app,
@@ -72,9 +77,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             # lifespan shutdown (which drains the prediction log).
             timeout_graceful_shutdown=30,
         )
+    except _Stopped:
+        pass
     finally:
         engine.dispose()
     return 0
+
+
+class _Stopped(Exception):  # noqa: N818  (a signal, not an error)
+    """Raised by the signal handlers below once uvicorn has shut down."""
+
+
+def _exit_cleanly_on_signals() -> None:
+    """Make SIGTERM/SIGINT end the process with status 0 after a graceful shutdown.
+
+    uvicorn captures both signals while it serves, shuts down, then re-raises the signal
+    it received against the handler found at start; with the default handlers that kills
+    the process with the signal (or a KeyboardInterrupt traceback). These handlers turn
+    it into a normal return from :func:`main` instead.
+    """
+
+    def _stop(_signum: int, _frame: object) -> None:
+        raise _Stopped
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
 
 
 if __name__ == "__main__":

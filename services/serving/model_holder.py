@@ -24,6 +24,8 @@ class LoadedModel:
         artifact_sha256: the hash the artifact was checked against.
         classes: the pipeline's ``classes_`` as strings, in ``predict_proba`` column order.
         pipeline: the fitted scikit-learn pipeline.
+        columns: the input column order the pipeline was fitted on (its
+            ``feature_names_in_``), or ``None`` to use the schema order.
     """
 
     version: int
@@ -31,6 +33,7 @@ class LoadedModel:
     artifact_sha256: str
     classes: tuple[str, ...]
     pipeline: Any
+    columns: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

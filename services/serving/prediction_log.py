@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from db.repositories.predictions import insert_predictions
 from db.session import session_scope
 
-__all__ = ["MAX_PENDING", "PredictionLog", "Sink", "database_sink"]
+__all__ = ["MAX_PENDING", "PredictionLog", "Sink", "database_sink", "is_bad_data"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,17 @@ def database_sink(engine: Engine) -> Sink:
     return write
 
 
+def is_bad_data(exc: BaseException) -> bool:
+    """Whether a write failed because of the rows themselves, so retrying cannot help.
+
+    Constraint violations and values the database or the column types refuse are bad
+    data; locks, lost connections and everything else are worth retrying.
+    """
+    if isinstance(exc, (IntegrityError, DataError)):
+        return True
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+
+
 class PredictionLog:
     """A batching, retrying writer of prediction rows.
 
@@ -56,8 +68,10 @@ class PredictionLog:
         flush_seconds: longest time a row waits before a write is attempted.
         max_pending: rows held at most before :attr:`accepting` turns false.
         drain_seconds: on :meth:`stop`, how long to keep retrying a failing sink.
-        spill_dir: where rows that could not be written by the end of :meth:`stop`
-            are saved as JSON lines; ``None`` to only log them as lost.
+        spill_dir: where rows are saved as JSON lines when they cannot be stored: all
+            rows still refused at the end of :meth:`stop`, and single rows the store
+            rejects as bad data (see :func:`is_bad_data`); ``None`` to only log them.
+        is_bad_data: tells a rejected row from a store that is unavailable.
     """
 
     def __init__(
@@ -69,6 +83,7 @@ class PredictionLog:
         max_pending: int = MAX_PENDING,
         drain_seconds: float = 15.0,
         spill_dir: Path | None = None,
+        is_bad_data: Callable[[BaseException], bool] = is_bad_data,
     ) -> None:
         self._sink = sink
         self._batch_size = max(1, batch_size)
@@ -76,6 +91,7 @@ class PredictionLog:
         self._max_pending = max_pending
         self._drain_seconds = drain_seconds
         self._spill_dir = spill_dir
+        self._is_bad_data = is_bad_data
         self._pending: list[dict[str, Any]] = []
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()
@@ -87,6 +103,7 @@ class PredictionLog:
         self.writes = 0
         self.rows_written = 0
         self.failed_writes = 0
+        self.rejected_rows = 0
         self.last_error = ""
 
     @property
@@ -147,26 +164,68 @@ class PredictionLog:
                 try:
                     self._sink(batch)
                 except Exception as exc:
-                    self.failed_writes += 1
-                    self.last_error = f"{exc.__class__.__name__}: {exc}"
-                    logger.warning(
-                        "could not write %d logged predictions (%d pending), will retry: %s",
-                        len(batch),
-                        self.pending,
-                        self.last_error,
-                    )
+                    if self._is_bad_data(exc):
+                        # One bad row must not hold back the others for ever.
+                        if not self._write_row_by_row(batch):
+                            return False
+                        continue
+                    self._failed(exc, len(batch))
                     return False
-                with self._cond:
-                    # Only this writer removes rows, and submitters only append.
-                    del self._pending[: len(batch)]
-                    below_cap = len(self._pending) < self._max_pending
-                self.writes += 1
-                self.rows_written += len(batch)
-                if self._failures_in_a_row or self._over_cap_logged:
-                    logger.warning("prediction log writes succeed again")
-                self._failures_in_a_row = 0
-                if below_cap:
-                    self._over_cap_logged = False
+                self._written(len(batch))
+
+    def _failed(self, exc: Exception, rows: int) -> None:
+        self.failed_writes += 1
+        self.last_error = f"{exc.__class__.__name__}: {exc}"
+        logger.warning(
+            "could not write %d logged predictions (%d pending), will retry: %s",
+            rows,
+            self.pending,
+            self.last_error,
+        )
+
+    def _written(self, rows: int, *, stored: int | None = None) -> None:
+        """Drop the first ``rows`` pending rows, of which ``stored`` reached the store."""
+        with self._cond:
+            # Only this writer removes rows, and submitters only append.
+            del self._pending[:rows]
+            below_cap = len(self._pending) < self._max_pending
+        self.writes += 1
+        self.rows_written += rows if stored is None else stored
+        if self._failures_in_a_row or self._over_cap_logged:
+            logger.warning("prediction log writes succeed again")
+        self._failures_in_a_row = 0
+        if below_cap:
+            self._over_cap_logged = False
+
+    def _write_row_by_row(self, batch: list[dict[str, Any]]) -> bool:
+        """Write a batch the store rejected one row at a time, setting bad rows aside.
+
+        Returns:
+            False when a transient failure interrupted it (the rest stays pending).
+        """
+        stored, processed, interrupted = 0, 0, False
+        rejected: list[dict[str, Any]] = []
+        for row in batch:
+            try:
+                self._sink([row])
+            except Exception as exc:
+                if not self._is_bad_data(exc):
+                    self._failed(exc, len(batch) - processed)
+                    interrupted = True
+                    break
+                rejected.append(row)
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+            else:
+                stored += 1
+            processed += 1
+        if processed:
+            self._written(processed, stored=stored)
+        if rejected:
+            self.rejected_rows += len(rejected)
+            self._save(
+                rejected, kind="rejected", reason=f"the store rejected them: {self.last_error}"
+            )
+        return not interrupted
 
     def stop(self, *, timeout: float | None = None) -> None:
         """Stop the writer and drain the queue (see the class notes on what cannot drain)."""
@@ -214,32 +273,29 @@ class PredictionLog:
     def _spill(self) -> None:
         with self._cond:
             rows, self._pending = self._pending, []
-        if not rows:
-            return
+        if rows:
+            self._save(
+                rows,
+                kind="unwritten",
+                reason=f"the store refused them until shutdown: {self.last_error}",
+            )
+
+    def _save(self, rows: list[dict[str, Any]], *, kind: str, reason: str) -> None:
+        """Keep rows that cannot go to the store in a JSON-lines file, loudly."""
         if self._spill_dir is not None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-            path = self._spill_dir / f"unwritten-predictions-{stamp}.jsonl"
+            path = self._spill_dir / f"{kind}-predictions-{stamp}.jsonl"
             try:
                 self._spill_dir.mkdir(parents=True, exist_ok=True)
                 with path.open("a", encoding="utf-8") as fh:
                     for row in rows:
                         fh.write(json.dumps(row, default=_json_default) + "\n")
             except OSError as exc:
-                logger.error("could not save %d unwritten predictions: %s", len(rows), exc)
+                logger.error("could not save %d logged predictions: %s", len(rows), exc)
             else:
-                logger.error(
-                    "the store refused %d logged predictions until shutdown (%s); "
-                    "they were saved to %s",
-                    len(rows),
-                    self.last_error,
-                    path,
-                )
+                logger.error("%d logged predictions saved to %s: %s", len(rows), path, reason)
                 return
-        logger.error(
-            "lost %d logged predictions: the store refused them until shutdown (%s)",
-            len(rows),
-            self.last_error,
-        )
+        logger.error("lost %d logged predictions: %s", len(rows), reason)
 
 
 def _json_default(value: object) -> str:

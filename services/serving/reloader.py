@@ -70,11 +70,12 @@ def load_model(
     classes = getattr(pipeline, "classes_", None)
     if classes is None or len(classes) < 2:
         raise ModelLoadError(f"artifact {artifact_path} has fewer than two classes_")
-    expected = getattr(pipeline, "feature_names_in_", None)
+    fitted = getattr(pipeline, "feature_names_in_", None)
+    columns = None if fitted is None else tuple(str(n) for n in fitted)
     names = [str(spec["name"]) for spec in feature_schema]
-    if expected is not None and [str(n) for n in expected] != names:
+    if columns is not None and sorted(columns) != sorted(names):
         raise ModelLoadError(
-            f"artifact {artifact_path} was fitted on columns {list(expected)} "
+            f"artifact {artifact_path} was fitted on columns {list(columns)} "
             f"but the model's feature schema lists {names}"
         )
     return LoadedModel(
@@ -83,6 +84,7 @@ def load_model(
         artifact_sha256=artifact_sha256,
         classes=tuple(str(c) for c in classes),
         pipeline=pipeline,
+        columns=columns,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 from services.serving.model_holder import LoadedModel
 
@@ -58,7 +59,14 @@ def score_records(
     Raises:
         Exception: whatever the pipeline raises (the caller reports it as a model error).
     """
-    proba = np.asarray(model.pipeline.predict_proba(frame_of(schema, records)), dtype=float)
+    frame = frame_of(schema, records)
+    if model.columns is not None and model.columns != tuple(frame.columns):
+        # Fitted with the same columns in another order: scikit-learn checks the order.
+        frame = frame[list(model.columns)]
+    # The records were validated (numbers finite), so scikit-learn's own checks are skipped;
+    # they are a noticeable share of a single-record call.
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        proba = np.asarray(model.pipeline.predict_proba(frame), dtype=float)
     if proba.shape != (len(records), len(model.classes)):
         raise ValueError(
             f"predict_proba returned shape {proba.shape}, "

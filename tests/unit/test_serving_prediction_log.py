@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from services.serving.prediction_log import PredictionLog
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from services.serving.prediction_log import PredictionLog, is_bad_data
 
 
 class FakeSink:
@@ -126,3 +128,33 @@ def test_the_log_stops_accepting_when_the_backlog_reaches_its_cap() -> None:
     assert log.flush()
     assert log.accepting
     assert len(sink.rows) == 10
+
+
+def test_a_row_the_store_rejects_is_set_aside_and_the_others_are_written(
+    tmp_path: Path,
+) -> None:
+    written: list[dict[str, Any]] = []
+
+    def sink(rows: Sequence[dict[str, Any]]) -> None:
+        if any(row["n"] == 3 for row in rows):
+            raise IntegrityError("INSERT INTO predictions", {}, Exception("FOREIGN KEY failed"))
+        written.extend(rows)
+
+    log = PredictionLog(sink=sink, batch_size=5, flush_seconds=60, spill_dir=tmp_path)
+    log.submit(_rows(8))
+
+    assert log.flush()
+
+    assert [row["n"] for row in written] == [0, 1, 2, 4, 5, 6, 7]
+    assert log.rejected_rows == 1
+    (saved,) = tmp_path.glob("rejected-predictions-*.jsonl")
+    assert [json.loads(line)["n"] for line in saved.read_text().splitlines()] == [3]
+
+
+def test_locks_and_lost_connections_are_retried_but_bad_rows_are_not() -> None:
+    locked = OperationalError("INSERT", {}, Exception("database is locked"))
+    duplicate = IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
+
+    assert not is_bad_data(locked)
+    assert not is_bad_data(RuntimeError("connection reset"))
+    assert is_bad_data(duplicate)
