@@ -143,11 +143,15 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
     def healthz() -> JSONResponse:
         models = state.holder.served_versions()
         reason = _unhealthy_reason(state, models)
-        if reason:
-            return JSONResponse(
-                {"status": "unavailable", "reason": reason, "models": models}, status_code=503
-            )
-        return JSONResponse({"status": "ok", "models": models})
+        body: dict[str, object] = (
+            {"status": "unavailable", "reason": reason} if reason else {"status": "ok"}
+        )
+        body["models"] = models
+        refused = state.reloader.refused()
+        if refused:
+            # Serving, but not what the registry says: the operator must see it.
+            body["refused"] = refused
+        return JSONResponse(body, status_code=503 if reason else 200)
 
     return app
 

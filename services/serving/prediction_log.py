@@ -175,7 +175,7 @@ class PredictionLog:
 
     def _failed(self, exc: Exception, rows: int) -> None:
         self.failed_writes += 1
-        self.last_error = f"{exc.__class__.__name__}: {exc}"
+        self.last_error = _describe(exc)
         logger.warning(
             "could not write %d logged predictions (%d pending), will retry: %s",
             rows,
@@ -214,7 +214,7 @@ class PredictionLog:
                     interrupted = True
                     break
                 rejected.append(row)
-                self.last_error = f"{exc.__class__.__name__}: {exc}"
+                self.last_error = _describe(exc)
             else:
                 stored += 1
             processed += 1
@@ -296,6 +296,12 @@ class PredictionLog:
                 logger.error("%d logged predictions saved to %s: %s", len(rows), path, reason)
                 return
         logger.error("lost %d logged predictions: %s", len(rows), reason)
+
+
+def _describe(exc: BaseException) -> str:
+    # SQLAlchemy errors go on with the statement and its parameters; the first line says it.
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{exc.__class__.__name__}: {first}"
 
 
 def _json_default(value: object) -> str:

@@ -143,7 +143,16 @@ class ModelReloader:
         self._thread: threading.Thread | None = None
         # version_id -> (sha256 tried, monotonic time of the failure)
         self._failed: dict[int, tuple[str, float]] = {}
+        # model name -> why its production version is not the one served
+        self._refused: dict[str, str] = {}
         self.last_error: str = ""
+
+    def refused(self) -> dict[str, str]:
+        """Models whose production version could not be loaded, with the reason.
+
+        Such a model keeps serving the version it had (if any); see ``/healthz``.
+        """
+        return dict(sorted(self._refused.items()))
 
     def start(self) -> None:
         """Start polling in a daemon thread."""
@@ -188,6 +197,7 @@ class ModelReloader:
         for name, entry in self._holder.entries().items():
             if name not in seen:
                 self._holder.remove(name)
+                self._refused.pop(name, None)
                 if entry.loaded is not None:
                     self._metrics.model_unloaded(model=name, version=entry.loaded.version)
                 logger.warning("model %r is no longer registered; stopped serving it", name)
@@ -196,6 +206,7 @@ class ModelReloader:
         current = self._holder.get(target.name)
         loaded = current.loaded if current is not None else None
         if target.version_id is None or target.version is None:
+            self._refused.pop(target.name, None)
             if loaded is not None:
                 self._metrics.model_unloaded(model=target.name, version=loaded.version)
                 logger.warning("model %r has no production version any more", target.name)
@@ -211,6 +222,7 @@ class ModelReloader:
             and loaded.version_id == target.version_id
             and (loaded.artifact_sha256 == target.artifact_sha256)
         ):
+            self._refused.pop(target.name, None)
             if current is not None and current.feature_schema != target.feature_schema:
                 self._holder.put(_entry(target, loaded))
             return
@@ -228,6 +240,7 @@ class ModelReloader:
             )
         except Exception as exc:
             self._failed[target.version_id] = (target.artifact_sha256, self._clock())
+            self._refused[target.name] = f"version {target.version} refused: {exc}"
             keeping = f"still serving version {loaded.version}" if loaded else "nothing served"
             logger.error(
                 "refusing version %s of model %r: %s (%s)",
@@ -240,6 +253,7 @@ class ModelReloader:
                 self._holder.put(_entry(target, None))
             return
         self._failed.pop(target.version_id, None)
+        self._refused.pop(target.name, None)
         self._holder.put(_entry(target, new))
         previous = loaded.version if loaded is not None else None
         self._metrics.model_loaded(

@@ -126,6 +126,23 @@ def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(
     health = client.get("/healthz")
     assert health.status_code == 200
     assert health.json()["models"] == {"churn": 1}
+    assert "version 2 refused" in health.json()["refused"]["churn"]
+
+
+def test_a_refused_version_stops_being_reported_once_the_pointer_moves_back(
+    client: TestClient, engine: Engine, folder: Path, model_ids: tuple[int, int]
+) -> None:
+    model_id, v1 = model_ids
+    add_version(engine, folder=folder, model_id=model_id, seed=2, sha256="f" * 64)
+    _wait_for(lambda: "refused" in client.get("/healthz").json(), timeout=SWITCH_DEADLINE)
+
+    with session_scope(engine, write=True) as session:
+        registry.set_production(
+            session=session, model_id=model_id, version_id=v1, actor="test", kind="rollback"
+        )
+
+    _wait_for(lambda: "refused" not in client.get("/healthz").json(), timeout=SWITCH_DEADLINE)
+    assert client.get("/healthz").json() == {"status": "ok", "models": {"churn": 1}}
 
 
 def test_a_model_registered_after_startup_is_picked_up(
