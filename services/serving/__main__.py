@@ -21,6 +21,8 @@ from db.session import make_engine
 from services.settings import SettingsError, get_settings
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Seconds in-flight requests get to finish after SIGTERM (a prediction takes milliseconds).
+GRACEFUL_SECONDS = 5
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=args.access_log,
             # uvicorn handles SIGTERM/SIGINT: stop accepting, finish requests, run the
             # lifespan shutdown (which drains the prediction log).
-            timeout_graceful_shutdown=30,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )
     except _Stopped:
         pass

@@ -32,8 +32,10 @@ __all__ = ["ServingState", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-#: Seconds the shutdown keeps retrying a store that refuses the last rows.
-DRAIN_SECONDS = 15.0
+#: Seconds the shutdown keeps retrying a store that refuses the last rows before saving
+#: them to a file instead. With SQLite's 5 s lock wait the process still exits within
+#: about 10 s of SIGTERM, the grace a supervisor usually gives before SIGKILL.
+DRAIN_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
             pending = state.log.pending
             await run_in_threadpool(state.log.stop)
             logger.info(
-                "inference service stopped; %d logged predictions were flushed at shutdown",
+                "inference service stopped; %d predictions logged in all, %d of them at shutdown",
+                state.log.rows_written,
                 pending,
             )
 
@@ -123,12 +126,14 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
         started = time.perf_counter()
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            state.metrics.error(model="", version=None, reason="validation")
             return JSONResponse(
                 {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
             )
         body = await request.body()
-        # Scoring a small pipeline takes about a millisecond; doing it on the event loop
-        # is faster than a thread hop and the GIL would serialise it anyway.
+        # Scoring takes milliseconds and holds the GIL: on the event loop it saves a thread
+        # hop and serialises no more than a thread would. (A 1000-row batch holds the loop
+        # for about 0.1 s.)
         answer = state.predictor.handle(body=body, started=started)
         return Response(
             content=answer.content, status_code=answer.status, media_type="application/json"

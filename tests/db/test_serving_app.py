@@ -15,6 +15,7 @@ from sqlalchemy import Engine, event, select
 from db.models import Prediction
 from db.repositories import registry
 from db.session import session_scope
+from services.artifacts import save_artifact
 from services.serving import create_app
 from services.settings import Settings
 from tests.db.test_serving_fixtures import CLASSES, GOOD, SCHEMA, register_model
@@ -259,3 +260,55 @@ def test_every_prediction_is_in_the_store_after_shutdown_written_in_batches(
         assert row.ts.tzinfo is not None
     # 121 requests, 150 rows: a handful of batched inserts, never one a request.
     assert 1 <= len(inserts) <= 12
+
+
+class ExplodingModel:
+    """Loads fine, fails to score (pickled by reference to this module)."""
+
+    classes_ = ("churns", "stays")
+
+    def predict_proba(self, frame: Any) -> Any:
+        raise RuntimeError("boom")
+
+
+def test_a_model_that_fails_to_score_gets_500_and_a_model_error_count(
+    engine: Engine, fast_settings: Settings
+) -> None:
+    path = Path(fast_settings.var_dir) / "artifacts" / "exploding.pkl"
+    sha = save_artifact(ExplodingModel(), path)
+    with session_scope(engine, write=True) as session:
+        model = registry.create_model(
+            session=session, name="bad", task="binary", class_labels=CLASSES, feature_schema=SCHEMA
+        )
+        version = registry.add_version(
+            session=session,
+            model_id=model.id,
+            artifact_path=str(path),
+            artifact_sha256=sha,
+            created_by="test",
+        )
+        registry.set_production(
+            session=session, model_id=model.id, version_id=version.id, actor="test"
+        )
+
+    with TestClient(create_app(engine=engine, settings=fast_settings)) as client:
+        response = client.post("/predict", json={"model": "bad", "features": GOOD})
+        metrics = client.get("/metrics").text
+
+    assert response.status_code == 500
+    assert "RuntimeError" in response.json()["detail"]
+    assert (
+        _sample(metrics, "opsdash_prediction_errors_total", model="bad", reason="model_error") == 1
+    )
+
+
+def test_metrics_speak_openmetrics_to_a_scraper_that_asks(client: TestClient) -> None:
+    client.post("/predict", json={"model": "churn", "features": GOOD})
+
+    response = client.get(
+        "/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"}
+    )
+
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    assert response.text.rstrip().endswith("# EOF")
+    assert "opsdash_prediction_score_count" in response.text
