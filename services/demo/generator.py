@@ -20,6 +20,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "GROUND_TRUTH_LABELER",
+    "GROUND_TRUTH_SOURCE",
     "DrawFn",
     "FloatArray",
     "Sample",
@@ -34,6 +36,11 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+
+#: ``labeler`` of every ground-truth row the demo writes (seeded history and live traffic).
+GROUND_TRUTH_LABELER = "demo-ground-truth"
+#: ``source`` of those rows.
+GROUND_TRUTH_SOURCE = "simulator"
 
 
 @dataclass(frozen=True)

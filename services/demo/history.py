@@ -17,15 +17,17 @@ from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from services.demo.generator import FloatArray, Scenario, to_records
+from services.demo.generator import (
+    GROUND_TRUTH_LABELER,
+    GROUND_TRUTH_SOURCE,
+    FloatArray,
+    Scenario,
+    to_records,
+)
 from services.demo.timeline import arrival_times, drift_schedule, to_datetimes
 
-__all__ = ["GROUND_TRUTH_LABELER", "History", "random_ids", "simulate_history"]
+__all__ = ["History", "random_ids", "simulate_history"]
 
-#: ``labeler`` of every ground-truth row the demo writes (seeded and live).
-GROUND_TRUTH_LABELER = "demo-ground-truth"
-#: ``source`` of those rows.
-GROUND_TRUTH_SOURCE = "simulator"
 _SCORE_BATCH = 20_000
 _DECIMALS = 4
 
