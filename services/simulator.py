@@ -91,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simulator: {exc}", file=sys.stderr)
         return 2
     args = _parser(settings.simulator_rps).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     engine = make_engine(settings.resolved_database_url)
     try:
         check_schema(engine)
@@ -103,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simulator: cannot reach the database: {first_line(exc)}", file=sys.stderr)
         engine.dispose()
         return 1
+    # Configured after the schema check, which would otherwise log Alembic's chatter.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
