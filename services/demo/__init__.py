@@ -11,7 +11,8 @@ Modules, smallest first:
 - ``history`` — the logged predictions and ground truth of one model's history;
 - ``seed`` — :func:`~services.demo.seed.seed_demo`, which writes it all to the store;
 - ``backfill`` — the Prometheus history matching the store, as OpenMetrics text;
-- ``labels`` — delayed ground truth written by the live simulator.
+- ``labels`` — delayed ground truth of live traffic: the queue and the store writer;
+- ``traffic`` — the live traffic loop that ``python -m services.simulator`` runs.
 
 Nothing here is imported by this package file, so the simulator can use the generators
 without loading scikit-learn.
