@@ -193,9 +193,7 @@ def test_true_labels_of_a_share_arrive_after_the_delay() -> None:
 
 
 def test_labels_wait_for_their_prediction_to_be_stored_then_give_up() -> None:
-    simulator, _, service, writer = _simulator(
-        [COLOURS], rps=2.0, label_share=1.0, label_delay=1.0
-    )
+    simulator, _, service, writer = _simulator([COLOURS], rps=2.0, label_share=1.0, label_delay=1.0)
     service.log_lag = 20.0  # the service logs slowly: first attempts find nothing
     simulator.run(duration=60.0)
     assert writer.written
