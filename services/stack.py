@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -20,10 +19,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from services.prometheus_config import render_config
 from services.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
+from services.stack_backfill import backfill_prometheus
 from services.stack_process import (
     StartupError,
     StopFlag,
@@ -43,67 +43,9 @@ from services.stack_specs import (
     start_prometheus,
 )
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
 __all__ = ["PhaseTimer", "backfill_prometheus", "main", "run_demo"]
 
-#: Seconds the backfill (promtool) may take before the launcher gives up.
-BACKFILL_TIMEOUT_S = 600.0
 _SETUP_HINT = "run `make setup` (it installs Debian's prometheus package)"
-
-
-def _is_empty_dir(path: Path) -> bool:
-    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
-
-
-def backfill_prometheus(
-    *, engine: Engine, paths: StackPaths, instance: str, promtool: str, end: datetime
-) -> int:
-    """Turn the demo's history into TSDB blocks in the (empty) Prometheus data folder.
-
-    Blocks are built in a side folder and moved into place only when promtool succeeded, so
-    an interrupted backfill is simply redone on the next start.
-
-    Returns:
-        The number of samples written (0: nothing to backfill, data folder left absent).
-
-    Raises:
-        StartupError: promtool failed; the message names its log file.
-    """
-    from services.demo.backfill import write_openmetrics
-
-    paths.prometheus_dir.mkdir(parents=True, exist_ok=True)
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    source = paths.prometheus_dir / "backfill.om"
-    staging = paths.prometheus_dir / "data.backfill"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        samples = write_openmetrics(engine=engine, path=source, end=end, instance=instance)
-        if samples == 0:
-            return 0
-        log_path = paths.logs / "promtool.log"
-        with log_path.open("ab") as log:
-            result = subprocess.run(
-                [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(staging)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=BACKFILL_TIMEOUT_S,
-                check=False,
-            )
-        if result.returncode != 0:
-            raise StartupError(
-                f"promtool could not backfill Prometheus (exit code {result.returncode}); "
-                f"see {log_path}\n{tail(log_path)}"
-            )
-        if paths.prometheus_data.exists():
-            paths.prometheus_data.rmdir()  # empty, checked by the caller
-        staging.rename(paths.prometheus_data)
-        return int(samples)
-    finally:
-        source.unlink(missing_ok=True)
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 class PhaseTimer:
@@ -161,7 +103,7 @@ def _prepare_data(
                 f"seeded models {', '.join(report.models)}: {report.predictions} predictions, "
                 f"{report.labels} labels"
             )
-        if _is_empty_dir(paths.prometheus_data):
+        if not paths.prometheus_data.exists() or not any(paths.prometheus_data.iterdir()):
             with timer.phase("backfill"):
                 samples = backfill_prometheus(
                     engine=engine,

@@ -9,9 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -342,28 +340,3 @@ def test_phase_timer_lists_phases_in_order() -> None:
     summary = timer.summary()
     assert summary.index("database") < summary.index("services")
     assert summary.endswith("s)")
-
-
-def test_backfill_with_no_history_leaves_the_data_folder_absent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def write_openmetrics(**kwargs: Any) -> int:
-        kwargs["path"].write_text("# EOF\n")
-        return 0
-
-    monkeypatch.setitem(
-        sys.modules, "services.demo.backfill", SimpleNamespace(write_openmetrics=write_openmetrics)
-    )
-    paths = StackPaths(tmp_path)
-
-    samples = stack.backfill_prometheus(
-        engine=None,  # type: ignore[arg-type]
-        paths=paths,
-        instance="127.0.0.1:8000",
-        promtool="promtool-not-needed",
-        end=datetime.now(UTC),
-    )
-
-    assert samples == 0
-    assert not paths.prometheus_data.exists()
-    assert not (paths.prometheus_dir / "backfill.om").exists()

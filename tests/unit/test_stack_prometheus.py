@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from services import stack
+from services.stack_backfill import backfill_prometheus
 from services.stack_process import StartupError, Supervisor, http_ok
 from services.stack_specs import StackPaths, start_prometheus
 
@@ -73,7 +73,7 @@ def test_backfilled_history_is_served_by_the_started_prometheus(
     end = datetime.now(UTC).replace(microsecond=0)
     port = _free_port()
 
-    samples = stack.backfill_prometheus(
+    samples = backfill_prometheus(
         engine=None,  # type: ignore[arg-type]
         paths=paths,
         instance=INSTANCE,
@@ -103,11 +103,11 @@ def test_a_failed_backfill_names_the_promtool_log_and_leaves_no_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert PROMTOOL is not None
-    _fake_backfill(monkeypatch, "this is not openmetrics\n")
+    _fake_backfill(monkeypatch, "not a metric name{} 1 1700000000\n# EOF\n")
     paths = StackPaths(tmp_path / "var")
 
     with pytest.raises(StartupError, match=r"promtool could not backfill .*promtool\.log"):
-        stack.backfill_prometheus(
+        backfill_prometheus(
             engine=None,  # type: ignore[arg-type]
             paths=paths,
             instance=INSTANCE,
