@@ -199,10 +199,14 @@ def run_demo(settings: Settings, *, reset: bool = False, out: TextIO | None = No
         for line in problems:
             say(line)
         say(
-            "stop whatever holds it (a running `make demo`? Debian's own prometheus service: "
-            "`systemctl disable --now prometheus`) or choose other ports with "
-            "OPSDASH_PROMETHEUS_PORT, OPSDASH_SERVING_PORT, OPSDASH_DASHBOARD_PORT"
+            "is the demo already running? Stop what holds the port, or choose other ports with "
+            "OPSDASH_PROMETHEUS_PORT, OPSDASH_SERVING_PORT and OPSDASH_DASHBOARD_PORT"
         )
+        if any("(Prometheus)" in line for line in problems):
+            say(
+                "Debian's own prometheus service listens on 9090 once started; "
+                "`sudo systemctl disable --now prometheus` stops it for good"
+            )
         return 1
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
     if prometheus is None or promtool is None:
