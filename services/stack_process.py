@@ -41,6 +41,7 @@ __all__ = [
 STOP_GRACE_S = 10.0
 _POLL_S = 0.25
 _PR_SET_PDEATHSIG = 1
+_RUN_MARKER = "==="
 
 
 class StartupError(RuntimeError):
@@ -160,7 +161,11 @@ def shutdown_order(services: Iterable[RunningService]) -> list[list[RunningServi
 
 
 def tail(path: Path, lines: int = 20) -> str:
-    """The last ``lines`` lines of a text file ('' when it does not exist)."""
+    """The last ``lines`` lines of a log file ('' when it does not exist).
+
+    Only lines of the latest run count: a log the supervisor appends to starts each run with
+    a ``=== <time> starting: ...`` line, and nothing before the last such line is returned.
+    """
     try:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -169,7 +174,11 @@ def tail(path: Path, lines: int = 20) -> str:
             data = handle.read()
     except FileNotFoundError:
         return ""
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+    text = data.decode("utf-8", "replace").splitlines()
+    starts = [i for i, line in enumerate(text) if line.startswith(_RUN_MARKER)]
+    if starts:
+        text = text[starts[-1] + 1 :]
+    return "\n".join(text[-lines:])
 
 
 def _die_with_parent() -> None:
@@ -224,7 +233,7 @@ class Supervisor:
         log: IO[bytes]
         with log_path.open("ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            log.write(f"\n=== {stamp} starting: {' '.join(spec.argv)}\n".encode())
+            log.write(f"\n{_RUN_MARKER} {stamp} starting: {' '.join(spec.argv)}\n".encode())
             log.flush()
             process = subprocess.Popen(
                 list(spec.argv),

@@ -297,6 +297,12 @@ def test_tail_returns_the_last_lines(tmp_path: Path) -> None:
     assert tail(tmp_path / "missing.log") == ""
 
 
+def test_tail_shows_only_the_latest_run(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    log.write_text("=== 10:00 starting: a\nold failure\n\n=== 11:00 starting: a\nnew failure\n")
+    assert tail(log) == "new failure"
+
+
 # --- command line and helpers --------------------------------------------------------------------
 
 
