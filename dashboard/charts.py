@@ -22,12 +22,13 @@ def daily_accuracy_figure(
     x = [d.day.isoformat() for d in days]
     acc = [None if d.accuracy is None else round(100 * d.accuracy, 1) for d in days]
     fig = go.Figure(layout=theme.layout())
+    # Bars on the first axis and the line on the overlaying one, so the line is drawn on top.
+    labels = [d.labelled for d in days]
     fig.add_bar(
         x=x,
-        y=[d.labelled for d in days],
+        y=labels,
         name="labelled predictions",
         marker_color=theme.grid,
-        yaxis="y2",
         hovertemplate="%{y:,} labels<extra></extra>",
     )
     fig.add_scatter(
@@ -37,6 +38,7 @@ def daily_accuracy_figure(
         mode="lines+markers",
         line={"color": theme.primary, "width": 3},
         connectgaps=False,
+        yaxis="y2",
         hovertemplate="accuracy %{y:.1f} %<extra></extra>",
     )
     sparse = [d.day.isoformat() for d in days if d.accuracy is None]
@@ -47,17 +49,24 @@ def daily_accuracy_figure(
             mode="markers",
             name=f"fewer than {MIN_LABELS_PER_DAY} labels",
             marker={"symbol": "x", "color": theme.muted, "size": 9},
+            yaxis="y2",
             hovertemplate=f"not enough labels (< {MIN_LABELS_PER_DAY})<extra></extra>",
         )
     fig.update_layout(
         title={"text": f"{model}: daily accuracy on labelled predictions (days in {tz})"},
-        yaxis={"title": {"text": "accuracy (%)"}, "range": [0, 100]},
-        yaxis2={
+        # Bars use the lower part of the plot so they never hide the accuracy line.
+        yaxis={
             "title": {"text": "labels per day"},
-            "overlaying": "y",
             "side": "right",
             "showgrid": False,
-            "rangemode": "tozero",
+            "range": [0, max([*labels, 1]) * 2.5],
+        },
+        yaxis2={
+            "title": {"text": "accuracy (%)"},
+            "overlaying": "y",
+            "side": "left",
+            "range": [0, 100],
+            "gridcolor": theme.grid,
         },
         xaxis={"title": {"text": f"prediction day ({tz})"}, "type": "category"},
         height=340,
