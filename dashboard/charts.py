@@ -66,6 +66,9 @@ def daily_accuracy_figure(
             "overlaying": "y",
             "side": "left",
             "range": [0, 100],
+            # Overlaying axes would otherwise sync to the bars' ticks (0, 19, 37.9, ...).
+            "tickmode": "array",
+            "tickvals": [0, 20, 40, 60, 80, 100],
             "gridcolor": theme.grid,
         },
         xaxis={"title": {"text": f"prediction day ({tz})"}, "type": "category"},
