@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import Engine
@@ -15,13 +13,14 @@ from sqlalchemy import Engine
 from services import simulator
 from services.demo.scenarios import get_scenario
 from services.settings import Settings
+from tests.http_stub import QuietHandler, serving
 
 
 class _Stub(ThreadingHTTPServer):
     models: list[str]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Stub
 
     def do_POST(self) -> None:
@@ -32,25 +31,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = 422, {"detail": [{"field": "features", "message": "incomplete"}]}
         else:
             status, answer = 200, {"model": body["model"], "prediction_id": uuid.uuid4().hex}
-        payload = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.answer(status, json.dumps(answer).encode())
 
 
 @pytest.fixture
 def stub() -> Iterator[_Stub]:
     server = _Stub(("127.0.0.1", 0), _Handler)
     server.models = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
 
 
 def _environment(monkeypatch: pytest.MonkeyPatch, settings: Settings, port: int = 9) -> None:

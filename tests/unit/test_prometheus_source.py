@@ -10,11 +10,12 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from services.prometheus import MetricsSourceError, PrometheusSource
+from tests.http_stub import QuietHandler, serving
 
 
 class _Behaviour:
@@ -30,28 +31,17 @@ def server() -> Iterator[tuple[str, type[_Behaviour]]]:
     behaviour = type("B", (_Behaviour,), {})
     release = threading.Event()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             behaviour.requests += 1
             if behaviour.hang:
                 release.wait(10)
                 return
-            self.send_response(behaviour.status)
-            self.send_header("Content-Type", behaviour.content_type)
-            self.send_header("Content-Length", str(len(behaviour.body)))
-            self.end_headers()
-            self.wfile.write(behaviour.body)
+            self.answer(behaviour.status, behaviour.body, behaviour.content_type)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", behaviour
-    release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as httpd:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", behaviour
+        release.set()
 
 
 def _vector(*series: tuple[dict[str, str], str]) -> bytes:

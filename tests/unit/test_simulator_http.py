@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from services.demo.traffic import RequestRejectedError, ServiceUnavailableError
 from services.simulator import http_sender
+from tests.http_stub import QuietHandler, serving
 
 
 class StubService(ThreadingHTTPServer):
@@ -23,7 +23,7 @@ class StubService(ThreadingHTTPServer):
     received: list[dict[str, Any]]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: StubService
 
     def do_POST(self) -> None:
@@ -31,26 +31,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.received.append(
             {"path": self.path, "json": json.loads(self.rfile.read(length))}
         )
-        payload = json.dumps(self.server.body).encode()
-        self.send_response(self.server.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.answer(self.server.status, json.dumps(self.server.body).encode())
 
 
 @pytest.fixture
 def stub() -> Iterator[StubService]:
     server = StubService(("127.0.0.1", 0), _Handler)
     server.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
 
 
 def _url(server: StubService) -> str:
