@@ -60,6 +60,15 @@ class Settings:
     timezone: str = "UTC"
     #: Seconds that dashboard figures read from the store are cached.
     cache_ttl_seconds: int = 30
+    #: Key that signs sign-in cookies: a long random value (at least 32 characters). No
+    #: default on purpose; the demo launcher writes one to ``<var_dir>/cookie-secret``.
+    cookie_secret: str = field(default="", repr=False)
+    #: Hours a sign-in lasts before the user must sign in again.
+    session_hours: float = 12.0
+    #: Consecutive failed sign-ins after which an account is locked ...
+    signin_max_failures: int = 5
+    #: ... for this many seconds.
+    signin_lockout_seconds: int = 300
 
     @property
     def resolved_database_url(self) -> str:
