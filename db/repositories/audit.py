@@ -1,0 +1,79 @@
+"""The audit log: append and read, nothing else.
+
+There is deliberately no function that updates or deletes an entry; the database refuses
+both as well (triggers from migration 0002).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import AuditLog
+
+__all__ = ["actors", "append", "entries"]
+
+
+def append(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    object_type: str = "",
+    object_id: str = "",
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditLog:
+    """Add one entry inside the caller's transaction."""
+    entry = AuditLog(
+        ts=at or utcnow(),
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        details=details or {},
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def entries(
+    *,
+    session: Session,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 1000,
+) -> list[AuditLog]:
+    """Entries matching every filter given, newest first.
+
+    Args:
+        session: the session to read with.
+        actor: only entries by this actor.
+        action: only entries of this action.
+        since: only entries at or after this time.
+        until: only entries before this time.
+        limit: at most this many entries.
+    """
+    query = select(AuditLog)
+    if actor is not None:
+        query = query.where(AuditLog.actor == actor)
+    if action is not None:
+        query = query.where(AuditLog.action == action)
+    if since is not None:
+        query = query.where(AuditLog.ts >= since)
+    if until is not None:
+        query = query.where(AuditLog.ts < until)
+    query = query.order_by(AuditLog.ts.desc(), AuditLog.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def actors(*, session: Session) -> list[str]:
+    """Every actor that has an entry, alphabetically."""
+    return list(session.scalars(select(AuditLog.actor).distinct().order_by(AuditLog.actor)))
