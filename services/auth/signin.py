@@ -1,0 +1,208 @@
+"""Signing in: password check with a per-account lock-out, and the sign-in audit trail.
+
+What a caller learns never depends on whether a user name exists: unknown names cost the
+same scrypt work, get the same message and are locked out after the same number of
+failures as real accounts (their count is kept in the audit log, since they have no row).
+Every attempt, failed or not, is written to the audit log and committed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import AuditLog, User
+from db.repositories import users as users_repo
+from db.session import session_scope
+from services.audit import record
+from services.auth.names import canonical_email, canonical_username
+from services.auth.passwords import MAX_PASSWORD_LENGTH, dummy_hash, verify_password
+from services.auth.principal import Principal
+from services.auth.roles import Role
+from services.settings import Settings, get_settings
+
+__all__ = [
+    "SIGN_IN",
+    "SIGN_IN_FAILED",
+    "SIGN_OUT",
+    "WRONG_CREDENTIALS",
+    "SignInError",
+    "authenticate",
+    "record_sign_out",
+    "sign_in_with_email",
+]
+
+#: Audit actions written here.
+SIGN_IN, SIGN_IN_FAILED, SIGN_OUT = "sign_in", "sign_in_failed", "sign_out"
+#: The one message for a wrong password and an unknown user name alike.
+WRONG_CREDENTIALS = "wrong user name or password"
+
+
+class SignInError(Exception):
+    """Signing in failed; ``str()`` is the message to show (it names no account)."""
+
+
+@dataclass
+class _Attempt:
+    """The outcome of one attempt, decided inside the write transaction."""
+
+    principal: Principal | None = None
+    message: str = WRONG_CREDENTIALS
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _locked_message(locked_until: datetime, now: datetime) -> str:
+    minutes = max(1, math.ceil((locked_until - now).total_seconds() / 60))
+    return f"too many failed attempts; try again in {minutes} minute{'s' * (minutes != 1)}"
+
+
+def _last_failure_of_unknown(session: Session, name: str) -> tuple[int, datetime | None]:
+    """Failure count and lock of a name without an account, from its latest audit entry."""
+    details = session.scalar(
+        select(AuditLog.details)
+        .where(AuditLog.actor == name, AuditLog.action == SIGN_IN_FAILED)
+        .order_by(AuditLog.ts.desc(), AuditLog.id.desc())
+        .limit(1)
+    )
+    if not details:
+        return 0, None
+    count = details.get("failed_attempts", 0)
+    locked = details.get("locked_until")
+    try:
+        until = datetime.fromisoformat(locked) if isinstance(locked, str) else None
+    except ValueError:
+        until = None
+    return (count if isinstance(count, int) else 0), until
+
+
+def _decide(
+    session: Session,
+    name: str,
+    stored_hash: str | None,
+    password_ok: bool,
+    now: datetime,
+    cfg: Settings,
+) -> _Attempt:
+    user = users_repo.by_username(session=session, username=name, for_update=True)
+    if user is None:
+        count, locked_until = _last_failure_of_unknown(session, name)
+    else:
+        count, locked_until = user.failed_attempts, user.locked_until
+    attempt = _Attempt(details={"method": "password"})
+    if locked_until is not None and now < locked_until:
+        attempt.message = _locked_message(locked_until, now)
+        attempt.details.update(reason="locked", failed_attempts=count,
+                               locked_until=locked_until.isoformat())
+        return attempt
+    if locked_until is not None:  # the lock ran out: a fresh series of attempts
+        count, locked_until = 0, None
+    # The hash must be the one checked: a password change in between fails the attempt.
+    ok = password_ok and user is not None and user.password_hash == stored_hash
+    if user is not None and ok and not user.disabled:
+        user.failed_attempts, user.locked_until = 0, None
+        attempt.principal = Principal(username=user.username, role=Role(user.role))
+        return attempt
+    if user is not None and ok:  # right password, disabled account: say so, count nothing
+        attempt.message = "this account is disabled; ask an admin to enable it"
+        attempt.details.update(reason="disabled", failed_attempts=count)
+        return attempt
+    count += 1
+    if count >= cfg.signin_max_failures:
+        locked_until = now + timedelta(seconds=cfg.signin_lockout_seconds)
+        attempt.details["locked_until"] = locked_until.isoformat()
+    if user is None:
+        reason = "unknown_user"
+    else:
+        reason = "disabled" if user.disabled else "wrong_password"
+        user.failed_attempts, user.locked_until = count, locked_until
+    attempt.details.update(reason=reason, failed_attempts=count)
+    return attempt
+
+
+def authenticate(
+    *,
+    engine: Engine,
+    username: str,
+    password: str,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> Principal:
+    """Check a user name and password; return who signed in.
+
+    After ``settings.signin_max_failures`` failures in a row the account is locked for
+    ``settings.signin_lockout_seconds``; a successful sign-in resets the count. The attempt
+    is audited (``sign_in`` or ``sign_in_failed`` with a ``reason``) whatever its outcome.
+
+    Args:
+        engine: the store.
+        username: the name as typed (compared case-insensitively).
+        password: the password as typed.
+        now: the current time, timezone-aware (tests pass a fixed clock).
+        settings: lock-out settings (default: from the environment).
+
+    Raises:
+        SignInError: the name or password is wrong, the account is locked or disabled.
+    """
+    cfg = settings or get_settings()
+    when = now or utcnow()
+    name = canonical_username(username)
+    with session_scope(engine) as session:
+        user = users_repo.by_username(session=session, username=name)
+        stored_hash = user.password_hash if user is not None else None
+    # The slow check runs outside the write transaction so it does not hold the lock, and
+    # always runs, against a dummy hash if need be, so it takes the same time for everyone.
+    candidate = password if len(password) <= MAX_PASSWORD_LENGTH else ""
+    password_ok = verify_password(candidate, stored_hash or dummy_hash()) and bool(
+        stored_hash and candidate
+    )
+    with session_scope(engine, write=True) as session:
+        attempt = _decide(session, name, stored_hash, password_ok, when, cfg)
+        action = SIGN_IN if attempt.principal else SIGN_IN_FAILED
+        record(session=session, actor=name, action=action, object_type="user",
+               object_id=name, details=attempt.details, at=when)
+    if attempt.principal is None:
+        raise SignInError(attempt.message)
+    return attempt.principal
+
+
+def sign_in_with_email(*, engine: Engine, email: str, now: datetime | None = None) -> Principal:
+    """Sign in someone whose e-mail address an identity provider (OIDC) has verified.
+
+    The role comes from the local user with that address; the attempt is audited.
+
+    Raises:
+        SignInError: no enabled user has this address.
+    """
+    address = canonical_email(email)
+    when = now or utcnow()
+    with session_scope(engine, write=True) as session:
+        user: User | None = users_repo.by_email(session=session, email=address) if address else None
+        details: dict[str, Any] = {"method": "oidc", "email": address}
+        if user is None or user.disabled:
+            reason = "unknown_user" if user is None else "disabled"
+            actor = address if user is None else user.username
+            record(session=session, actor=actor, action=SIGN_IN_FAILED, object_type="user",
+                   object_id=actor, details={**details, "reason": reason}, at=when)
+            principal = None
+        else:
+            principal = Principal(username=user.username, role=Role(user.role))
+            record(session=session, actor=user.username, action=SIGN_IN, object_type="user",
+                   object_id=user.username, details=details, at=when)
+    if principal is None:
+        if user is None:
+            raise SignInError(f"no account has the e-mail address {address!r}; ask an admin")
+        raise SignInError("this account is disabled; ask an admin to enable it")
+    return principal
+
+
+def record_sign_out(*, engine: Engine, actor: Principal) -> None:
+    """Audit that ``actor`` signed out (the dashboard drops the cookie itself)."""
+    with session_scope(engine, write=True) as session:
+        record(session=session, actor=actor.username, action=SIGN_OUT, object_type="user",
+               object_id=actor.username)

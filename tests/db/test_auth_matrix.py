@@ -1,0 +1,131 @@
+"""Who may call which guarded service function: every role, and nobody signed in.
+
+``GUARDED`` is the registry: each state-changing (or restricted read) service function gets
+one row naming its permission, the roles expected to pass and how to call it. A refused
+call must raise ``PermissionDenied`` and change nothing, audit log included; an allowed
+action must leave exactly one audit entry by its caller. When a later change implements an
+action listed in ``PLANNED``, it moves the action here with a row for its function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from db.models import AuditLog, User
+from db.repositories import users as users_repo
+from db.session import session_scope
+from services.audit import audit_actors, query_audit
+from services.auth import Action, PermissionDenied, Principal, Role, View, can
+from services.auth.passwords import hash_password
+from services.auth.users import (
+    create_user,
+    disable_user,
+    enable_user,
+    list_users,
+    set_password,
+    set_role,
+)
+
+PASSWORD = "target-password-1"
+_HASH = hash_password(PASSWORD)  # once: every test seeds the same accounts
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """One guarded service function and who may call it."""
+
+    name: str
+    permission: Action | View
+    allowed: frozenset[Role]
+    call: Callable[[Engine, Principal | None], Any]
+
+
+ADMIN_ONLY = frozenset({Role.ADMIN})
+AUDIT_READERS = frozenset({Role.ADMIN, Role.OPERATOR})
+
+GUARDED = [
+    Guarded("create_user", Action.MANAGE_USERS, ADMIN_ONLY,
+            lambda e, a: create_user(engine=e, actor=a, username="newcomer", role="analyst",
+                                     password="a-new-password")),
+    Guarded("set_role", Action.MANAGE_USERS, ADMIN_ONLY,
+            lambda e, a: set_role(engine=e, actor=a, username="target", role="operator")),
+    Guarded("disable_user", Action.MANAGE_USERS, ADMIN_ONLY,
+            lambda e, a: disable_user(engine=e, actor=a, username="target")),
+    Guarded("enable_user", Action.MANAGE_USERS, ADMIN_ONLY,
+            lambda e, a: enable_user(engine=e, actor=a, username="sleeper")),
+    Guarded("set_password", Action.MANAGE_USERS, ADMIN_ONLY,
+            lambda e, a: set_password(engine=e, actor=a, username="target",
+                                      password="another-password")),
+    Guarded("list_users", View.USERS, ADMIN_ONLY,
+            lambda e, a: list_users(engine=e, actor=a)),
+    Guarded("query_audit", View.AUDIT, AUDIT_READERS,
+            lambda e, a: query_audit(engine=e, actor=a)),
+    Guarded("audit_actors", View.AUDIT, AUDIT_READERS,
+            lambda e, a: audit_actors(engine=e, actor=a)),
+]
+
+#: Actions without a service function yet; each later gets rows in GUARDED.
+PLANNED = {Action.CHANGE_SETTINGS, Action.LABEL, Action.IMPORT_LABELS, Action.RETRAIN,
+           Action.PROMOTE, Action.ROLLBACK, Action.EDIT_ALERT_RULES}
+
+CALLERS: list[Principal | None] = [
+    *(Principal(username=f"{role.value}-1", role=role) for role in Role), None
+]
+
+
+def _seed(engine: Engine) -> None:
+    with session_scope(engine, write=True) as session:
+        users_repo.create(session=session, username="boss", role="admin", password_hash=_HASH)
+        users_repo.create(session=session, username="target", role="labeler",
+                          password_hash=_HASH)
+        sleeper = users_repo.create(session=session, username="sleeper", role="analyst",
+                                    password_hash=_HASH)
+        sleeper.disabled = True
+
+
+def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    with session_scope(engine) as session:
+        users = [tuple(u.__dict__[c.key] for c in User.__table__.columns)
+                 for u in session.scalars(select(User).order_by(User.id))]
+        audit = [(a.id, a.actor, a.action, a.object_id)
+                 for a in session.scalars(select(AuditLog).order_by(AuditLog.id))]
+    return users, audit
+
+
+def test_every_action_is_guarded_or_still_planned() -> None:
+    covered = {g.permission for g in GUARDED if isinstance(g.permission, Action)}
+    assert covered | PLANNED == set(Action)
+    assert not covered & PLANNED
+
+
+@pytest.mark.parametrize("guarded", GUARDED, ids=lambda g: g.name)
+def test_the_expected_roles_agree_with_the_role_matrix(guarded: Guarded) -> None:
+    assert guarded.allowed == {role for role in Role if can(role, guarded.permission)}
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c.role.value if c else "anonymous")
+@pytest.mark.parametrize("guarded", GUARDED, ids=lambda g: g.name)
+def test_only_allowed_roles_get_through_and_refusals_change_nothing(
+    engine: Engine, guarded: Guarded, caller: Principal | None
+) -> None:
+    _seed(engine)
+    users_before, audit_before = _snapshot(engine)
+    if caller is not None and caller.role in guarded.allowed:
+        guarded.call(engine, caller)
+        users_after, audit_after = _snapshot(engine)
+        if isinstance(guarded.permission, Action):
+            assert users_after != users_before
+            assert len(audit_after) == len(audit_before) + 1
+            assert audit_after[-1][1] == caller.username
+        else:
+            assert (users_after, audit_after) == (users_before, audit_before)
+        return
+    with pytest.raises(PermissionDenied) as refused:
+        guarded.call(engine, caller)
+    assert (caller.username if caller else "sign in first") in str(refused.value)
+    assert _snapshot(engine) == (users_before, audit_before)
