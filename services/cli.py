@@ -7,6 +7,7 @@ exits non-zero with a one-line reason on stderr.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import time
@@ -18,6 +19,9 @@ from sqlalchemy.exc import OperationalError
 
 from db.schema import SchemaError, check_schema, upgrade
 from db.session import make_engine
+from services.auth import CLI, PermissionDenied, Role
+from services.auth.names import UserError
+from services.auth.passwords import PasswordPolicyError, check_password_policy
 from services.settings import Settings, SettingsError, get_settings
 
 __all__ = ["main"]
@@ -125,6 +129,142 @@ def _print_models(result: dict[str, Any]) -> None:
                   f"by {v['created_by']}{acc_text}")
 
 
+def _read_password(username: str) -> str:
+    """A new password from a prompt (terminal) or one line of stdin, never from argv."""
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"new password for {username}: ")
+        check_password_policy(password, username=username)
+        if getpass.getpass("repeat it: ") != password:
+            raise CliError("the passwords differ")
+        return password
+    line = sys.stdin.readline()
+    if not line:
+        raise CliError("no password on standard input: pipe one line, or run in a terminal")
+    return line.rstrip("\r\n")
+
+
+def _cmd_users_add(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from services.auth.names import parse_role, validate_email, validate_username
+    from services.auth.users import create_user
+
+    engine = _engine(settings)
+    # Check everything else before asking for a password the user would type in vain.
+    name, role, email = validate_username(args.name), parse_role(args.role), validate_email(
+        args.email)
+    if _user_exists(engine, name):
+        raise CliError(f"a user named {name!r} already exists")
+    password = None if args.no_password else _read_password(name)
+    created = create_user(engine=engine, actor=CLI, username=name, role=role,
+                          password=password, email=email)
+    return {"username": created.username, "role": created.role.value, "email": email,
+            "has_password": password is not None}
+
+
+def _cmd_users_list(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from services.auth.users import list_users
+
+    users = list_users(engine=_engine(settings), actor=CLI)
+    return {
+        "users": [
+            {
+                "username": u.username,
+                "role": u.role.value,
+                "email": u.email,
+                "disabled": u.disabled,
+                "has_password": u.has_password,
+                "failed_attempts": u.failed_attempts,
+                "locked_until": u.locked_until.isoformat() if u.locked_until else None,
+                "created_at": u.created_at.isoformat(),
+            }
+            for u in users
+        ]
+    }
+
+
+def _cmd_users_set_role(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from services.auth.users import set_role
+
+    changed = set_role(engine=_engine(settings), actor=CLI, username=args.name, role=args.role)
+    return {"username": changed.username, "role": changed.role.value}
+
+
+def _cmd_users_disable(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from services.auth.users import disable_user
+
+    disable_user(engine=_engine(settings), actor=CLI, username=args.name)
+    return {"username": args.name.strip().lower(), "disabled": True}
+
+
+def _cmd_users_enable(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from services.auth.users import enable_user
+
+    enable_user(engine=_engine(settings), actor=CLI, username=args.name)
+    return {"username": args.name.strip().lower(), "disabled": False}
+
+
+def _cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from services.auth.users import set_password
+
+    engine = _engine(settings)
+    name = args.name.strip().lower()
+    if not _user_exists(engine, name):  # before asking for a password typed in vain
+        raise CliError(f"no user named {name!r}")
+    set_password(engine=engine, actor=CLI, username=name, password=_read_password(name))
+    return {"username": name, "password": "set"}
+
+
+def _user_exists(engine: Engine, name: str) -> bool:
+    from db.repositories import users as users_repo
+    from db.session import session_scope
+
+    with session_scope(engine) as session:
+        return users_repo.by_username(session=session, username=name) is not None
+
+
+def _cmd_demo_users(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from services.auth.demo import demo_accounts_path, ensure_demo_users
+
+    accounts = ensure_demo_users(engine=_engine(settings), settings=settings)
+    return {
+        "accounts": [{"username": u, "role": r, "password": p} for u, r, p in accounts],
+        "file": str(demo_accounts_path(settings)),
+    }
+
+
+def _print_added(result: dict[str, Any]) -> None:
+    email = f", e-mail {result['email']}" if result["email"] else ""
+    sso = "" if result["has_password"] else "; no password: signs in through single sign-on"
+    print(f"created {result['username']} ({result['role']}{email}){sso}")
+
+
+def _print_changed(result: dict[str, Any]) -> None:
+    if "role" in result:
+        print(f"{result['username']} is now {result['role']}")
+    elif "disabled" in result:
+        print(f"{result['username']} is {'disabled' if result['disabled'] else 'enabled'}")
+    else:
+        print(f"{result['username']}: password set")
+
+
+def _print_users(result: dict[str, Any]) -> None:
+    if not result["users"]:
+        print("no users (add one with `python -m services.cli users add NAME --role admin`)")
+        return
+    for u in result["users"]:
+        state = "disabled" if u["disabled"] else "enabled"
+        if u["locked_until"]:
+            state += f", locked until {u['locked_until'][:19]}"
+        if not u["has_password"]:
+            state += ", single sign-on only"
+        print(f"{u['username']:<24} {u['role']:<9} {state}  {u['email'] or ''}".rstrip())
+
+
+def _print_demo_users(result: dict[str, Any]) -> None:
+    for a in result["accounts"]:
+        print(f"{a['username']:<9} ({a['role']}): {a['password'] or '(password set elsewhere)'}")
+    print(f"(kept in {result['file']})")
+
+
 Command = tuple[Callable[[argparse.Namespace, Settings], dict[str, Any]],
                 Callable[[dict[str, Any]], None]]
 
@@ -132,7 +272,45 @@ COMMANDS: dict[str, Command] = {
     "init-db": (_cmd_init_db, _print_init_db),
     "seed-demo": (_cmd_seed_demo, _print_seed),
     "models": (_cmd_models, _print_models),
+    "demo-users": (_cmd_demo_users, _print_demo_users),
+    "users add": (_cmd_users_add, _print_added),
+    "users list": (_cmd_users_list, _print_users),
+    "users set-role": (_cmd_users_set_role, _print_changed),
+    "users disable": (_cmd_users_disable, _print_changed),
+    "users enable": (_cmd_users_enable, _print_changed),
+    "users set-password": (_cmd_users_set_password, _print_changed),
 }
+
+_ROLES = ", ".join(r.value for r in Role)
+_PROMPT_NOTE = ("the password is asked for in a terminal, or read as one line from standard "
+                   "input; it is never taken from the command line")
+
+
+def _add_users_parser(sub: Any) -> None:
+    text = "manage user accounts (acts as the local admin `cli`; every change is audited)"
+    users = sub.add_parser("users", help=text, description=text)
+    actions = users.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND",
+                                   parser_class=_Parser)
+
+    def leaf(name: str, text: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = actions.add_parser(name, help=text, description=text,
+                                                        epilog=epilog)
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        return p
+
+    add = leaf("add", "create an account", _PROMPT_NOTE)
+    add.add_argument("name", help="user name: letters, digits and . _ - @ (stored lower case)")
+    add.add_argument("--role", required=True, help=f"one of {_ROLES}")
+    add.add_argument("--email", help="e-mail address for single sign-on")
+    add.add_argument("--no-password", action="store_true",
+                     help="no password: the account signs in only through single sign-on")
+    leaf("list", "list accounts with role and state")
+    set_role = leaf("set-role", "give an account another role")
+    set_role.add_argument("name")
+    set_role.add_argument("role", help=f"one of {_ROLES}")
+    leaf("disable", "stop an account from signing in").add_argument("name")
+    leaf("enable", "let a disabled or locked-out account sign in again").add_argument("name")
+    leaf("set-password", "set an account's password", _PROMPT_NOTE).add_argument("name")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,21 +322,24 @@ def build_parser() -> argparse.ArgumentParser:
         "init-db": "create the database or upgrade it to the current schema",
         "seed-demo": "train the demo models and log 14 days of demo history (once)",
         "models": "list models, their versions and which one serves production",
+        "demo-users": "create the demo's accounts, one per role, and show their passwords",
     }
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_users_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit status."""
     args = build_parser().parse_args(argv)
-    run, show = COMMANDS[args.command]
+    run, show = COMMANDS[" ".join(filter(None, (args.command, getattr(args, "subcommand", None))))]
     try:
         settings = get_settings()
         result = run(args, settings)
-    except (SchemaError, SettingsError, CliError) as exc:
+    except (SchemaError, SettingsError, CliError, UserError, PasswordPolicyError,
+            PermissionDenied) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OperationalError as exc:
