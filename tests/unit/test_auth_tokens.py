@@ -138,3 +138,15 @@ def test_session_tokens_last_the_configured_hours(settings: Settings) -> None:
 
 def test_the_secret_is_not_shown_in_the_settings_repr() -> None:
     assert SECRET not in repr(Settings(cookie_secret=SECRET))
+
+
+def test_sign_in_settings_come_from_the_environment() -> None:
+    s = Settings.from_env({"OPSDASH_COOKIE_SECRET": SECRET, "OPSDASH_SESSION_HOURS": "0.5",
+                           "OPSDASH_SIGNIN_MAX_FAILURES": "3",
+                           "OPSDASH_SIGNIN_LOCKOUT_SECONDS": "60"})
+    assert (s.cookie_secret, s.session_hours) == (SECRET, 0.5)
+    assert (s.signin_max_failures, s.signin_lockout_seconds) == (3, 60)
+    defaults = Settings()
+    assert defaults.cookie_secret == ""  # no usable default for a secret
+    assert (defaults.session_hours, defaults.signin_max_failures) == (12.0, 5)
+    assert defaults.signin_lockout_seconds == 300
