@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -53,7 +54,9 @@ def daily_accuracy_figure(
             hovertemplate=f"not enough labels (< {MIN_LABELS_PER_DAY})<extra></extra>",
         )
     fig.update_layout(
-        title={"text": f"{model}: daily accuracy on labelled predictions (days in {tz})"},
+        # Plotly renders a subset of HTML (links, styles) in titles: escape the user's text.
+        title={"text": f"{html.escape(model)}: daily accuracy on labelled predictions "
+               f"(days in {tz})"},
         # Bars use the lower part of the plot so they never hide the accuracy line.
         yaxis={
             "title": {"text": "labels per day"},

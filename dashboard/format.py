@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import string
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["count", "latency", "rate", "share", "when"]
+__all__ = ["count", "latency", "md_text", "rate", "share", "when"]
 
 NO_DATA = "—"
 
@@ -41,3 +42,17 @@ def when(moment: datetime | None, tz: str) -> str:
         return NO_DATA
     local = moment.astimezone(ZoneInfo(tz))
     return f"{local:%Y-%m-%d %H:%M} {tz}"
+
+
+_MD_SPECIAL = frozenset(string.punctuation)
+
+
+def md_text(text: str) -> str:
+    """User text made literal inside Streamlit markdown (titles, captions, labels).
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark allows it for all of
+    them), so no link, image, HTML, emphasis, ``:color[...]`` directive or ``$`` formula
+    can be formed from what a user typed; line breaks become spaces.
+    """
+    escaped = "".join(f"\\{ch}" if ch in _MD_SPECIAL else ch for ch in text)
+    return " ".join(escaped.splitlines())

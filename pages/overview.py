@@ -5,10 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import format as fmt
+from dashboard.auth import guard
 from dashboard.charts import daily_accuracy_figure
 from dashboard.data import overview_figures, serving_figures
 from dashboard.resources import settings
+from services.auth import View
 from services.overview import MIN_LABELS_PER_DAY
+
+guard(View.OVERVIEW)
 
 config = settings()
 TREND_DAYS = 14
@@ -35,9 +39,10 @@ for model in models:
     now = live.get(model.name)
     with st.container(border=True):
         version = f"v{model.production_version}" if model.production_version else "none"
-        st.subheader(f"{model.name}", anchor=False)
+        st.subheader(fmt.md_text(model.name), anchor=False)
         st.caption(
-            f"{model.task} classifier, {model.class_count} classes · production {version} "
+            f"{fmt.md_text(model.task)} classifier, {model.class_count} classes · "
+            f"production {version} "
             f"since {fmt.when(model.production_since, config.timezone)}"
         )
         cols = st.columns(6)

@@ -28,6 +28,7 @@ __all__ = [
     "CSV_COLUMNS",
     "MAX_QUERY_LIMIT",
     "AuditEntry",
+    "audit_actions",
     "audit_actors",
     "audit_csv",
     "query_audit",
@@ -175,6 +176,17 @@ def audit_actors(*, engine: Engine, actor: Principal | None) -> list[str]:
     require(actor, View.AUDIT)
     with session_scope(engine) as session:
         return audit_repo.actors(session=session)
+
+
+def audit_actions(*, engine: Engine, actor: Principal | None) -> list[str]:
+    """Every action in the audit log, alphabetically (choices for the ``action`` filter).
+
+    Raises:
+        PermissionDenied: the caller may not read the audit log.
+    """
+    require(actor, View.AUDIT)
+    with session_scope(engine) as session:
+        return audit_repo.actions(session=session)
 
 
 def _cell(value: str) -> str:

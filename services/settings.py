@@ -69,6 +69,9 @@ class Settings:
     signin_max_failures: int = 5
     #: ... for this many seconds.
     signin_lockout_seconds: int = 300
+    #: Single sign-on: the ID-token claim that names the user's role (e.g. ``groups``).
+    #: Empty means the role is the local user's with the verified e-mail address.
+    oidc_role_claim: str = ""
 
     @property
     def resolved_database_url(self) -> str:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from services.prometheus_config import render_config
 from services.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
@@ -42,6 +42,9 @@ from services.stack_specs import (
     simulator_spec,
     start_prometheus,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 __all__ = ["PhaseTimer", "backfill_prometheus", "main", "run_demo"]
 
@@ -115,8 +118,24 @@ def _prepare_data(
             say(f"backfilled Prometheus with {samples} samples of demo history")
         else:
             say("Prometheus already has data; no backfill")
+        with timer.phase("accounts"):
+            _demo_accounts(engine, settings, say)
     finally:
         engine.dispose()
+
+
+def _demo_accounts(engine: Engine, settings: Settings, say: _Say) -> None:
+    """Create the demo's cookie secret and one account per role; say how to sign in."""
+    from services.auth.demo import demo_accounts_path, ensure_demo_users
+    from services.auth.tokens import ensure_demo_secret
+
+    ensure_demo_secret(settings)
+    accounts = ensure_demo_users(engine=engine, settings=settings)
+    say("sign in with one of these demo accounts (user / password, role):")
+    for name, role, password in accounts:
+        shown = password or "(set with `python -m services.cli users set-password " + name + "`)"
+        say(f"  {name:<9} {shown}   {role}")
+    say(f"the accounts are also listed in {demo_accounts_path(settings)}")
 
 
 class _Say:

@@ -122,7 +122,7 @@ def simulator_spec() -> ServiceSpec:
 
 
 def dashboard_spec(settings: Settings) -> ServiceSpec:
-    """Streamlit serving ``app.py`` on loopback, headless, without usage statistics."""
+    """Streamlit serving ``server.py`` (the app plus sign-in routes) on loopback, headless."""
     return ServiceSpec(
         name="dashboard",
         argv=(
@@ -130,7 +130,7 @@ def dashboard_spec(settings: Settings) -> ServiceSpec:
             "-m",
             "streamlit",
             "run",
-            "app.py",
+            "server.py",
             "--server.address",
             LOOPBACK,
             "--server.port",

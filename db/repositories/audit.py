@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import AuditLog
 
-__all__ = ["actors", "append", "entries"]
+__all__ = ["actions", "actors", "append", "entries"]
 
 
 def append(
@@ -77,3 +77,8 @@ def entries(
 def actors(*, session: Session) -> list[str]:
     """Every actor that has an entry, alphabetically."""
     return list(session.scalars(select(AuditLog.actor).distinct().order_by(AuditLog.actor)))
+
+
+def actions(*, session: Session) -> list[str]:
+    """Every distinct action in the log, alphabetically."""
+    return list(session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action)))

@@ -9,6 +9,7 @@ Every attempt, failed or not, is written to the audit log and committed.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "SignInError",
     "authenticate",
     "record_sign_out",
+    "sign_in_with_claims",
     "sign_in_with_email",
 ]
 
@@ -45,7 +47,16 @@ WRONG_CREDENTIALS = "wrong user name or password"
 
 
 class SignInError(Exception):
-    """Signing in failed; ``str()`` is the message to show (it names no account)."""
+    """Signing in failed; ``str()`` is the message to show (it names no account).
+
+    Attributes:
+        code: why, as a short word a caller may put in a URL: ``failed`` (wrong name or
+            password), ``locked``, ``disabled``, ``unknown_email``, ``no_role``.
+    """
+
+    def __init__(self, message: str, code: str = "failed") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -54,6 +65,7 @@ class _Attempt:
 
     principal: Principal | None = None
     message: str = WRONG_CREDENTIALS
+    code: str = "failed"
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -96,7 +108,7 @@ def _decide(
         count, locked_until = user.failed_attempts, user.locked_until
     attempt = _Attempt(details={"method": "password"})
     if locked_until is not None and now < locked_until:
-        attempt.message = _locked_message(locked_until, now)
+        attempt.message, attempt.code = _locked_message(locked_until, now), "locked"
         attempt.details.update(reason="locked", failed_attempts=count,
                                locked_until=locked_until.isoformat())
         return attempt
@@ -110,6 +122,7 @@ def _decide(
         return attempt
     if user is not None and ok:  # right password, disabled account: say so, count nothing
         attempt.message = "this account is disabled; ask an admin to enable it"
+        attempt.code = "disabled"
         attempt.details.update(reason="disabled", failed_attempts=count)
         return attempt
     count += 1
@@ -167,7 +180,7 @@ def authenticate(
         record(session=session, actor=name, action=action, object_type="user",
                object_id=name, details=attempt.details, at=when)
     if attempt.principal is None:
-        raise SignInError(attempt.message)
+        raise SignInError(attempt.message, attempt.code)
     return attempt.principal
 
 
@@ -196,9 +209,75 @@ def sign_in_with_email(*, engine: Engine, email: str, now: datetime | None = Non
                    object_id=user.username, details=details, at=when)
     if principal is None:
         if user is None:
-            raise SignInError(f"no account has the e-mail address {address!r}; ask an admin")
-        raise SignInError("this account is disabled; ask an admin to enable it")
+            raise SignInError(f"no account has the e-mail address {address!r}; ask an admin",
+                              "unknown_email")
+        raise SignInError("this account is disabled; ask an admin to enable it", "disabled")
     return principal
+
+
+def _role_from_claim(value: object) -> Role | None:
+    """The first role named by a claim value (a string or a list of strings)."""
+    values = value if isinstance(value, list | tuple) else [value]
+    for item in values:
+        if isinstance(item, str):
+            try:
+                return Role(item.strip().lower())
+            except ValueError:
+                continue
+    return None
+
+
+def sign_in_with_claims(
+    *,
+    engine: Engine,
+    claims: Mapping[str, Any],
+    role_claim: str = "",
+    now: datetime | None = None,
+) -> Principal:
+    """Sign in someone an identity provider (OIDC) vouches for, from its ID-token claims.
+
+    Without ``role_claim`` the role is the local user's with the verified ``email`` claim
+    (:func:`sign_in_with_email`). With it, the role is the first value of that claim that
+    names a role (``admin``, ``operator``, ``analyst``, ``labeler``); the user name is the
+    local user's with that address, or else the address itself. A local account that is
+    disabled stays shut either way. The attempt is audited.
+
+    Raises:
+        SignInError: no verified e-mail address, no role, or a disabled account.
+    """
+    email = claims.get("email")
+    if not isinstance(email, str) or not email.strip() or claims.get("email_verified") is False:
+        raise SignInError(
+            "the identity provider sent no verified e-mail address; ask your admin to "
+            "release the email claim", "unknown_email")
+    if not role_claim:
+        return sign_in_with_email(engine=engine, email=email, now=now)
+    address = canonical_email(email)
+    role = _role_from_claim(claims.get(role_claim))
+    when = now or utcnow()
+    details: dict[str, Any] = {"method": "oidc", "email": address, "role_claim": role_claim}
+    with session_scope(engine, write=True) as session:
+        user = users_repo.by_email(session=session, email=address)
+        name = user.username if user is not None else address
+        failure: SignInError | None = None
+        if role is None:
+            failure = SignInError(
+                f"the identity provider's {role_claim!r} claim names no opsdash role; ask "
+                "your admin", "no_role")
+        elif user is not None and user.disabled:
+            failure = SignInError("this account is disabled; ask an admin to enable it",
+                                  "disabled")
+        if failure is not None or role is None:
+            record(session=session, actor=name, action=SIGN_IN_FAILED, object_type="user",
+                   object_id=name, details={**details, "reason": getattr(failure, "code", "")},
+                   at=when)
+        else:
+            record(session=session, actor=name, action=SIGN_IN, object_type="user",
+                   object_id=name, details={**details, "role": role.value}, at=when)
+    # Raised after the commit, so the failed attempt stays in the audit log.
+    if failure is not None or role is None:
+        raise failure or SignInError("no role", "no_role")
+    return Principal(username=name, role=role)
 
 
 def record_sign_out(*, engine: Engine, actor: Principal) -> None:

@@ -1,0 +1,166 @@
+"""Who is using the dashboard: the one place pages and tests ask.
+
+A local account signs in through the ``/auth/signin`` route (``dashboard.web_routes``),
+which sets a signed, expiring, HttpOnly cookie; single sign-on goes through Streamlit's
+``st.login`` when ``[auth]`` is configured in ``secrets.toml``. Either way the role is read
+from the store on every page run, so a role change or a disabled account applies at once.
+Nothing here touches the store or Prometheus for a visitor who carries no valid cookie.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+
+from dashboard.resources import engine_for, settings
+from dashboard.web_routes import COOKIE_NAME
+from services.auth import Principal, View, can
+from services.auth.signin import SignInError, record_sign_out, sign_in_with_claims
+from services.auth.tokens import read_session_token
+from services.auth.users import get_principal
+
+__all__ = [
+    "COOKIE_NAME",
+    "current_user",
+    "guard",
+    "oidc_configured",
+    "sso_error",
+    "sso_providers",
+    "sso_sign_out",
+    "sso_signed_in",
+]
+
+_SSO_ERROR = "_opsdash_sso_error"
+# Single sign-on identities already audited, by (subject, issued-at): a page reload
+# must not write another sign-in entry. Bounded; the oldest are forgotten first.
+_SSO_SEEN: OrderedDict[tuple[str, str], Principal] = OrderedDict()
+_SSO_SEEN_MAX = 10_000
+_SSO_LOCK = threading.Lock()
+
+
+def _session_cookie() -> str | None:
+    """The raw sign-in cookie of this browser session, if any (tests replace this)."""
+    return st.context.cookies.get(COOKIE_NAME)
+
+
+def sso_providers() -> list[str | None]:
+    """The single sign-on providers in ``[auth]`` of ``secrets.toml``.
+
+    ``[None]`` for one provider configured at the top of ``[auth]``; the section names for
+    named providers (``[auth.okta]``); ``[]`` when single sign-on is not set up.
+    """
+    try:
+        auth = st.secrets.get("auth")
+    except Exception:  # no secrets file at all: Streamlit raises rather than returning None
+        return []
+    if not isinstance(auth, Mapping):
+        return []
+    if auth.get("client_id"):
+        return [None]
+    return [name for name, value in auth.items() if isinstance(value, Mapping)]
+
+
+def oidc_configured() -> bool:
+    """Whether single sign-on is set up."""
+    return bool(sso_providers())
+
+
+def sso_signed_in() -> bool:
+    """Whether this session is signed in through single sign-on."""
+    if not oidc_configured():
+        return False
+    try:
+        return bool(st.user.is_logged_in)
+    except Exception:  # st.user without a usable provider configuration
+        return False
+
+
+def _sso_principal() -> Principal | None:
+    """The principal behind the OIDC identity of this session; audited once per login."""
+    claims: dict[str, Any] = st.user.to_dict()
+    key = (str(claims.get("sub", "")), str(claims.get("iat", "")))
+    with _SSO_LOCK:
+        seen = _SSO_SEEN.get(key)
+    config = settings()
+    engine = engine_for(config.resolved_database_url)
+    if seen is None:
+        try:
+            seen = sign_in_with_claims(engine=engine, claims=claims,
+                                       role_claim=config.oidc_role_claim)
+        except SignInError as exc:
+            st.session_state[_SSO_ERROR] = str(exc)
+            return None
+        with _SSO_LOCK:
+            _SSO_SEEN[key] = seen
+            while len(_SSO_SEEN) > _SSO_SEEN_MAX:
+                _SSO_SEEN.popitem(last=False)
+    if config.oidc_role_claim and get_principal(engine=engine, username=seen.username) is None:
+        return seen  # a claim-only user has no local row; the claim decided at sign-in
+    # A local user: its current role and state decide, as for password sign-in.
+    return get_principal(engine=engine, username=seen.username)
+
+
+def sso_sign_out() -> None:
+    """End this session's single sign-on (audited) and return to the sign-in page."""
+    claims = st.user.to_dict()
+    key = (str(claims.get("sub", "")), str(claims.get("iat", "")))
+    with _SSO_LOCK:
+        seen = _SSO_SEEN.pop(key, None)
+    if seen is not None:
+        try:
+            record_sign_out(engine=engine_for(settings().resolved_database_url), actor=seen)
+        except Exception:  # signing out must work even when the audit entry cannot be written
+            logging.getLogger("opsdash.auth").exception("could not record a sign-out")
+    st.session_state.pop(_SSO_ERROR, None)
+    st.logout()
+
+
+def sso_error() -> str | None:
+    """Why the single sign-on identity of this session was refused, if it was."""
+    value = st.session_state.get(_SSO_ERROR)
+    return value if isinstance(value, str) else None
+
+
+def current_user() -> Principal | None:
+    """The signed-in user, or ``None`` for an anonymous visitor.
+
+    Raises:
+        MissingSecretError: no cookie secret is configured (checked only for a visitor
+            who carries a cookie).
+        SchemaError: the store's schema is not current.
+    """
+    if sso_signed_in():
+        return _sso_principal()
+    token = _session_cookie()
+    if not token:
+        return None
+    config = settings()
+    username = read_session_token(token, settings=config)
+    if username is None:  # forged, expired or from another secret: anonymous
+        return None
+    return get_principal(engine=engine_for(config.resolved_database_url), username=username)
+
+
+def guard(view: View) -> Principal:
+    """The current user if they may open ``view``; otherwise say why and stop the page.
+
+    Every page calls this first, so a page reached without the router (or by a user whose
+    role changed meanwhile) renders nothing it should not.
+    """
+    user = current_user()
+    if user is None:
+        st.warning("Sign in to see this page.", icon=":material/lock:")
+        st.stop()
+    if not can(user.role, view):
+        st.error(
+            f"Your role ({user.role}) does not include the {view.value} page. Ask an admin "
+            "if you need it.",
+            icon=":material/block:",
+        )
+        st.stop()
+    return user

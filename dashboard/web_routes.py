@@ -1,0 +1,151 @@
+"""HTTP routes beside the Streamlit app: password sign-in and sign-out.
+
+Streamlit scripts cannot set cookies, so the sign-in form posts here; the route checks the
+password with :func:`services.auth.signin.authenticate`, sets a signed, expiring,
+HttpOnly, SameSite=Strict cookie and redirects back into the app. Both routes accept only
+same-origin form posts, so another site can neither sign a visitor in nor out.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from db.schema import check_schema
+from db.session import make_engine
+from services.auth.principal import Principal
+from services.auth.signin import SignInError, authenticate, record_sign_out
+from services.auth.tokens import MissingSecretError, issue_session_token, read_session_token
+from services.auth.users import get_principal
+from services.settings import Settings, get_settings
+
+__all__ = ["COOKIE_NAME", "SIGNIN_PATH", "SIGNOUT_PATH", "routes"]
+
+COOKIE_NAME = "opsdash_session"
+SIGNIN_PATH = "/api/auth/signin"
+SIGNOUT_PATH = "/api/auth/signout"
+# A sign-in form is a few hundred bytes; anything much larger is not one.
+_MAX_FORM_BYTES = 8192
+_log = logging.getLogger("opsdash.auth")
+
+
+@functools.cache
+def _engine(url: str) -> Engine:
+    engine = make_engine(url)
+    check_schema(engine)
+    return engine
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether the form was posted by a page of this server (Origin, else Referer)."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source:
+        return False
+    origin = urlsplit(source)
+    return f"{origin.scheme}://{origin.netloc}" == f"{request.url.scheme}://{request.url.netloc}"
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    if request.headers.get("content-type", "").split(";")[0].strip() != (
+        "application/x-www-form-urlencoded"
+    ):
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            return None
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return {key: values[0] for key, values in fields.items()}
+
+
+def _back(code: str | None = None) -> RedirectResponse:
+    # Codes only, never the message: nothing a user typed is reflected through the URL.
+    return RedirectResponse("/" if code is None else f"/?signin={code}", status_code=303)
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+async def signin(request: Request) -> Response:
+    """``POST`` with ``username`` and ``password``; 303 back to the app either way."""
+    if not _same_origin(request):
+        return PlainTextResponse("sign-in forms must come from this site", status_code=403)
+    form = await _form(request)
+    if form is None:
+        return _back("failed")
+    config = get_settings()
+    try:
+        principal = await run_in_threadpool(
+            _authenticate, config, form.get("username", ""), form.get("password", "")
+        )
+        token = issue_session_token(username=principal.username, settings=config)
+    except SignInError as exc:
+        return _back(exc.code)
+    except MissingSecretError:
+        _log.error("sign-in refused: OPSDASH_COOKIE_SECRET is not set")
+        return _back("unavailable")
+    except Exception:
+        _log.exception("sign-in failed unexpectedly")
+        return _back("unavailable")
+    response = _back()
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=int(config.session_hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+    return response
+
+
+def _authenticate(config: Settings, username: str, password: str) -> Principal:
+    return authenticate(engine=_engine(config.resolved_database_url), username=username,
+                        password=password, settings=config)
+
+
+def _sign_out(config: Settings, token: str) -> None:
+    username = read_session_token(token, settings=config)
+    if username is None:
+        return
+    engine = _engine(config.resolved_database_url)
+    principal = get_principal(engine=engine, username=username)
+    if principal is not None:
+        record_sign_out(engine=engine, actor=principal)
+
+
+async def signout(request: Request) -> Response:
+    """``POST``: drop the cookie, audit the sign-out, 303 to the sign-in page."""
+    if not _same_origin(request):
+        return PlainTextResponse("sign-out forms must come from this site", status_code=403)
+    token = request.cookies.get(COOKIE_NAME)
+    if token:
+        try:
+            await run_in_threadpool(_sign_out, get_settings(), token)
+        except Exception:  # the cookie goes anyway; the log says why the audit entry did not
+            _log.exception("could not record a sign-out")
+    response = RedirectResponse("/?signin=signed_out", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict",
+                           secure=_secure(request))
+    return response
+
+
+def routes() -> list[Route]:
+    """The routes to mount on the Streamlit server (``st.App(routes=...)``)."""
+    return [
+        Route(SIGNIN_PATH, signin, methods=["POST"]),
+        Route(SIGNOUT_PATH, signout, methods=["POST"]),
+    ]
