@@ -45,14 +45,24 @@ def when(moment: datetime | None, tz: str) -> str:
 
 
 _MD_SPECIAL = frozenset(string.punctuation)
+# Inside a line these start no markdown construct; at its start "-", "." (after digits),
+# "=" and "+" can, so the first character is always escaped.
+_MD_INERT_INSIDE = frozenset("-.,;'\"?%&/=+")
 
 
 def md_text(text: str) -> str:
     """User text made literal inside Streamlit markdown (titles, captions, labels).
 
-    Every ASCII punctuation character is backslash-escaped (CommonMark allows it for all of
-    them), so no link, image, HTML, emphasis, ``:color[...]`` directive or ``$`` formula
-    can be formed from what a user typed; line breaks become spaces.
+    ASCII punctuation is backslash-escaped (CommonMark allows it for all of it), so no
+    link, image, HTML, emphasis, ``:color[...]`` directive or ``$`` formula can be formed
+    from what a user typed; punctuation that is inert inside a line is left readable, and
+    line breaks become spaces.
     """
-    escaped = "".join(f"\\{ch}" if ch in _MD_SPECIAL else ch for ch in text)
-    return " ".join(escaped.splitlines())
+    line = " ".join(text.splitlines())
+    return "".join(
+        f"\\{ch}"
+        if ch in _MD_SPECIAL
+        and (i == 0 or ch not in _MD_INERT_INSIDE or line[:i].isdigit())  # "1." is a list
+        else ch
+        for i, ch in enumerate(line)
+    )

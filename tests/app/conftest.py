@@ -1,4 +1,9 @@
-"""Helpers for AppTest page tests: settings travel to the script through the environment."""
+"""Helpers for AppTest page tests: settings travel to the script through the environment.
+
+A page runs as a real signed-in user: the fixture creates the account in the test's store
+and hands the app a real signed sign-in token in place of the browser's cookie (the one
+boundary AppTest cannot cross).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,19 @@ import socket
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
+import dashboard.auth
+from services.auth import SYSTEM, Role
+from services.auth.tokens import issue_token
+from services.auth.users import create_user
 from services.settings import PROJECT_ROOT, Settings
 
 APP = PROJECT_ROOT / "app.py"
+#: Signs the tests' sign-in tokens (long enough for the secret check).
+SECRET = "test-cookie-secret-" + "x" * 32
+PASSWORD = "correct horse battery"
 
 
 def closed_port() -> int:
@@ -21,15 +34,39 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Callable[..., AppTest]:
-    """Run ``app.py`` against the test's store; keyword args become OPSDASH_* variables."""
+def app(
+    settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., AppTest]:
+    """Run a script against the test's store; keyword args become OPSDASH_* variables.
 
-    def run(timeout: float = 10, **env: str) -> AppTest:
+    ``as_role`` signs in as a user of that role (``None``: anonymous); ``script`` runs a
+    page directly instead of the router; ``token`` overrides the cookie value.
+    """
+    made: set[str] = set()
+
+    def run(
+        timeout: float = 10,
+        *,
+        as_role: Role | None = Role.ADMIN,
+        script: str = "app.py",
+        token: str | None = None,
+        **env: str,
+    ) -> AppTest:
         monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
         monkeypatch.setenv("OPSDASH_DATABASE_URL", "")
+        monkeypatch.setenv("OPSDASH_COOKIE_SECRET", SECRET)
         monkeypatch.setenv("OPSDASH_PROMETHEUS_URL", f"http://127.0.0.1:{closed_port()}")
         for key, value in env.items():
             monkeypatch.setenv(f"OPSDASH_{key.upper()}", value)
-        return AppTest.from_file(str(APP), default_timeout=timeout).run()
+        cookie = token
+        if as_role is not None and token is None:
+            name = f"{as_role.value}-user"
+            if name not in made:
+                create_user(engine=engine, actor=SYSTEM, username=name, role=as_role,
+                            password=PASSWORD)
+                made.add(name)
+            cookie = issue_token(username=name, secret=SECRET, ttl_seconds=600)
+        monkeypatch.setattr(dashboard.auth, "_session_cookie", lambda: cookie)
+        return AppTest.from_file(str(PROJECT_ROOT / script), default_timeout=timeout).run()
 
     return run

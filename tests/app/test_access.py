@@ -1,0 +1,152 @@
+"""Who sees which page: every role against every page, through the router and directly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from services.auth import SYSTEM, Role, View, allowed_views
+from services.auth.tokens import issue_token
+from services.auth.users import disable_user
+from services.settings import Settings
+from tests.app.conftest import SECRET
+from tests.http_stub import QuietHandler, serving
+
+#: Page script, its title, and the view that opens it (None: every signed-in user).
+PAGES: list[tuple[str, str, View | None]] = [
+    ("pages/overview.py", "Overview", View.OVERVIEW),
+    ("pages/audit.py", "Audit log", View.AUDIT),
+    ("pages/users.py", "Users", View.USERS),
+    ("pages/account.py", "Account", None),
+]
+CASES = [(role, script, title, view) for role in Role for script, title, view in PAGES]
+#: Something only that page draws (AppTest drops the router's title on a page switch).
+MARKERS: dict[str, Callable[[AppTest], bool]] = {
+    "pages/overview.py": lambda at: any("Days in" in c.value for c in at.caption),
+    "pages/audit.py": lambda at: [s.label for s in at.selectbox][:2] == ["Actor", "Action"],
+    "pages/users.py": lambda at: "Add a user" in [s.value for s in at.subheader],
+    "pages/account.py": lambda at: any(t.value.startswith("User name: ") for t in at.text),
+}
+
+
+def _may(role: Role, view: View | None) -> bool:
+    return view is None or view in allowed_views(role)
+
+
+@pytest.mark.parametrize(("role", "script", "title", "view"), CASES,
+                         ids=[f"{c[0].value}-{Path(c[1]).stem}" for c in CASES])
+def test_the_navigation_lists_exactly_the_pages_a_role_may_open(
+    app: Callable[..., AppTest], role: Role, script: str, title: str, view: View | None
+) -> None:
+    at = app(as_role=role)
+    assert not at.exception
+    if _may(role, view):
+        at.switch_page(script).run()
+        assert not at.exception
+        assert MARKERS[script](at), f"{title} did not render for {role}"
+        assert not at.error, [e.value for e in at.error]
+    else:
+        with pytest.raises(ValueError, match="Could not find"):
+            at.switch_page(script)
+
+
+@pytest.mark.parametrize(("role", "script", "title", "view"), CASES,
+                         ids=[f"{c[0].value}-{Path(c[1]).stem}" for c in CASES])
+def test_a_page_run_directly_refuses_a_role_without_its_permission(
+    app: Callable[..., AppTest], role: Role, script: str, title: str, view: View | None
+) -> None:
+    at = app(as_role=role, script=script)
+    assert not at.exception
+    if _may(role, view):
+        assert not at.error, [e.value for e in at.error]
+        assert MARKERS[script](at), f"{title} did not render for {role}"
+    else:
+        (error,) = at.error
+        assert f"Your role ({role.value}) does not include" in error.value
+        assert not at.dataframe and not at.metric and not at.text_input
+
+
+@pytest.mark.parametrize("script", [script for script, _, _ in PAGES])
+def test_a_page_run_directly_asks_an_anonymous_visitor_to_sign_in(
+    app: Callable[..., AppTest], script: str
+) -> None:
+    at = app(as_role=None, script=script)
+    assert not at.exception
+    assert "Sign in to see this page" in at.warning[0].value
+    assert not at.dataframe and not at.metric and not at.text_input
+
+
+class _Counting(QuietHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.server.hits += 1  # type: ignore[attr-defined]
+        self.answer(503, b"{}")
+
+
+@pytest.fixture
+def counting_prometheus() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    server.hits = 0  # type: ignore[attr-defined]
+    with serving(server) as running:
+        yield running
+
+
+@pytest.mark.parametrize("token", [None, "", "v1.forged.token", "not-a-token"])
+def test_an_anonymous_visitor_sees_only_sign_in_and_queries_nothing(
+    app: Callable[..., AppTest], settings: Settings, tmp_path: Path,
+    counting_prometheus: ThreadingHTTPServer, token: str | None,
+) -> None:
+    absent = tmp_path / "never-created.db"
+    at = app(as_role=None, token=token, database_url=f"sqlite:///{absent}",
+             prometheus_url=f"http://127.0.0.1:{counting_prometheus.server_port}")
+    assert not at.exception
+    assert at.title[0].value == "Sign in to opsdash"
+    assert not at.error and not at.metric
+    assert not absent.exists()  # the store was never opened
+    assert counting_prometheus.hits == 0  # type: ignore[attr-defined]
+
+
+def test_an_expired_token_is_anonymous(app: Callable[..., AppTest]) -> None:
+    token = issue_token(username="admin-user", secret=SECRET, ttl_seconds=60, now=1000.0)
+    at = app(as_role=None, token=token)
+    assert at.title[0].value == "Sign in to opsdash"
+
+
+def test_a_token_signed_with_another_secret_is_anonymous(app: Callable[..., AppTest]) -> None:
+    token = issue_token(username="admin-user", secret="another-secret-" + "y" * 32,
+                        ttl_seconds=600)
+    at = app(as_role=None, token=token)
+    assert at.title[0].value == "Sign in to opsdash"
+
+
+def test_a_disabled_account_loses_its_open_session_at_the_next_run(
+    app: Callable[..., AppTest], engine: Engine
+) -> None:
+    at = app(as_role=Role.OPERATOR)
+    assert at.title[0].value == "Overview"
+    assert at.metric or at.info  # the overview rendered
+    disable_user(engine=engine, actor=SYSTEM, username="operator-user")
+    at.run()
+    assert not at.metric and not at.info
+    assert "Sign in to see this page" in at.warning[0].value
+    assert not at.sidebar.text  # nobody is named as signed in
+
+
+def test_a_missing_cookie_secret_stops_the_app_with_how_to_set_it(
+    app: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = app(as_role=Role.ADMIN, cookie_secret="")
+    monkeypatch.delenv("OPSDASH_COOKIE_SECRET")
+    at.run()
+    assert not at.exception
+    assert "OPSDASH_COOKIE_SECRET is not set" in at.error[0].value
+    assert not at.metric
+
+
+def test_the_sidebar_names_the_signed_in_user(app: Callable[..., AppTest]) -> None:
+    at = app(as_role=Role.LABELER)
+    assert "labeler-user · labeler" in [t.value for t in at.sidebar.text]
