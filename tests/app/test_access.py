@@ -68,7 +68,9 @@ def test_a_page_run_directly_refuses_a_role_without_its_permission(
     else:
         (error,) = at.error
         assert f"Your role ({role.value}) does not include" in error.value
-        assert not at.dataframe and not at.metric and not at.text_input
+        assert not at.dataframe
+        assert not at.metric
+        assert not at.text_input
 
 
 @pytest.mark.parametrize("script", [script for script, _, _ in PAGES])
@@ -78,11 +80,13 @@ def test_a_page_run_directly_asks_an_anonymous_visitor_to_sign_in(
     at = app(as_role=None, script=script)
     assert not at.exception
     assert "Sign in to see this page" in at.warning[0].value
-    assert not at.dataframe and not at.metric and not at.text_input
+    assert not at.dataframe
+    assert not at.metric
+    assert not at.text_input
 
 
 class _Counting(QuietHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.server.hits += 1  # type: ignore[attr-defined]
         self.answer(503, b"{}")
 
@@ -105,7 +109,8 @@ def test_an_anonymous_visitor_sees_only_sign_in_and_queries_nothing(
              prometheus_url=f"http://127.0.0.1:{counting_prometheus.server_port}")
     assert not at.exception
     assert at.title[0].value == "Sign in to opsdash"
-    assert not at.error and not at.metric
+    assert not at.error
+    assert not at.metric
     assert not absent.exists()  # the store was never opened
     assert counting_prometheus.hits == 0  # type: ignore[attr-defined]
 
@@ -131,7 +136,8 @@ def test_a_disabled_account_loses_its_open_session_at_the_next_run(
     assert at.metric or at.info  # the overview rendered
     disable_user(engine=engine, actor=SYSTEM, username="operator-user")
     at.run()
-    assert not at.metric and not at.info
+    assert not at.metric
+    assert not at.info
     assert "Sign in to see this page" in at.warning[0].value
     assert not at.sidebar.text  # nobody is named as signed in
 
