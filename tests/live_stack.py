@@ -19,6 +19,8 @@ from sqlalchemy import Engine
 
 from db.schema import upgrade
 from db.session import make_engine
+from services.auth import SYSTEM, Role
+from services.auth.users import create_user
 from services.prometheus import PrometheusSource
 from services.prometheus_config import render_config
 from services.settings import PROJECT_ROOT, Settings
@@ -27,6 +29,10 @@ from services.stack_specs import child_env, dashboard_spec, prometheus_spec, ser
 from tests.db.test_serving_fixtures import GOOD, register_model
 
 MODEL = "churn"
+#: The account browser tests sign in with.
+OPERATOR, OPERATOR_PASSWORD = "olga", "operator password 1"
+#: Signs the stack's sign-in cookies.
+COOKIE_SECRET = "live-stack-cookie-secret-" + "z" * 32
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,8 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     register_model(engine, folder=var / "artifacts", name=MODEL)
+    create_user(engine=engine, actor=SYSTEM, username=OPERATOR, role=Role.OPERATOR,
+                password=OPERATOR_PASSWORD)
     prom_dir = var / "prometheus"
     prom_dir.mkdir()
     config = prom_dir / "prometheus.yml"
@@ -106,6 +114,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "OPSDASH_MODEL_RELOAD_SECONDS": "1",
         "OPSDASH_LOG_FLUSH_SECONDS": "0.5",
         "OPSDASH_DATABASE_URL": "",
+        "OPSDASH_COOKIE_SECRET": COOKIE_SECRET,
     })
     supervisor = Supervisor(log_dir=var / "logs", cwd=PROJECT_ROOT, env=env)
     try:

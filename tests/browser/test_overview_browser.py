@@ -3,43 +3,26 @@
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select
 
 from db.models import Prediction
 from db.session import session_scope
 from services.settings import PROJECT_ROOT
-from tests.live_stack import MODEL, LiveStack
+from tests.browser.signin import launch, sign_in
+from tests.live_stack import MODEL, OPERATOR, OPERATOR_PASSWORD, LiveStack
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = PROJECT_ROOT / "test-artifacts"
-# Without these, Chromium phones home at start and this machine's closed network refuses it.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed; `make test` installs it")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    yield from launch()
 
 
 def _logged(stack: LiveStack) -> int:
@@ -58,7 +41,7 @@ def test_the_overview_shows_store_and_prometheus_figures(
         time.sleep(0.2)  # the service writes its prediction log in batches
     assert logged == before + 5
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(live_stack.dashboard_url, wait_until="domcontentloaded")
+    sign_in(page, live_stack.dashboard_url, OPERATOR, OPERATOR_PASSWORD)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=30_000)
     expect(page.get_by_role("heading", name=MODEL)).to_be_visible(timeout=30_000)
     counted = page.get_by_test_id("stMetric").filter(has_text="Predictions, last 24 h")
