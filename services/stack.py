@@ -131,10 +131,11 @@ def _demo_accounts(engine: Engine, settings: Settings, say: _Say) -> None:
 
     ensure_demo_secret(settings)
     accounts = ensure_demo_users(engine=engine, settings=settings)
-    say("sign in with one of these demo accounts (user / password, role):")
+    url = f"http://{LOOPBACK}:{settings.dashboard_port}"
+    say(f"sign in at {url} with one of these demo accounts:")
     for name, role, password in accounts:
-        shown = password or "(set with `python -m services.cli users set-password " + name + "`)"
-        say(f"  {name:<9} {shown}   {role}")
+        shown = password or f"unknown (python -m services.cli users set-password {name})"
+        say(f"  user {name:<9} password {shown}   (role {role})")
     say(f"the accounts are also listed in {demo_accounts_path(settings)}")
 
 
