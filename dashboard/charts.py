@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from datetime import date
 
 import plotly.graph_objects as go
 
@@ -13,6 +14,10 @@ from services.overview import MIN_LABELS_PER_DAY, DailyAccuracy
 __all__ = ["daily_accuracy_figure"]
 
 
+def _day(day: date) -> str:
+    return f"{day:%b} {day.day}"
+
+
 def daily_accuracy_figure(
     *, model: str, days: Sequence[DailyAccuracy], tz: str, theme: Theme = THEME
 ) -> go.Figure:
@@ -20,7 +25,9 @@ def daily_accuracy_figure(
 
     Days with fewer than the minimum labels have no accuracy point and say so on hover.
     """
-    x = [d.day.isoformat() for d in days]
+    # Short day names ("Nov 26") stay readable without rotating; a window of two weeks
+    # never repeats one.
+    x = [_day(d.day) for d in days]
     acc = [None if d.accuracy is None else round(100 * d.accuracy, 1) for d in days]
     fig = go.Figure(layout=theme.layout())
     # Bars on the first axis and the line on the overlaying one, so the line is drawn on top.
@@ -42,7 +49,7 @@ def daily_accuracy_figure(
         yaxis="y2",
         hovertemplate="accuracy %{y:.1f} %<extra></extra>",
     )
-    sparse = [d.day.isoformat() for d in days if d.accuracy is None]
+    sparse = [_day(d.day) for d in days if d.accuracy is None]
     if sparse:
         fig.add_scatter(
             x=sparse,
@@ -74,7 +81,8 @@ def daily_accuracy_figure(
             "tickvals": [0, 20, 40, 60, 80, 100],
             "gridcolor": theme.grid,
         },
-        xaxis={"title": {"text": f"prediction day ({tz})"}, "type": "category"},
+        xaxis={"title": {"text": f"prediction day ({tz})"}, "type": "category",
+               "tickangle": 0},
         height=340,
     )
     return fig

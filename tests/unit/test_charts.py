@@ -20,7 +20,7 @@ def test_daily_accuracy_has_units_zone_and_marks_sparse_days() -> None:
     bars, line, sparse = fig.data
     assert list(bars.y) == [100, MIN_LABELS_PER_DAY - 1]
     assert list(line.y) == [80.0, None]  # no point where labels are too few
-    assert list(sparse.x) == ["2026-01-02"]
+    assert list(sparse.x) == ["Jan 2"]
     # The accuracy line sits on the overlaying axis, drawn above the bars.
     assert line.yaxis == "y2"
 
