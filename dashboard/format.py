@@ -45,24 +45,33 @@ def when(moment: datetime | None, tz: str) -> str:
 
 
 _MD_SPECIAL = frozenset(string.punctuation)
-# Inside a line these start no markdown construct; at its start "-", "." (after digits),
-# "=" and "+" can, so the first character is always escaped.
-_MD_INERT_INSIDE = frozenset("-.,;'\"?%&/=+")
+# Inside a line these start no markdown construct; at its start (after any blanks, which
+# Streamlit strips) "-", "." (after digits), "=" and "+" can, so the first character that
+# is not a blank is always escaped. "&" is not here: "&lt;" would show as "<".
+_MD_INERT_INSIDE = frozenset("-.,;'\"?%/=+")
 
 
 def md_text(text: str) -> str:
     """User text made literal inside Streamlit markdown (titles, captions, labels).
 
     ASCII punctuation is backslash-escaped (CommonMark allows it for all of it), so no
-    link, image, HTML, emphasis, ``:color[...]`` directive or ``$`` formula can be formed
-    from what a user typed; punctuation that is inert inside a line is left readable, and
-    line breaks become spaces.
+    link, image, HTML, emphasis, entity, ``:color[...]`` directive or ``$`` formula can be
+    formed from what a user typed; punctuation that is inert inside a line is left
+    readable, and line breaks become spaces. A bare URL (``www.example.org``) may still be
+    shown as a link by GitHub-flavoured renderers, which match it after escapes are
+    resolved; its text is then the address itself.
     """
     line = " ".join(text.splitlines())
-    return "".join(
-        f"\\{ch}"
-        if ch in _MD_SPECIAL
-        and (i == 0 or ch not in _MD_INERT_INSIDE or line[:i].isdigit())  # "1." is a list
-        else ch
-        for i, ch in enumerate(line)
-    )
+    out: list[str] = []
+    at_start = True  # only blanks so far
+    after_digits = False  # only blanks, then digits so far: "1." starts a list
+    for ch in line:
+        escape = ch in _MD_SPECIAL and (
+            at_start or ch not in _MD_INERT_INSIDE or (after_digits and ch == ".")
+        )
+        out.append(f"\\{ch}" if escape else ch)
+        if at_start and ch.isspace():
+            continue
+        after_digits = (at_start or after_digits) and ch.isdigit()
+        at_start = False
+    return "".join(out)

@@ -22,7 +22,12 @@ from db.schema import check_schema
 from db.session import make_engine
 from services.auth.principal import Principal
 from services.auth.signin import SignInError, authenticate, record_sign_out
-from services.auth.tokens import MissingSecretError, issue_session_token, read_session_token
+from services.auth.tokens import (
+    MissingSecretError,
+    cookie_secret,
+    issue_session_token,
+    read_session_token,
+)
 from services.auth.users import get_principal
 from services.settings import Settings, get_settings
 
@@ -87,6 +92,7 @@ async def signin(request: Request) -> Response:
         return _back("failed")
     config = get_settings()
     try:
+        cookie_secret(config)  # before the attempt, which would be audited as a sign-in
         principal = await run_in_threadpool(
             _authenticate, config, form.get("username", ""), form.get("password", "")
         )

@@ -246,7 +246,11 @@ def sign_in_with_claims(
         SignInError: no verified e-mail address, no role, or a disabled account.
     """
     email = claims.get("email")
-    if not isinstance(email, str) or not email.strip() or claims.get("email_verified") is False:
+    verified = claims.get("email_verified")
+    # Some providers send the flag as the string "false"; it must refuse like False does.
+    if isinstance(verified, str):
+        verified = verified.strip().lower() != "false"
+    if not isinstance(email, str) or not email.strip() or verified is False:
         raise SignInError(
             "the identity provider sent no verified e-mail address; ask your admin to "
             "release the email claim", "unknown_email")

@@ -1,0 +1,121 @@
+"""md_text: user text shown literally inside Streamlit markdown."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from dashboard.format import md_text
+
+# Characters that start or end a markdown construct wherever they stand in a line.
+ALWAYS_ESCAPED = "<>[]()!*_`$:#|~\\&"
+# An escape is a backslash and the one ASCII punctuation character it makes literal.
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _unescaped(rendered: str) -> str:
+    return _ESCAPE.sub(r"\1", rendered)
+
+
+def _escaped_positions(rendered: str) -> list[int]:
+    """Indexes, in the unescaped text, of the characters that carry a backslash."""
+    positions, i, j = [], 0, 0
+    while i < len(rendered):
+        if rendered[i] == "\\":
+            positions.append(j)
+            i += 1
+        i += 1
+        j += 1
+    return positions
+
+
+@pytest.mark.parametrize("ch", list(ALWAYS_ESCAPED))
+def test_constructs_characters_are_escaped_anywhere_in_a_line(ch: str) -> None:
+    assert md_text(f"a{ch}b") == f"a\\{ch}b"
+    assert md_text(ch) == f"\\{ch}"
+
+
+def test_a_link_an_image_html_and_a_directive_come_out_inert() -> None:
+    text = "![x](http://e.org) <script>*b*</script> :red[hi] $x$ `c` a|b ~~s~~ # h"
+    rendered = md_text(text)
+    assert rendered == (
+        r"\!\[x\]\(http\://e.org\) \<script\>\*b\*\</script\> \:red\[hi\] \$x\$ \`c\` "
+        r"a\|b \~\~s\~\~ \# h"
+    )
+
+
+@pytest.mark.parametrize("ch", list("-+=."))
+def test_a_leading_list_or_heading_marker_is_escaped(ch: str) -> None:
+    assert md_text(f"{ch} item") == f"\\{ch} item"
+
+
+@pytest.mark.parametrize("text", ["  - item", "\t+ item", "\n- item", "   = x"])
+def test_a_marker_after_leading_blanks_is_escaped_too(text: str) -> None:
+    # Streamlit strips leading blanks from a body, which would leave the marker first.
+    assert md_text(text).lstrip() == "\\" + " ".join(text.splitlines()).lstrip()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("12. x", r"12\. x"), ("1. x", r"1\. x"), ("  3. x", r"  3\. x"), ("2024.1", r"2024\.1")],
+)
+def test_digits_then_a_dot_at_the_start_are_not_an_ordered_list(
+    text: str, expected: str
+) -> None:
+    assert md_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["ticket-routing", "a.b", "v1.2-rc", "x = y + z", "50% done, ok?", "a/b; 'c' \"d\""]
+)
+def test_punctuation_inert_inside_a_line_stays_readable(text: str) -> None:
+    assert md_text(text) == text
+
+
+def test_digits_not_at_the_start_do_not_escape_a_dot() -> None:
+    assert md_text("v 1.2") == "v 1.2"
+    assert md_text("a1.") == "a1."
+
+
+def test_named_entities_are_shown_as_typed() -> None:
+    assert md_text("a &lt; b &amp; c") == r"a \&lt; b \&amp; c"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("a\nb", "a b"), ("a\r\nb", "a b"), ("a\rb\u2028c", "a b c"), ("a\n\nb", "a  b")],
+)
+def test_line_breaks_become_spaces(text: str, expected: str) -> None:
+    assert md_text(text) == expected
+
+
+def test_text_without_punctuation_is_unchanged() -> None:
+    assert md_text("Churn model 7 ünïcode") == "Churn model 7 ünïcode"
+
+
+@given(st.text())
+@example("\\")
+@example("  1. ~x~ [a](b)")
+@example("&#60;script&#62;")
+def test_removing_the_escapes_gives_back_the_text(text: str) -> None:
+    rendered = md_text(text)
+    line = " ".join(text.splitlines())
+    assert "\n" not in rendered
+    assert "\r" not in rendered
+    assert _unescaped(rendered) == line
+    # Every backslash added escapes ASCII punctuation (else CommonMark would show it).
+    for index in _escaped_positions(rendered):
+        assert line[index] in string.punctuation
+    # The characters that form constructs anywhere are escaped wherever they occur.
+    escaped = set(_escaped_positions(rendered))
+    for index, ch in enumerate(line):
+        if ch in ALWAYS_ESCAPED:
+            assert index in escaped
+    # So is the first character that is not a blank, if it is punctuation.
+    first = next((i for i, ch in enumerate(line) if not ch.isspace()), None)
+    if first is not None and line[first] in string.punctuation:
+        assert first in escaped
