@@ -48,13 +48,23 @@ def _engine(url: str) -> Engine:
     return engine
 
 
+def _public_scheme(request: Request) -> str:
+    """The scheme the browser used: a TLS-terminating proxy says so in X-Forwarded-Proto.
+
+    A browser cannot set that header on a cross-site form post, so trusting it here lets
+    no other site pass the origin check.
+    """
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded if forwarded in ("http", "https") else request.url.scheme
+
+
 def _same_origin(request: Request) -> bool:
     """Whether the form was posted by a page of this server (Origin, else Referer)."""
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source:
         return False
     origin = urlsplit(source)
-    return f"{origin.scheme}://{origin.netloc}" == f"{request.url.scheme}://{request.url.netloc}"
+    return (origin.scheme, origin.netloc) == (_public_scheme(request), request.url.netloc)
 
 
 async def _form(request: Request) -> dict[str, str] | None:
@@ -80,7 +90,7 @@ def _back(code: str | None = None) -> RedirectResponse:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    return _public_scheme(request) == "https"
 
 
 async def signin(request: Request) -> Response:

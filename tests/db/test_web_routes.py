@@ -114,10 +114,16 @@ def test_a_referer_of_this_site_is_enough_without_an_origin(
     assert COOKIE_NAME in _cookies(response)
 
 
-def test_the_cookie_is_secure_behind_a_tls_proxy(client: TestClient, ann: None) -> None:
-    response = _sign_in(client, headers={"x-forwarded-proto": "https"})
+def test_behind_a_tls_proxy_the_https_origin_passes_and_the_cookie_is_secure(
+    client: TestClient, ann: None
+) -> None:
+    # The proxy talks http to us; the browser's page and Origin are https.
+    https = BASE.replace("http:", "https:")
+    response = _sign_in(client, origin=https, headers={"x-forwarded-proto": "https"})
     assert response.headers["location"] == "/"
     assert _cookies(response)[COOKIE_NAME]["secure"] is True
+    refused = _sign_in(client, origin=https)  # no proxy header: a foreign scheme
+    assert refused.status_code == 403
 
 
 def test_the_cookie_is_secure_over_https(env: Settings, ann: None) -> None:
