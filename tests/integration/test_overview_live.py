@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
+import dashboard.auth
 from db.models import Prediction
 from db.session import session_scope
+from services.auth.tokens import issue_token
 from services.settings import PROJECT_ROOT
-from tests.live_stack import MODEL, LiveStack
+from tests.live_stack import COOKIE_SECRET, MODEL, OPERATOR, LiveStack
 
 pytestmark = pytest.mark.integration
 REQUESTS = 30
@@ -47,6 +49,9 @@ def test_overview_shows_what_prometheus_scraped_and_the_store_logged(
     for key, value in live_stack.env.items():
         if key.startswith("OPSDASH_"):
             monkeypatch.setenv(key, value)
+    # Signed in as the stack's operator: a real token in place of the browser's cookie.
+    token = issue_token(username=OPERATOR, secret=COOKIE_SECRET, ttl_seconds=600)
+    monkeypatch.setattr(dashboard.auth, "_session_cookie", lambda: token)
     at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=15).run()
     assert not at.exception
     assert not at.warning, [w.value for w in at.warning]
