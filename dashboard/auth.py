@@ -16,9 +16,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
+from sqlalchemy import Engine
 
 from dashboard.resources import engine_for, settings
 from dashboard.web_routes import COOKIE_NAME
+from db.repositories import users as users_repo
+from db.session import session_scope
 from services.auth import Principal, View, can
 from services.auth.signin import SignInError, record_sign_out, sign_in_with_claims
 from services.auth.tokens import read_session_token
@@ -36,9 +39,10 @@ __all__ = [
 ]
 
 _SSO_ERROR = "_opsdash_sso_error"
-# Single sign-on identities already audited, by (subject, issued-at): a page reload
-# must not write another sign-in entry. Bounded; the oldest are forgotten first.
-_SSO_SEEN: OrderedDict[tuple[str, str], Principal] = OrderedDict()
+# Single sign-on identities already audited, by (subject, issued-at), with the outcome (who
+# signed in, or why they were refused): a page reload or rerun must not write another
+# audit entry. Bounded; the oldest are forgotten first.
+_SSO_SEEN: OrderedDict[tuple[str, str], Principal | SignInError] = OrderedDict()
 _SSO_SEEN_MAX = 10_000
 _SSO_LOCK = threading.Lock()
 
@@ -80,8 +84,19 @@ def sso_signed_in() -> bool:
         return False
 
 
+def _locally_disabled(engine: Engine, username: str) -> bool:
+    """Whether ``username`` has a local account and it is disabled."""
+    with session_scope(engine) as session:
+        user = users_repo.by_username(session=session, username=username)
+        return user is not None and bool(user.disabled)
+
+
 def _sso_principal() -> Principal | None:
-    """The principal behind the OIDC identity of this session; audited once per login."""
+    """The principal behind the OIDC identity of this session; audited once per login.
+
+    A refusal is decided (and audited) once per login as well: the user signs out of
+    single sign-on and in again to be checked anew.
+    """
     claims: dict[str, Any] = st.user.to_dict()
     key = (str(claims.get("sub", "")), str(claims.get("iat", "")))
     with _SSO_LOCK:
@@ -93,16 +108,27 @@ def _sso_principal() -> Principal | None:
             seen = sign_in_with_claims(engine=engine, claims=claims,
                                        role_claim=config.oidc_role_claim)
         except SignInError as exc:
-            st.session_state[_SSO_ERROR] = str(exc)
-            return None
+            seen = exc
         with _SSO_LOCK:
             _SSO_SEEN[key] = seen
             while len(_SSO_SEEN) > _SSO_SEEN_MAX:
                 _SSO_SEEN.popitem(last=False)
-    if config.oidc_role_claim and get_principal(engine=engine, username=seen.username) is None:
-        return seen  # a claim-only user has no local row; the claim decided at sign-in
-    # A local user: its current role and state decide, as for password sign-in.
-    return get_principal(engine=engine, username=seen.username)
+    if isinstance(seen, SignInError):
+        st.session_state[_SSO_ERROR] = str(seen)
+        return None
+    if config.oidc_role_claim:
+        # The claim named the role at sign-in, over any local one; a local account that
+        # was disabled since then is shut at once, as for password sign-in.
+        current: Principal | None = (
+            None if _locally_disabled(engine, seen.username) else seen)
+    else:
+        # The local user's current role and state decide, as for password sign-in.
+        current = get_principal(engine=engine, username=seen.username)
+    if current is None:
+        st.session_state[_SSO_ERROR] = "this account is disabled; ask an admin to enable it"
+    else:
+        st.session_state.pop(_SSO_ERROR, None)
+    return current
 
 
 def sso_sign_out() -> None:
@@ -111,7 +137,7 @@ def sso_sign_out() -> None:
     key = (str(claims.get("sub", "")), str(claims.get("iat", "")))
     with _SSO_LOCK:
         seen = _SSO_SEEN.pop(key, None)
-    if seen is not None:
+    if isinstance(seen, Principal):
         try:
             record_sign_out(engine=engine_for(settings().resolved_database_url), actor=seen)
         except Exception:  # signing out must work even when the audit entry cannot be written

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.auth import sso_error, sso_providers, sso_signed_in
+from dashboard.auth import sso_error, sso_providers, sso_sign_out, sso_signed_in
 from dashboard.components import signin_form
 from dashboard.format import md_text
 from dashboard.resources import settings
@@ -37,7 +37,7 @@ providers = sso_providers()
 if providers:
     st.divider()
     if sso_signed_in() and st.button("Sign out of single sign-on"):
-        st.logout()
+        sso_sign_out()
     for provider in [] if sso_signed_in() else providers:
         label = "single sign-on" if provider is None else provider
         if st.button(f"Sign in with {label}", icon=":material/key:", key=f"sso-{provider}"):
