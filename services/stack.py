@@ -85,7 +85,8 @@ def _reset_var_dir(var_dir: Path) -> None:
 
 def _prepare_data(
     settings: Settings, paths: StackPaths, promtool: str, timer: PhaseTimer, say: _Say
-) -> None:
+) -> list[str]:
+    """Migrate, seed, backfill, create the demo accounts; returns how to sign in."""
     with timer.phase("loading code"):
         from db.schema import upgrade
         from db.session import make_engine
@@ -119,24 +120,24 @@ def _prepare_data(
         else:
             say("Prometheus already has data; no backfill")
         with timer.phase("accounts"):
-            _demo_accounts(engine, settings, say)
+            return _demo_accounts(engine, settings)
     finally:
         engine.dispose()
 
 
-def _demo_accounts(engine: Engine, settings: Settings, say: _Say) -> None:
-    """Create the demo's cookie secret and one account per role; say how to sign in."""
+def _demo_accounts(engine: Engine, settings: Settings) -> list[str]:
+    """Create the demo's cookie secret and one account per role; lines saying how to sign in."""
     from services.auth.demo import demo_accounts_path, ensure_demo_users
     from services.auth.tokens import ensure_demo_secret
 
     ensure_demo_secret(settings)
     accounts = ensure_demo_users(engine=engine, settings=settings)
-    url = f"http://{LOOPBACK}:{settings.dashboard_port}"
-    say(f"sign in at {url} with one of these demo accounts:")
+    lines = ["sign in with one of these demo accounts:"]
     for name, role, password in accounts:
         shown = password or f"unknown (python -m services.cli users set-password {name})"
-        say(f"  user {name:<9} password {shown}   (role {role})")
-    say(f"the accounts are also listed in {demo_accounts_path(settings)}")
+        lines.append(f"  user {name:<9} password {shown}   (role {role})")
+    lines.append(f"the accounts are also listed in {demo_accounts_path(settings)}")
+    return lines
 
 
 class _Say:
@@ -148,7 +149,12 @@ class _Say:
 
 
 def _run_services(
-    settings: Settings, paths: StackPaths, prometheus: str, timer: PhaseTimer, out: TextIO
+    settings: Settings,
+    paths: StackPaths,
+    prometheus: str,
+    timer: PhaseTimer,
+    out: TextIO,
+    signin: Sequence[str] = (),
 ) -> int:
     say = _Say(out)
     stop = StopFlag()
@@ -180,6 +186,8 @@ def _run_services(
             say(f"Prometheus: http://{LOOPBACK}:{settings.prometheus_port}")
             say(f"inference service: http://{scrape_target(settings)}")
             say(f"dashboard: http://{LOOPBACK}:{settings.dashboard_port}")
+            for line in signin:
+                say(line)
             say("press Ctrl-C to stop everything")
             exited = supervisor.watch()
             if exited is not None:
@@ -237,11 +245,11 @@ def run_demo(settings: Settings, *, reset: bool = False, out: TextIO | None = No
         _reset_var_dir(paths.var_dir)
     paths.logs.mkdir(parents=True, exist_ok=True)
     try:
-        _prepare_data(settings, paths, promtool, timer, say)
+        signin = _prepare_data(settings, paths, promtool, timer, say)
     except StartupError as exc:
         say(f"start-up failed: {exc}")
         return 1
-    return _run_services(settings, paths, prometheus, timer, out)
+    return _run_services(settings, paths, prometheus, timer, out, signin)
 
 
 def _build_parser() -> argparse.ArgumentParser:
