@@ -8,26 +8,17 @@ Each page lives in ``pages/`` and checks the role again itself.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import streamlit as st
 
 from dashboard.auth import current_user, sso_signed_in
 from dashboard.components import signout_form
+from dashboard.navigation import PAGES, SIGNIN, pages_for
 from db.schema import SchemaError
-from services.auth import Principal, View, allowed_views
+from services.auth import Principal
 from services.auth.tokens import MissingSecretError
 
 st.set_page_config(page_title="opsdash", page_icon="📈", layout="wide")
-
-#: Every page: the permission that opens it (None: every signed-in user), file, title, icon.
-PAGES: list[tuple[View | None, str, str, str]] = [
-    (View.OVERVIEW, "pages/overview.py", "Overview", ":material/dashboard:"),
-    (View.AUDIT, "pages/audit.py", "Audit log", ":material/history:"),
-    (View.USERS, "pages/users.py", "Users", ":material/group:"),
-    (None, "pages/account.py", "Account", ":material/person:"),
-]
-SIGNIN_SCRIPT = "pages/signin.py"
 
 
 def _who() -> Principal | None:
@@ -53,22 +44,26 @@ if user is None:
     # Only the sign-in page exists for an anonymous visitor; every page's URL shows it
     # (rather than "page not found"), and after signing in the app opens at its start.
     st.navigation(
-        [st.Page(SIGNIN_SCRIPT, title="Sign in", default=True)]
-        + [st.Page(SIGNIN_SCRIPT, title="Sign in", url_path=Path(path).stem)
-           for _, path, _, _ in PAGES],
+        [st.Page(SIGNIN, title="Sign in", default=True)]
+        + [st.Page(SIGNIN, title="Sign in", url_path=entry.url_path) for entry in PAGES],
         position="hidden",
     ).run()
     st.stop()
 
-views = allowed_views(user.role)
-allowed = [entry for entry in PAGES if entry[0] is None or entry[0] in views]
-# The first page the role may open is its landing page.
-page = st.navigation([
-    st.Page(path, title=title, icon=icon, default=i == 0)
-    for i, (_, path, title, icon) in enumerate(allowed)
-])
+allowed = pages_for(user.role)
+# Every page is routable, so one reached by URL says why it refuses (each page checks the
+# role itself); the sidebar links only the pages this role may open, the first its start.
+pages = {
+    entry.path: st.Page(entry.path, title=entry.title, icon=entry.icon, url_path=entry.url_path,
+                        default=entry == allowed[0])
+    for entry in PAGES
+}
+page = st.navigation(list(pages.values()), position="hidden")
 
 with st.sidebar:
+    for entry in allowed:
+        st.page_link(pages[entry.path], label=entry.title, icon=entry.icon)
+    st.divider()
     st.caption("Signed in as")
     st.text(f"{user.username} · {user.role}")
     signout_form(sso=sso_signed_in())

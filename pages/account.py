@@ -6,8 +6,9 @@ import streamlit as st
 
 from dashboard.auth import current_user, sso_signed_in
 from dashboard.format import md_text
+from dashboard.navigation import pages_for
 from dashboard.resources import engine_for, settings
-from services.auth import PermissionDenied, allowed_actions, allowed_views
+from services.auth import PermissionDenied, allowed_actions
 from services.auth.passwords import MIN_PASSWORD_LENGTH, PasswordPolicyError
 from services.auth.users import UserError, change_own_password
 
@@ -19,7 +20,7 @@ if user is None:
 config = settings()
 st.text(f"User name: {user.username}")
 st.text(f"Role: {user.role}")
-pages = ", ".join(sorted(v.value for v in allowed_views(user.role)))
+pages = ", ".join(entry.title for entry in pages_for(user.role))
 actions = ", ".join(sorted(a.value.replace("_", " ") for a in allowed_actions(user.role)))
 st.text(f"Pages: {pages}")
 st.text(f"Actions: {actions or 'none (read-only)'}")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 # Without these, Chromium phones home at start and this machine's closed network refuses it.
@@ -40,3 +40,8 @@ def sign_in(page: Page, base_url: str, username: str, password: str, path: str =
     page.locator("#opsdash-username").fill(username)
     page.locator("#opsdash-password").fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def nav_links(page: Page) -> Locator:
+    """The sidebar's page links (each one's text is its icon's name, then its title)."""
+    return page.get_by_test_id("stSidebar").get_by_test_id("stPageLink-NavLink")

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from services.audit import query_audit
 from services.auth import SYSTEM
-from tests.browser.signin import launch, sign_in
+from tests.browser.signin import launch, nav_links, sign_in
 from tests.live_stack import OPERATOR, OPERATOR_PASSWORD, LiveStack
 
 pytestmark = pytest.mark.browser
@@ -34,7 +34,7 @@ def _audit(stack: LiveStack, action: str) -> list[str]:
 
 
 def _nav(page: Page) -> list[str]:
-    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    links = nav_links(page)
     expect(links.first).to_be_visible(timeout=30_000)
     # Each link's text is its icon's ligature name, then its title.
     return [text.split("\n")[-1].strip() for text in links.all_inner_texts()]

@@ -1,0 +1,40 @@
+"""The dashboard's pages and the permission that opens each: one table for the router and
+the account page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.auth import Role, View, allowed_views
+
+__all__ = ["PAGES", "SIGNIN", "PageEntry", "pages_for"]
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    """A page: its script, title, icon, URL path and the view that opens it."""
+
+    path: str
+    title: str
+    icon: str
+    url_path: str
+    #: ``None``: every signed-in user may open it.
+    view: View | None
+
+
+#: Every page of a signed-in user, in navigation order.
+PAGES: tuple[PageEntry, ...] = (
+    PageEntry("pages/overview.py", "Overview", ":material/dashboard:", "overview",
+              View.OVERVIEW),
+    PageEntry("pages/audit.py", "Audit log", ":material/history:", "audit", View.AUDIT),
+    PageEntry("pages/users.py", "Users", ":material/group:", "users", View.USERS),
+    PageEntry("pages/account.py", "Account", ":material/person:", "account", None),
+)
+#: The only page of an anonymous visitor.
+SIGNIN = "pages/signin.py"
+
+
+def pages_for(role: Role) -> list[PageEntry]:
+    """The pages ``role`` may open, in navigation order."""
+    views = allowed_views(role)
+    return [page for page in PAGES if page.view is None or page.view in views]
