@@ -19,6 +19,12 @@ PAGE_LIMIT = 1_000
 EXPORT_LIMIT = 100_000
 EVERYONE, EVERY_ACTION = "(everyone)", "(every action)"
 
+
+
+def _entries(n: int) -> str:
+    return f"{n:,} {'entry' if n == 1 else 'entries'}"
+
+
 user = guard(View.AUDIT)
 config = settings()
 engine = engine_for(config.resolved_database_url)
@@ -68,7 +74,7 @@ else:
     )
     more = len(entries) > PAGE_LIMIT
     st.caption(
-        f"{'Latest ' if more else ''}{len(shown):,} entries, newest first; times in "
+        f"{'Latest ' if more else ''}{_entries(len(shown))}, newest first; times in "
         f"{config.timezone}." + (" Narrow the filters or export to see them all." if more else "")
     )
     st.dataframe(frame, hide_index=True, width="stretch")
@@ -80,7 +86,7 @@ def _export() -> None:
     if st.button("Prepare CSV export", icon=":material/download:"):
         rows = query_audit(engine=engine, actor=user, limit=EXPORT_LIMIT, **filters)
         st.download_button(
-            f"Download {len(rows):,} entries (CSV)",
+            f"Download {_entries(len(rows))} (CSV)",
             data=audit_csv(rows),
             file_name=f"opsdash-audit-{first:%Y%m%d}-{last:%Y%m%d}.csv",
             mime="text/csv",
