@@ -20,7 +20,6 @@ EXPORT_LIMIT = 100_000
 EVERYONE, EVERY_ACTION = "(everyone)", "(every action)"
 
 
-
 def _entries(n: int) -> str:
     return f"{n:,} {'entry' if n == 1 else 'entries'}"
 
