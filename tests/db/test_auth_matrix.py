@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from db.models import AuditLog, User
 from db.repositories import users as users_repo
 from db.session import session_scope
-from services.audit import audit_actors, query_audit
+from services.audit import audit_actions, audit_actors, query_audit
 from services.auth import Action, PermissionDenied, Principal, Role, View, can
 from services.auth.passwords import hash_password
 from services.auth.users import (
@@ -67,6 +67,8 @@ GUARDED = [
             lambda e, a: query_audit(engine=e, actor=a)),
     Guarded("audit_actors", View.AUDIT, AUDIT_READERS,
             lambda e, a: audit_actors(engine=e, actor=a)),
+    Guarded("audit_actions", View.AUDIT, AUDIT_READERS,
+            lambda e, a: audit_actions(engine=e, actor=a)),
 ]
 
 #: Actions without a service function yet; each later gets rows in GUARDED.

@@ -258,8 +258,10 @@ def test_every_prediction_is_in_the_store_after_shutdown_written_in_batches(
         assert row.top_score == pytest.approx(max(answer["probabilities"].values()))
         assert row.latency_ms > 0
         assert row.ts.tzinfo is not None
-    # 121 requests, 150 rows: a handful of batched inserts, never one a request.
-    assert 1 <= len(inserts) <= 12
+    # 121 requests, 150 rows: batched inserts, never one a request. How many batches depends
+    # on how many flush intervals (0.2 s) the requests span on a busy machine, so the bound
+    # is "at least five requests a batch on average", not an exact count.
+    assert 1 <= len(inserts) <= 121 // 5
 
 
 class ExplodingModel:
