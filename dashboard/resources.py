@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 from sqlalchemy import Engine
 
 from db.schema import check_schema
 from db.session import make_engine
-from services.prometheus import MetricsSource, PrometheusSource
+from services.prometheus import MetricsSource, source_from_settings
 from services.settings import Settings, get_settings
 
 __all__ = ["engine_for", "metrics_source", "settings"]
@@ -36,5 +38,10 @@ def engine_for(database_url: str) -> Engine:
 
 @st.cache_resource(show_spinner=False)
 def metrics_source(url: str, timeout: float) -> MetricsSource:
-    """The Prometheus client for ``url`` (no retries, explicit timeout)."""
-    return PrometheusSource(url, timeout=timeout)
+    """The Prometheus client for ``url`` (no retries, explicit timeout).
+
+    Headers, authentication and CA bundle come from the ``OPSDASH_PROMETHEUS_*`` settings.
+    """
+    return source_from_settings(
+        replace(get_settings(), prometheus_url=url, prometheus_timeout=timeout)
+    )

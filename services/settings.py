@@ -36,6 +36,21 @@ class Settings:
     prometheus_url: str = "http://127.0.0.1:9090"
     #: Seconds before a Prometheus request is abandoned (no retries are made).
     prometheus_timeout: float = 3.0
+    #: Sent as ``Authorization: Bearer <token>`` to Prometheus. No default (a secret).
+    prometheus_bearer_token: str = field(default="", repr=False)
+    #: ``user:password`` for HTTP basic authentication at Prometheus. No default (a secret).
+    prometheus_basic_auth: str = field(default="", repr=False)
+    #: Extra HTTP headers for Prometheus, ``Name=value;Other=value`` (Mimir and Cortex need
+    #: ``X-Scope-OrgID=<tenant>``). Hidden from ``repr`` as a header may carry a credential.
+    prometheus_headers: str = field(default="", repr=False)
+    #: PEM file of the certificate authorities that sign Prometheus' TLS certificate. Empty
+    #: means the system's trust store.
+    prometheus_ca_bundle: str = ""
+    #: Name of the query preset the Serving page uses (``opsdash``, ``bentoml``, ``kserve``
+    #: or one defined in ``query_presets_file``).
+    query_preset: str = "opsdash"
+    #: Optional TOML file adding query presets or overriding panels of built-in ones.
+    query_presets_file: str = ""
     #: Port of the local Prometheus started by ``make demo``.
     prometheus_port: int = 9090
     #: Host and port the inference service binds to.
