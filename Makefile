@@ -14,7 +14,7 @@ export DEBIAN_FRONTEND := noninteractive
 export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup setup-dev prometheus browsers demo demo-reset prometheus-config lint test \
+.PHONY: help setup setup-dev prometheus browsers demo demo-reset prometheus-config lint test bench-serving \
 	clean distclean
 
 help:  ## List the targets.
@@ -49,6 +49,9 @@ lint: setup-dev  ## ruff and mypy (configured in pyproject.toml).
 
 test: setup-dev lint  ## Set up, lint, then run every test tier.
 	$(VENV)/bin/pytest
+
+bench-serving: setup  ## Benchmark the Serving page over 7 days of two versions (prints, writes JSON).
+	$(VENV)/bin/python -m benchmarks.serving_page
 
 clean:  ## Remove caches and test artefacts (keeps the venv and the demo data).
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 
 from dashboard.theme import THEME, Theme
 from services.overview import MIN_LABELS_PER_DAY, DailyAccuracy
+from services.prometheus import RangeSeries
+from services.serving_view import Marker
 
-__all__ = ["daily_accuracy_figure"]
+__all__ = ["daily_accuracy_figure", "time_series_figure"]
 
 
 def _day(day: date) -> str:
@@ -84,5 +88,92 @@ def daily_accuracy_figure(
         xaxis={"title": {"text": f"prediction day ({tz})"}, "type": "category",
                "tickangle": 0},
         height=340,
+    )
+    return fig
+
+
+#: How a panel's unit is shown: (axis unit, factor applied to values, hover format).
+_DISPLAY: dict[str, tuple[str, float, str]] = {
+    "s": ("ms", 1000.0, ".1f"),
+    "bytes": ("MiB", 1 / 2**20, ".1f"),
+    "requests/s": ("req/s", 1.0, ".3g"),
+    "errors/s": ("errors/s", 1.0, ".3g"),
+    "share of predictions": ("%", 100.0, ".1f"),
+    "probability": ("probability", 1.0, ".3f"),
+    "CPU cores": ("CPU cores", 1.0, ".3f"),
+}
+
+
+def time_series_figure(
+    *,
+    title: str,
+    unit: str,
+    series: Sequence[RangeSeries],
+    label_key: str,
+    tz: str,
+    markers: Sequence[Marker] = (),
+    label_prefix: str = "",
+    as_share: bool = False,
+    target: float | None = None,
+    theme: Theme = THEME,
+) -> go.Figure:
+    """Lines over time, one per series, with deployment markers and an optional target.
+
+    Args:
+        title: chart title (plain text; escaped here).
+        unit: the panel's unit (see ``services.serving_view.PANELS``); converted for reading
+            (seconds to ms, bytes to MiB, shares to %).
+        series: the series from Prometheus.
+        label_key: the label that names each series in the legend.
+        tz: display time zone (the x axis says which).
+        markers: promotions and rollbacks, drawn as labelled vertical lines.
+        label_prefix: put before each legend entry (``v`` for versions).
+        as_share: draw each series as its share of the sum across series at that time.
+        target: a horizontal objective line, in the panel's unit.
+    """
+    shown_unit, factor, fmt = _DISPLAY.get(unit, (unit, 1.0, ".3g"))
+    zone = ZoneInfo(tz)
+    totals: dict[float, float] = {}
+    if as_share:
+        for s in series:
+            for t, v in zip(s.times, s.values, strict=True):
+                if math.isfinite(v):
+                    totals[t] = totals.get(t, 0.0) + v
+    fig = go.Figure(layout=theme.layout())
+    for s in sorted(series, key=lambda s: s.labels.get(label_key, "")):
+        name = s.labels.get(label_key, "") or "(none)"
+        values: list[float | None] = []
+        for t, v in zip(s.times, s.values, strict=True):
+            if not math.isfinite(v):
+                values.append(None)
+            elif as_share:
+                values.append(v / totals[t] * factor if totals.get(t) else None)
+            else:
+                values.append(v * factor)
+        fig.add_scatter(
+            x=[datetime.fromtimestamp(t, zone) for t in s.times],
+            y=values,
+            mode="lines",
+            name=html.escape(f"{label_prefix}{name}"),
+            connectgaps=False,
+            hovertemplate=f"%{{y:{fmt}}} {html.escape(shown_unit)}",
+        )
+    for marker in markers:
+        at = marker.at.astimezone(zone)
+        fig.add_vline(x=at.timestamp() * 1000, line={"color": theme.muted, "dash": "dot"})
+        fig.add_annotation(
+            x=at, y=1, yref="paper", yanchor="bottom", showarrow=False,
+            text=html.escape(marker.text), font={"size": 11, "color": theme.muted},
+        )
+    if target is not None:
+        fig.add_hline(y=target * factor, line={"color": theme.bad, "dash": "dash"},
+                      annotation_text=f"target {target * factor:{fmt}} {shown_unit}",
+                      annotation_position="top left")
+    fig.update_layout(
+        title={"text": html.escape(title)},
+        xaxis={"title": {"text": f"time ({tz})"}, "type": "date"},
+        yaxis={"title": {"text": shown_unit}, "rangemode": "tozero"},
+        height=320,
+        showlegend=True,
     )
     return fig

@@ -26,6 +26,7 @@ class PageEntry:
 PAGES: tuple[PageEntry, ...] = (
     PageEntry("pages/overview.py", "Overview", ":material/dashboard:", "overview",
               View.OVERVIEW),
+    PageEntry("pages/serving.py", "Serving", ":material/speed:", "serving", View.SERVING),
     PageEntry("pages/audit.py", "Audit log", ":material/history:", "audit", View.AUDIT),
     PageEntry("pages/users.py", "Users", ":material/group:", "users", View.USERS),
     PageEntry("pages/account.py", "Account", ":material/person:", "account", None),

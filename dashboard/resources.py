@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -10,9 +11,10 @@ from sqlalchemy import Engine
 from db.schema import check_schema
 from db.session import make_engine
 from services.prometheus import MetricsSource, source_from_settings
+from services.query_presets import Preset, active_preset
 from services.settings import Settings, get_settings
 
-__all__ = ["engine_for", "metrics_source", "settings"]
+__all__ = ["engine_for", "metrics_source", "query_preset", "serving_source", "settings"]
 
 
 def settings() -> Settings:
@@ -37,11 +39,50 @@ def engine_for(database_url: str) -> Engine:
 
 
 @st.cache_resource(show_spinner=False)
-def metrics_source(url: str, timeout: float) -> MetricsSource:
-    """The Prometheus client for ``url`` (no retries, explicit timeout).
+def _source(connection: tuple[str, float, str, str, str, str]) -> MetricsSource:
+    url, timeout, headers, token, basic, ca_bundle = connection
+    return source_from_settings(replace(
+        settings(), prometheus_url=url, prometheus_timeout=timeout, prometheus_headers=headers,
+        prometheus_bearer_token=token, prometheus_basic_auth=basic,
+        prometheus_ca_bundle=ca_bundle,
+    ))
 
-    Headers, authentication and CA bundle come from the ``OPSDASH_PROMETHEUS_*`` settings.
+
+def _connection(cfg: Settings) -> tuple[str, float, str, str, str, str]:
+    return (cfg.prometheus_url, cfg.prometheus_timeout, cfg.prometheus_headers,
+            cfg.prometheus_bearer_token, cfg.prometheus_basic_auth, cfg.prometheus_ca_bundle)
+
+
+def metrics_source(url: str, timeout: float) -> MetricsSource:
+    """The Prometheus client for ``url`` (no retries, explicit timeout), with the
+    connection options of the settings (headers, token, basic auth, CA bundle).
+
+    Raises:
+        SettingsError: malformed connection options.
     """
-    return source_from_settings(
-        replace(get_settings(), prometheus_url=url, prometheus_timeout=timeout)
-    )
+    return _source((url, timeout, *_connection(settings())[2:]))
+
+
+def serving_source() -> MetricsSource:
+    """The Prometheus client the settings describe."""
+    return _source(_connection(settings()))
+
+
+@st.cache_resource(show_spinner=False)
+def _preset(path: str, modified: float, name: str) -> Preset:
+    return active_preset(replace(settings(), query_presets_file=path, query_preset=name))
+
+
+def query_preset() -> Preset:
+    """The active query preset (re-read when its file changes).
+
+    Raises:
+        PresetError: unknown preset name, or an invalid presets file.
+    """
+    cfg = settings()
+    path = cfg.query_presets_file
+    try:
+        modified = Path(path).stat().st_mtime if path else 0.0
+    except OSError:
+        modified = -1.0  # active_preset reports the unreadable file
+    return _preset(path, modified, cfg.query_preset)

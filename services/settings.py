@@ -78,6 +78,12 @@ class Settings:
     #: Key that signs sign-in cookies: a long random value (at least 32 characters). No
     #: default on purpose; the demo launcher writes one to ``<var_dir>/cookie-secret``.
     cookie_secret: str = field(default="", repr=False)
+    #: Serving page objective: p95 latency at or under this many seconds ...
+    slo_latency_p95_seconds: float = 0.25
+    #: ... and errors at or under this share of requests.
+    slo_error_rate: float = 0.01
+    #: Seconds between refreshes of the Serving page's live charts.
+    serving_refresh_seconds: int = 15
     #: Hours a sign-in lasts before the user must sign in again.
     session_hours: float = 12.0
     #: Consecutive failed sign-ins after which an account is locked ...

@@ -20,6 +20,7 @@ from tests.http_stub import QuietHandler, serving
 #: Page script, its title, and the view that opens it (None: every signed-in user).
 PAGES: list[tuple[str, str, View | None]] = [
     ("pages/overview.py", "Overview", View.OVERVIEW),
+    ("pages/serving.py", "Serving", View.SERVING),
     ("pages/audit.py", "Audit log", View.AUDIT),
     ("pages/users.py", "Users", View.USERS),
     ("pages/account.py", "Account", None),
@@ -28,6 +29,9 @@ CASES = [(role, script, title, view) for role in Role for script, title, view in
 #: Something only that page draws (AppTest drops the router's title on a page switch).
 MARKERS: dict[str, Callable[[AppTest], bool]] = {
     "pages/overview.py": lambda at: any("Days in" in c.value for c in at.caption),
+    "pages/serving.py": lambda at: [s.label for s in at.selectbox][:2] == ["Model",
+                                                                            "Time range"]
+    or any("No models are registered" in i.value for i in at.info),
     "pages/audit.py": lambda at: [s.label for s in at.selectbox][:2] == ["Actor", "Action"],
     "pages/users.py": lambda at: "Add a user" in [s.value for s in at.subheader],
     "pages/account.py": lambda at: any(t.value.startswith("User name: ") for t in at.text),
@@ -40,9 +44,9 @@ def _may(role: Role, view: View | None) -> bool:
 
 #: What each role's sidebar links, written out rather than derived from the code under test.
 EXPECTED_LINKS = {
-    Role.ADMIN: ["Overview", "Audit log", "Users", "Account"],
-    Role.OPERATOR: ["Overview", "Audit log", "Account"],
-    Role.ANALYST: ["Overview", "Account"],
+    Role.ADMIN: ["Overview", "Serving", "Audit log", "Users", "Account"],
+    Role.OPERATOR: ["Overview", "Serving", "Audit log", "Account"],
+    Role.ANALYST: ["Overview", "Serving", "Account"],
     Role.LABELER: ["Account"],
 }
 

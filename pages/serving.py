@@ -1,0 +1,175 @@
+"""Serving: how a deployed model serves — rate, errors, latency, class mix, confidence, CPU,
+memory — live and over days, per version, with promotions and rollbacks marked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import format as fmt
+from dashboard.auth import guard
+from dashboard.charts import time_series_figure
+from dashboard.resources import engine_for, query_preset, serving_source, settings
+from services.auth import View
+from services.serving_view import (
+    PANELS,
+    Panel,
+    ServingView,
+    UnknownVersionError,
+    model_choices,
+    serving_view,
+    slo_status,
+)
+
+user = guard(View.SERVING)
+config = settings()
+engine = engine_for(config.resolved_database_url)
+zone = ZoneInfo(config.timezone)
+RANGES = {"Last 1 h": timedelta(hours=1), "Last 6 h": timedelta(hours=6),
+          "Last 24 h": timedelta(hours=24), "Last 7 days": timedelta(days=7)}
+CUSTOM = "Custom days"
+
+choices = model_choices(engine=engine)
+if not choices:
+    st.info("No models are registered yet, so there is nothing serving to show. Start the demo "
+            "with `make demo`, or register a model with the command line.",
+            icon=":material/info:")
+    st.stop()
+
+by_name = {c.name: c for c in choices}
+with st.container(horizontal=True, vertical_alignment="bottom"):
+    model = st.selectbox("Model", list(by_name), key="serving-model")
+    span = st.selectbox("Time range", [*RANGES, CUSTOM], index=2, key="serving-range")
+    choice = by_name[model]
+    versions = st.multiselect(
+        "Versions", list(choice.versions), default=list(choice.versions),
+        format_func=lambda v: f"v{v}" + (" (production)" if v == choice.production else ""),
+        key=f"serving-versions-{model}",
+    )
+    live = st.toggle(f"Refresh every {config.serving_refresh_seconds} s", value=span != CUSTOM,
+                     disabled=span == CUSTOM, key="serving-live",
+                     help="Only the charts refresh; the filters stay as they are.")
+
+today = datetime.now(zone).date()
+if span == CUSTOM:
+    days = st.date_input(f"Days ({config.timezone})", value=(today - timedelta(days=6), today),
+                         max_value=today, format="YYYY-MM-DD", key="serving-days")
+    if not isinstance(days, tuple) or len(days) != 2:
+        st.info("Pick the last day of the range too.", icon=":material/date_range:")
+        st.stop()
+if not versions:
+    st.info("Choose at least one version to draw.", icon=":material/filter_alt:")
+    st.stop()
+
+
+def _window() -> tuple[datetime, datetime]:
+    if span == CUSTOM:
+        first, last = days
+        start = datetime.combine(first, time.min, zone)
+        end = min(datetime.combine(last + timedelta(days=1), time.min, zone),
+                  datetime.now(UTC))
+        return start, end
+    end = datetime.now(UTC)
+    return end - RANGES[span], end
+
+
+def _slo(view: ServingView) -> None:
+    statuses = slo_status(view, latency_p95_target_s=config.slo_latency_p95_seconds,
+                          error_ratio_target=config.slo_error_rate)
+    cols = st.columns(len(statuses) * 2)
+    for i, status in enumerate(statuses):
+        is_latency = status.unit == "s"
+        show = fmt.latency if is_latency else fmt.share
+        target = show(status.target)
+        if status.current is None:
+            state = "no data"
+        else:
+            state = "within target" if status.met else "over target"
+        cols[2 * i].metric(
+            f"{status.name.capitalize()} now · target {target}", show(status.current),
+            delta=state, delta_color="off" if status.met is None else (
+                "normal" if status.met else "inverse"),
+            delta_arrow="off",
+            help=("Worst version's p95 at the latest point." if is_latency else
+                  "Errors over errors plus predictions, all versions, at the latest point."),
+        )
+        cols[2 * i + 1].metric(
+            "Share of the window out of target", fmt.share(status.share_out),
+            help="Points of the window where the objective was missed, over all points "
+                 "with traffic.",
+        )
+
+
+def _chart(panel: Panel, view: ServingView) -> None:
+    spec = panel.spec
+    with st.container(border=True):
+        for warning in panel.warnings:
+            st.warning(f"Prometheus warned that this data may be partial: "
+                       f"{fmt.md_text(warning)}", icon=":material/warning:")
+        reason = panel.empty_reason
+        if reason is not None:
+            st.markdown(f"**{spec.title}**")
+            st.caption(f"No data: {fmt.md_text(reason)}.")
+            return
+        target = None
+        if spec.name == "latency_p95":
+            target = config.slo_latency_p95_seconds
+        st.plotly_chart(
+            time_series_figure(
+                title=f"{spec.title} ({view.model})", unit=spec.unit, series=panel.series,
+                label_key=spec.series_label, tz=config.timezone, markers=view.markers,
+                label_prefix="v" if spec.series_label == "version" else "",
+                target=target,
+            ),
+            key=f"chart-{spec.name}",
+        )
+
+
+@st.fragment(run_every=config.serving_refresh_seconds if live and span != CUSTOM else None)
+def charts() -> None:
+    start, end = _window()
+    try:
+        view = serving_view(source=serving_source(), preset=query_preset(), engine=engine,
+                            model=model, versions=versions, start=start, end=end)
+    except (UnknownVersionError, LookupError) as exc:
+        st.error(f"{fmt.md_text(str(exc))}. Reload the page to refresh the filters.",
+                 icon=":material/error:")
+        return
+    if view.unavailable:
+        st.warning(
+            f"{fmt.md_text(view.unavailable)}. The charts come back when Prometheus answers"
+            + (" (this panel retries by itself)." if live else "; reload the page to retry.")
+            + " Deployments below come from the store.",
+            icon=":material/cloud_off:",
+        )
+    else:
+        _slo(view)
+    pairs = [PANELS[i:i + 2] for i in range(0, len(PANELS), 2)]
+    for pair in pairs:
+        cols = st.columns(2)
+        for col, spec in zip(cols, pair, strict=False):
+            with col:
+                _chart(view.panels[spec.name], view)
+    if view.markers:
+        st.dataframe(
+            pd.DataFrame({
+                "Time": [fmt.when(m.at, config.timezone) for m in view.markers],
+                "Change": [m.text for m in view.markers],
+                "By": [m.actor for m in view.markers],
+                "Reason": [m.reason for m in view.markers],
+            }),
+            hide_index=True, width="stretch",
+        )
+    else:
+        st.caption("No promotion or rollback of this model in this window.")
+    st.caption(
+        f"Updated {datetime.now(zone):%H:%M:%S} {config.timezone} · step {view.step_s:g} s, "
+        f"rates over {view.window} · {view.requests} PromQL requests · preset "
+        f"{fmt.md_text(query_preset().name)}"
+    )
+
+
+charts()
