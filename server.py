@@ -6,7 +6,14 @@ Run with ``streamlit run server.py`` (``make demo`` does). ``app.py`` is the rou
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from dashboard.web_routes import routes
+
+# Streamlit treats a ``pages/`` folder beside the main script as the old multipage layout
+# until the first run calls ``st.navigation``: the very first visit after a start could run
+# a page file directly by its URL, bypassing the router. Every page checks the role itself
+# anyway; this makes the router the only way in from the first request.
+PagesManager.uses_pages_directory = False
 
 app = st.App("app.py", routes=routes())

@@ -103,6 +103,19 @@ class Watch:
             self.outside.append(url)
 
 
+def test_the_first_visit_after_a_start_goes_through_the_router(
+    dashboard: str, browser: Browser
+) -> None:
+    # Runs first on this module's fresh server: Streamlit would run a file of pages/
+    # directly for the very first visit, bypassing the router (server.py prevents it).
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.goto(f"{dashboard}/users", wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name="Sign in to opsdash")).to_be_visible(
+        timeout=30_000)
+    expect(page.get_by_test_id("stSidebar")).to_have_count(0)
+    page.close()
+
+
 def test_hostile_text_everywhere_is_shown_as_text(dashboard: str, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     watch = Watch(page)
