@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -113,6 +113,7 @@ def time_series_figure(
     tz: str,
     markers: Sequence[Marker] = (),
     label_prefix: str = "",
+    names: Mapping[str, str] | None = None,
     as_share: bool = False,
     target: float | None = None,
     theme: Theme = THEME,
@@ -128,6 +129,7 @@ def time_series_figure(
         tz: display time zone (the x axis says which).
         markers: promotions and rollbacks, drawn as labelled vertical lines.
         label_prefix: put before each legend entry (``v`` for versions).
+        names: legend names for label values (``0.5`` -> ``median``).
         as_share: draw each series as its share of the sum across series at that time.
         target: a horizontal objective line, in the panel's unit.
     """
@@ -141,7 +143,8 @@ def time_series_figure(
                     totals[t] = totals.get(t, 0.0) + v
     fig = go.Figure(layout=theme.layout())
     for s in sorted(series, key=lambda s: s.labels.get(label_key, "")):
-        name = s.labels.get(label_key, "") or "(none)"
+        raw = s.labels.get(label_key, "")
+        name = (names or {}).get(raw, raw) or "(none)"
         values: list[float | None] = []
         for t, v in zip(s.times, s.values, strict=True):
             if not math.isfinite(v):
@@ -173,7 +176,10 @@ def time_series_figure(
         title={"text": html.escape(title)},
         xaxis={"title": {"text": f"time ({tz})"}, "type": "date"},
         yaxis={"title": {"text": shown_unit}, "rangemode": "tozero"},
-        height=320,
+        height=340,
         showlegend=True,
+        # Above the plot, under the title: below it the legend would hide the axis title.
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"t": 90},
     )
     return fig

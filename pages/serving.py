@@ -31,6 +31,7 @@ zone = ZoneInfo(config.timezone)
 RANGES = {"Last 1 h": timedelta(hours=1), "Last 6 h": timedelta(hours=6),
           "Last 24 h": timedelta(hours=24), "Last 7 days": timedelta(days=7)}
 CUSTOM = "Custom days"
+QUANTILE_NAMES = {"0.1": "p10", "0.5": "median", "0.9": "p90"}
 
 choices = model_choices(engine=engine)
 if not choices:
@@ -89,7 +90,8 @@ def _slo(view: ServingView) -> None:
         else:
             state = "within target" if status.met else "over target"
         cols[2 * i].metric(
-            f"{status.name.capitalize()} now · target {target}", show(status.current),
+            f"{status.name[0].upper() if status.name[0] != 'p' else 'p'}{status.name[1:]} now · "
+            f"target {target}", show(status.current),
             delta=state, delta_color="off" if status.met is None else (
                 "normal" if status.met else "inverse"),
             delta_arrow="off",
@@ -122,6 +124,7 @@ def _chart(panel: Panel, view: ServingView) -> None:
                 title=f"{spec.title} ({view.model})", unit=spec.unit, series=panel.series,
                 label_key=spec.series_label, tz=config.timezone, markers=view.markers,
                 label_prefix="v" if spec.series_label == "version" else "",
+                names=QUANTILE_NAMES if spec.series_label == "quantile" else None,
                 target=target,
             ),
             key=f"chart-{spec.name}",

@@ -102,7 +102,7 @@ def test_the_charts_hold_the_series_prometheus_returned(
     assert len(stub.seen) == 9  # type: ignore[attr-defined]
     assert all('model="churn"' in q for q in stub.seen[:7])  # type: ignore[attr-defined]
     slo = {m.label: m.value for m in at.metric}
-    assert slo["P95 latency now · target 250 ms"] == "20.0 ms"
+    assert slo["p95 latency now · target 250 ms"] == "20.0 ms"
 
 
 def test_warnings_are_shown_and_the_data_still_drawn(
