@@ -114,6 +114,7 @@ def time_series_figure(
     markers: Sequence[Marker] = (),
     label_prefix: str = "",
     names: Mapping[str, str] | None = None,
+    window: tuple[datetime, datetime] | None = None,
     as_share: bool = False,
     target: float | None = None,
     theme: Theme = THEME,
@@ -130,6 +131,8 @@ def time_series_figure(
         markers: promotions and rollbacks, drawn as labelled vertical lines.
         label_prefix: put before each legend entry (``v`` for versions).
         names: legend names for label values (``0.5`` -> ``median``).
+        window: the chosen time range; the x axis spans it even where data is missing, so
+            every chart of a page covers the same time.
         as_share: draw each series as its share of the sum across series at that time.
         target: a horizontal objective line, in the panel's unit.
     """
@@ -165,7 +168,8 @@ def time_series_figure(
         at = marker.at.astimezone(zone)
         fig.add_vline(x=at.timestamp() * 1000, line={"color": theme.muted, "dash": "dot"})
         fig.add_annotation(
-            x=at, y=1, yref="paper", yanchor="bottom", showarrow=False,
+            x=at, y=1, yref="paper", yanchor="top", xanchor="left", showarrow=False,
+            bgcolor="rgba(255,255,255,0.8)",
             text=html.escape(marker.text), font={"size": 11, "color": theme.muted},
         )
     if target is not None:
@@ -174,7 +178,8 @@ def time_series_figure(
                       annotation_position="top left")
     fig.update_layout(
         title={"text": html.escape(title)},
-        xaxis={"title": {"text": f"time ({tz})"}, "type": "date"},
+        xaxis={"title": {"text": f"time ({tz})"}, "type": "date",
+               **({"range": [w.astimezone(zone) for w in window]} if window else {})},
         yaxis={"title": {"text": shown_unit}, "rangemode": "tozero"},
         height=340,
         showlegend=True,

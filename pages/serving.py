@@ -14,6 +14,7 @@ from dashboard.auth import guard
 from dashboard.charts import time_series_figure
 from dashboard.resources import engine_for, query_preset, serving_source, settings
 from services.auth import View
+from services.query_presets import PresetError
 from services.serving_view import (
     PANELS,
     Panel,
@@ -23,6 +24,7 @@ from services.serving_view import (
     serving_view,
     slo_status,
 )
+from services.settings import SettingsError
 
 user = guard(View.SERVING)
 config = settings()
@@ -31,6 +33,8 @@ zone = ZoneInfo(config.timezone)
 RANGES = {"Last 1 h": timedelta(hours=1), "Last 6 h": timedelta(hours=6),
           "Last 24 h": timedelta(hours=24), "Last 7 days": timedelta(days=7)}
 CUSTOM = "Custom days"
+#: Panels about the inference service's process: every model and version together.
+PROCESS_PANELS = frozenset({"cpu", "memory"})
 QUANTILE_NAMES = {"0.1": "p10", "0.5": "median", "0.9": "p90"}
 
 choices = model_choices(engine=engine)
@@ -50,9 +54,11 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
         format_func=lambda v: f"v{v}" + (" (production)" if v == choice.production else ""),
         key=f"serving-versions-{model}",
     )
-    live = st.toggle(f"Refresh every {config.serving_refresh_seconds} s", value=span != CUSTOM,
-                     disabled=span == CUSTOM, key="serving-live",
-                     help="Only the charts refresh; the filters stay as they are.")
+    refresh = st.toggle(f"Refresh every {config.serving_refresh_seconds} s", value=True,
+                        disabled=span == CUSTOM, key="serving-live",
+                        help="Only the charts refresh; the filters stay as they are. Chosen "
+                             "days do not change, so they do not refresh.")
+    live = refresh and span != CUSTOM
 
 today = datetime.now(zone).date()
 if span == CUSTOM:
@@ -121,7 +127,9 @@ def _chart(panel: Panel, view: ServingView) -> None:
             target = config.slo_latency_p95_seconds
         st.plotly_chart(
             time_series_figure(
-                title=f"{spec.title} ({view.model})", unit=spec.unit, series=panel.series,
+                title=(f"{spec.title} (all models)" if spec.name in PROCESS_PANELS
+                       else f"{spec.title} ({view.model})"),
+                unit=spec.unit, series=panel.series, window=(view.start, view.end),
                 label_key=spec.series_label, tz=config.timezone, markers=view.markers,
                 label_prefix="v" if spec.series_label == "version" else "",
                 names=QUANTILE_NAMES if spec.series_label == "quantile" else None,
@@ -131,15 +139,20 @@ def _chart(panel: Panel, view: ServingView) -> None:
         )
 
 
-@st.fragment(run_every=config.serving_refresh_seconds if live and span != CUSTOM else None)
+@st.fragment(run_every=config.serving_refresh_seconds if live else None)
 def charts() -> None:
     start, end = _window()
     try:
-        view = serving_view(source=serving_source(), preset=query_preset(), engine=engine,
+        preset = query_preset()
+        view = serving_view(source=serving_source(), preset=preset, engine=engine,
                             model=model, versions=versions, start=start, end=end)
     except (UnknownVersionError, LookupError) as exc:
         st.error(f"{fmt.md_text(str(exc))}. Reload the page to refresh the filters.",
                  icon=":material/error:")
+        return
+    except (PresetError, SettingsError) as exc:
+        st.error(f"The Prometheus settings cannot be used: {fmt.md_text(str(exc))}. Fix them "
+                 "and restart the dashboard.", icon=":material/settings:")
         return
     if view.unavailable:
         st.warning(
@@ -171,7 +184,7 @@ def charts() -> None:
     st.caption(
         f"Updated {datetime.now(zone):%H:%M:%S} {config.timezone} · step {view.step_s:g} s, "
         f"rates over {view.window} · {view.requests} PromQL requests · preset "
-        f"{fmt.md_text(query_preset().name)}"
+        f"{fmt.md_text(preset.name)}"
     )
 
 

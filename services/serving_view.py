@@ -47,7 +47,10 @@ class UnknownVersionError(ValueError):
 class PanelQueries(Protocol):
     """What the page needs of a query preset (see ``services.query_presets.Preset``)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The preset's name."""
+        ...
 
     def render(
         self, panel: str, *, model: str | None, versions: Sequence[str] | None, window: str
@@ -261,15 +264,21 @@ def serving_view(
     markers = deployment_markers(engine=engine, model=model, start=start, end=end)
     panels: dict[str, Panel] = {}
     unavailable: str | None = None
-    before = getattr(source, "request_count", 0)
+    asked = 0
     for spec in PANELS:
-        query = preset.render(spec.name, model=model, versions=versions, window=window)
+        shown = versions
+        if spec.name == "error_rate" and versions is not None:
+            # Requests that failed before any version answered (no production version
+            # loaded, ...) carry an empty version; they belong to every selection.
+            shown = [*versions, ""]
+        query = preset.render(spec.name, model=model, versions=shown, window=window)
         if query is None:
             panels[spec.name] = Panel(spec=spec)
             continue
         if unavailable is not None:  # one timeout, not one a panel
             panels[spec.name] = Panel(spec=spec, error=unavailable, query=query)
             continue
+        asked += 1
         try:
             result = source.range(query, start=start, end=end, step_s=step)
         except MetricsSourceError as exc:
@@ -289,7 +298,7 @@ def serving_view(
         panels=panels,
         markers=markers,
         unavailable=unavailable,
-        requests=getattr(source, "request_count", 0) - before,
+        requests=asked,
     )
 
 

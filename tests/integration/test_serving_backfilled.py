@@ -143,8 +143,7 @@ def _view(backfilled: Backfilled, versions: list[str] | None) -> ServingView:
     history = backfilled.history
     return serving_view(
         source=PrometheusSource(backfilled.prometheus_url, timeout=10),
-        # PanelQueries declares ``name`` as a settable attribute; a frozen Preset's is not.
-        preset=BUILTIN_PRESETS["opsdash"],  # type: ignore[arg-type]
+        preset=BUILTIN_PRESETS["opsdash"],
         engine=backfilled.engine, model=MODEL,
         versions=versions, start=history.start - timedelta(hours=2),
         end=datetime.now(UTC),
