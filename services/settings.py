@@ -70,7 +70,7 @@ class Settings:
     #: Days of demo history seeded before "now".
     demo_days: int = 14
     #: Requests per second the simulator sends to the inference service (per model).
-    simulator_rps: float = 1.0
+    simulator_rps: float = 0.2
     #: IANA time zone used to display timestamps and bucket days in the dashboard.
     timezone: str = "UTC"
     #: Seconds that dashboard figures read from the store are cached.
