@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from sqlalchemy import Engine
@@ -98,6 +99,80 @@ def _cmd_models(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                 }
             )
     return {"models": models}
+
+
+def _parse_time(text: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time; without a UTC offset it is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{option} {text!r} is not an ISO 8601 time, e.g. 2024-05-01T12:00"
+                       ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from db.repositories.registry import RegistryError
+    from services.quality import QualityError, quality_report
+
+    since = _parse_time(args.since, "--since")
+    until = _parse_time(args.until, "--until")
+    if since is not None and until is not None and since >= until:
+        raise CliError("--since must be earlier than --until")
+    try:
+        report = quality_report(engine=_engine(settings), model=args.model,
+                                version=args.version, since=since, until=until,
+                                confidence=args.confidence, bootstrap=args.bootstrap,
+                                seed=args.seed)
+    except (RegistryError, QualityError) as exc:
+        raise CliError(str(exc)) from None
+    return {
+        "model": args.model,
+        "version": args.version,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        **report.to_json(),
+    }
+
+
+def _fmt(value: float | None, interval: list[float] | None = None) -> str:
+    if value is None:
+        return "–"
+    if interval is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _print_metrics(result: dict[str, Any]) -> None:
+    scope = result["model"] + (f" v{result['version']}" if result["version"] else
+                               " (all versions)")
+    window = (f"predictions from {result['since'] or 'the start'} "
+              f"until {result['until'] or 'now'}")
+    if not result["n_labelled"]:
+        print(f"{scope}: no labelled predictions ({window}); no metrics to show")
+        return
+    level = f"{result['confidence']:.0%}"
+    print(f"{scope}: {result['n_labelled']:,} labelled predictions ({window})")
+    print(f"accuracy {_fmt(result['accuracy'], result['accuracy_interval'])} "
+          f"({result['correct']:,} correct; intervals at {level})")
+    width = max(8, *(len(label) for label in result["labels"]))
+    print(f"{'class':<{width}}  {'precision':<22} {'recall':<22} {'f1':<22} support")
+    for label, c in result["per_class"].items():
+        print(f"{label:<{width}}  {_fmt(c['precision'], c['precision_interval']):<22} "
+              f"{_fmt(c['recall'], c['recall_interval']):<22} "
+              f"{_fmt(c['f1'], c['f1_interval']):<22} {c['support']:>7,}")
+    print(f"{'macro':<{width}}  {_fmt(result['macro_precision']):<22} "
+          f"{_fmt(result['macro_recall']):<22} "
+          f"{_fmt(result['macro_f1'], result['macro_f1_interval'])}")
+    print(f"{'weighted':<{width}}  {_fmt(result['weighted_precision']):<22} "
+          f"{_fmt(result['weighted_recall']):<22} {_fmt(result['weighted_f1'])}")
+    print("confusion matrix (rows true, columns predicted):")
+    cell = max(7, *(len(label) for label in result["labels"]))
+    print(" " * width + "  " + " ".join(f"{label:>{cell}}" for label in result["labels"]))
+    for label, row in zip(result["labels"], result["confusion_matrix"], strict=True):
+        print(f"{label:<{width}}  " + " ".join(f"{n:>{cell},}" for n in row))
 
 
 def _print_init_db(result: dict[str, Any]) -> None:
@@ -272,6 +347,7 @@ COMMANDS: dict[str, Command] = {
     "init-db": (_cmd_init_db, _print_init_db),
     "seed-demo": (_cmd_seed_demo, _print_seed),
     "models": (_cmd_models, _print_models),
+    "metrics": (_cmd_metrics, _print_metrics),
     "demo-users": (_cmd_demo_users, _print_demo_users),
     "users add": (_cmd_users_add, _print_added),
     "users list": (_cmd_users_list, _print_users),
@@ -313,6 +389,25 @@ def _add_users_parser(sub: Any) -> None:
     leaf("set-password", "set an account's password", _PROMPT_NOTE).add_argument("name")
 
 
+def _add_metrics_parser(sub: Any) -> None:
+    text = ("accuracy, per-class precision / recall / F1 and the confusion matrix of a model "
+            "on its labelled predictions")
+    epilog = ("Times are ISO 8601, e.g. 2024-05-01T12:00 or 2024-05-01T14:00+02:00; a time "
+              "without an offset is taken as UTC. The window is on prediction time: "
+              "--since inclusive, --until exclusive.")
+    p = sub.add_parser("metrics", help=text, description=text, epilog=epilog)
+    p.add_argument("--model", required=True, help="model name (see `models`)")
+    p.add_argument("--version", type=int, help="one version number (default: all versions)")
+    p.add_argument("--since", help="predictions made at or after this time (UTC if no offset)")
+    p.add_argument("--until", help="predictions made before this time (UTC if no offset)")
+    p.add_argument("--confidence", type=float, default=0.95,
+                   help="level of the intervals (default 0.95)")
+    p.add_argument("--bootstrap", type=int, default=1000,
+                   help="resamples for the F1 intervals (default 1000; 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="python -m services.cli", description=__doc__.splitlines()[0])
@@ -327,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_metrics_parser(sub)
     _add_users_parser(sub)
     return parser
 

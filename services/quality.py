@@ -376,7 +376,12 @@ def quality_report(
         labels = list(found.class_labels)
         version_id = None
         if version is not None:
-            version_id = store.version_id(session=session, model_id=found.id, version=version)
+            try:
+                version_id = store.version_id(session=session, model_id=found.id,
+                                              version=version)
+            except registry.RegistryError:
+                raise registry.RegistryError(
+                    f"model {model!r} has no version {version}") from None
         counts = store.labelled_counts(session=session, model_id=found.id,
                                        version_id=version_id, since=since, until=until)
     return report_from_matrix(matrix_from_counts(counts, labels), labels,
