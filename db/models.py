@@ -258,3 +258,35 @@ class AuditLog(Base):
     object_type: Mapped[str] = mapped_column(String(50), default="")
     object_id: Mapped[str] = mapped_column(String(100), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+#: Why a history row was written: a first label, a change of the revision the labeler saw,
+#: a change over a conflicting label the labeler chose to replace, or a conflict the labeler
+#: resolved by keeping the stored label.
+HISTORY_RESOLUTIONS = ("new", "replaced", "replaced_conflict", "kept")
+
+
+class FeedbackHistory(Base):
+    """One change (or kept conflict) of a prediction's label. Append-only from the application."""
+
+    __tablename__ = "feedback_history"
+    __table_args__ = (
+        Index("ix_feedback_history_prediction_changed", "prediction_id", "changed_at"),
+        CheckConstraint(_in("source", FEEDBACK_SOURCES), name="source"),
+        CheckConstraint(_in("resolution", HISTORY_RESOLUTIONS), name="resolution"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(
+        ForeignKey("predictions.id", ondelete="CASCADE")
+    )
+    #: The label before the change; ``None`` for a prediction's first label.
+    old_label: Mapped[str | None] = mapped_column(String(100))
+    new_label: Mapped[str] = mapped_column(String(100))
+    old_labeler: Mapped[str | None] = mapped_column(String(100))
+    new_labeler: Mapped[str] = mapped_column(String(100))
+    #: ``feedback.revision`` after the change.
+    revision: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(20))
+    resolution: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
