@@ -15,7 +15,7 @@ from services.overview import MIN_LABELS_PER_DAY, DailyAccuracy
 from services.prometheus import RangeSeries
 from services.serving_view import Marker
 
-__all__ = ["daily_accuracy_figure", "time_series_figure"]
+__all__ = ["confusion_figure", "daily_accuracy_figure", "time_series_figure"]
 
 
 def _day(day: date) -> str:
@@ -186,5 +186,52 @@ def time_series_figure(
         # Above the plot, under the title: below it the legend would hide the axis title.
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"t": 90},
+    )
+    return fig
+
+
+def confusion_figure(
+    *,
+    model: str,
+    labels: Sequence[str],
+    matrix: Sequence[Sequence[int]],
+    normalise: bool,
+    theme: Theme = THEME,
+) -> go.Figure:
+    """The confusion matrix as a heatmap: rows are true classes, columns predicted ones.
+
+    Args:
+        model: the model's name (plain text; escaped here).
+        labels: class labels in matrix order (escaped here).
+        matrix: counts, ``matrix[true][predicted]``.
+        normalise: show each row as shares of its true class (recall on the diagonal).
+    """
+    names = [html.escape(label) for label in labels]
+    rows = [list(map(int, row)) for row in matrix]
+    if normalise:
+        values: list[list[float | None]] = [
+            [100 * c / sum(row) if sum(row) else None for c in row] for row in rows
+        ]
+        text = [["—" if v is None else f"{v:.1f} %" for v in row] for row in values]
+        colour_title = "% of true class"
+    else:
+        values = [[float(c) for c in row] for row in rows]
+        text = [[f"{c:,}" for c in row] for row in rows]
+        colour_title = "predictions"
+    fig = go.Figure(layout=theme.layout())
+    fig.add_heatmap(
+        z=values, x=names, y=names, text=text, texttemplate="%{text}",
+        colorscale=[[0, "#ffffff"], [1, theme.primary]], colorbar={"title": colour_title},
+        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+        zmin=0, zmax=100 if normalise else None,
+    )
+    what = "share of each true class" if normalise else "counts"
+    fig.update_layout(
+        title={"text": f"{html.escape(model)}: confusion matrix ({what})"},
+        xaxis={"title": {"text": "predicted class"}, "side": "bottom", "type": "category"},
+        yaxis={"title": {"text": "true class (label)"}, "autorange": "reversed",
+               "type": "category"},
+        height=140 + 60 * len(labels),
+        hovermode="closest",
     )
     return fig

@@ -27,6 +27,8 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("pages/overview.py", "Overview", ":material/dashboard:", "overview",
               View.OVERVIEW),
     PageEntry("pages/serving.py", "Serving", ":material/speed:", "serving", View.SERVING),
+    PageEntry("pages/quality.py", "Model quality", ":material/verified:", "quality",
+              View.QUALITY),
     PageEntry("pages/audit.py", "Audit log", ":material/history:", "audit", View.AUDIT),
     PageEntry("pages/users.py", "Users", ":material/group:", "users", View.USERS),
     PageEntry("pages/account.py", "Account", ":material/person:", "account", None),

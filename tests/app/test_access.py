@@ -21,6 +21,7 @@ from tests.http_stub import QuietHandler, serving
 PAGES: list[tuple[str, str, View | None]] = [
     ("pages/overview.py", "Overview", View.OVERVIEW),
     ("pages/serving.py", "Serving", View.SERVING),
+    ("pages/quality.py", "Model quality", View.QUALITY),
     ("pages/audit.py", "Audit log", View.AUDIT),
     ("pages/users.py", "Users", View.USERS),
     ("pages/account.py", "Account", None),
@@ -31,6 +32,8 @@ MARKERS: dict[str, Callable[[AppTest], bool]] = {
     "pages/overview.py": lambda at: any("Days in" in c.value for c in at.caption),
     "pages/serving.py": lambda at: [s.label for s in at.selectbox][:2] == ["Model",
                                                                             "Time range"]
+    or any("No models are registered" in i.value for i in at.info),
+    "pages/quality.py": lambda at: [s.label for s in at.selectbox][:2] == ["Model", "Version"]
     or any("No models are registered" in i.value for i in at.info),
     "pages/audit.py": lambda at: [s.label for s in at.selectbox][:2] == ["Actor", "Action"],
     "pages/users.py": lambda at: "Add a user" in [s.value for s in at.subheader],
@@ -44,10 +47,10 @@ def _may(role: Role, view: View | None) -> bool:
 
 #: What each role's sidebar links, written out rather than derived from the code under test.
 EXPECTED_LINKS = {
-    Role.ADMIN: ["Overview", "Serving", "Audit log", "Users", "Account"],
-    Role.OPERATOR: ["Overview", "Serving", "Audit log", "Account"],
-    Role.ANALYST: ["Overview", "Serving", "Account"],
-    Role.LABELER: ["Account"],
+    Role.ADMIN: ["Overview", "Serving", "Model quality", "Audit log", "Users", "Account"],
+    Role.OPERATOR: ["Overview", "Serving", "Model quality", "Audit log", "Account"],
+    Role.ANALYST: ["Overview", "Serving", "Model quality", "Account"],
+    Role.LABELER: ["Model quality", "Account"],
 }
 
 
