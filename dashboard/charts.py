@@ -13,9 +13,15 @@ import plotly.graph_objects as go
 from dashboard.theme import THEME, Theme
 from services.overview import MIN_LABELS_PER_DAY, DailyAccuracy
 from services.prometheus import RangeSeries
+from services.quality import TrendBucket
 from services.serving_view import Marker
 
-__all__ = ["confusion_figure", "daily_accuracy_figure", "time_series_figure"]
+__all__ = [
+    "accuracy_trend_figure",
+    "confusion_figure",
+    "daily_accuracy_figure",
+    "time_series_figure",
+]
 
 
 def _day(day: date) -> str:
@@ -233,5 +239,50 @@ def confusion_figure(
                "type": "category"},
         height=140 + 60 * len(labels),
         hovermode="closest",
+    )
+    return fig
+
+
+def accuracy_trend_figure(
+    *,
+    model: str,
+    buckets: Sequence[TrendBucket],
+    bucket: str,
+    tz: str,
+    min_labels: int,
+    theme: Theme = THEME,
+) -> go.Figure:
+    """Accuracy per bucket with its 95 % band; sparse buckets marked, never drawn as points."""
+    x = [b.start for b in buckets]
+    low = [None if b.interval is None else 100 * b.interval[0] for b in buckets]
+    high = [None if b.interval is None else 100 * b.interval[1] for b in buckets]
+    fig = go.Figure(layout=theme.layout())
+    fig.add_scatter(x=x, y=high, mode="lines", line={"width": 0}, showlegend=False,
+                    hoverinfo="skip", connectgaps=False)
+    fig.add_scatter(x=x, y=low, mode="lines", line={"width": 0}, fill="tonexty",
+                    fillcolor="rgba(37,99,235,0.15)", name="95 % interval",
+                    hoverinfo="skip", connectgaps=False)
+    fig.add_scatter(
+        x=x, y=[None if b.accuracy is None else 100 * b.accuracy for b in buckets],
+        customdata=[[b.labelled] for b in buckets], mode="lines+markers", name="accuracy",
+        line={"color": theme.primary, "width": 2}, connectgaps=False,
+        hovertemplate="accuracy %{y:.1f} % on %{customdata[0]:,} labels<extra></extra>",
+    )
+    sparse = [b for b in buckets if b.accuracy is None]
+    if sparse:
+        fig.add_scatter(
+            x=[b.start for b in sparse], y=[0] * len(sparse), mode="markers",
+            name=f"not enough labels (< {min_labels})",
+            customdata=[[b.labelled] for b in sparse],
+            marker={"symbol": "x", "color": theme.muted, "size": 8},
+            hovertemplate="not enough labels: %{customdata[0]:,}<extra></extra>",
+        )
+    fig.update_layout(
+        title={"text": f"{html.escape(model)}: accuracy per {bucket} of prediction time"},
+        xaxis={"title": {"text": f"{bucket} ({tz})"}, "type": "date"},
+        yaxis={"title": {"text": "accuracy (%)"}, "range": [0, 100]},
+        height=340,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"t": 90},
     )
     return fig

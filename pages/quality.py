@@ -9,10 +9,17 @@ import streamlit as st
 
 from dashboard import format as fmt
 from dashboard.auth import guard
-from dashboard.charts import confusion_figure
+from dashboard.charts import accuracy_trend_figure, confusion_figure
 from dashboard.resources import engine_for, settings
 from services.auth import View
-from services.quality import ClassMetrics, Interval, QualityReport, quality_report
+from services.quality import (
+    ClassMetrics,
+    Interval,
+    QualityReport,
+    TrendBucket,
+    accuracy_trend,
+    quality_report,
+)
 from services.serving_view import model_choices
 
 guard(View.QUALITY)
@@ -66,6 +73,25 @@ if report.n_labelled == 0:
     st.stop()
 
 
+def trend_figure():  # type: ignore[no-untyped-def]
+    days = 30 if window is None else max(1, round(window.total_seconds() / 86400))
+    bucket = "hour" if days <= 2 else "day"
+    buckets = _trend(config.resolved_database_url, model,
+                     None if version == ALL else int(version), days, bucket,
+                     datetime.now(UTC).strftime("%Y%m%d%H%M"))
+    return accuracy_trend_figure(model=model, buckets=buckets, bucket=bucket,
+                                 tz=config.timezone, min_labels=config.quality_min_labels)
+
+
+@st.cache_data(ttl=config.cache_ttl_seconds, show_spinner=False)
+def _trend(database_url: str, model: str, version: int | None, days: int, bucket: str,
+           minute: str) -> list[TrendBucket]:
+    del minute  # cache key only
+    return accuracy_trend(engine=engine_for(database_url), model=model, version=version,
+                          since=datetime.now(UTC) - timedelta(days=days), tz=config.timezone,
+                          bucket=bucket, min_labels=config.quality_min_labels)
+
+
 def _pct(value: float | None) -> str:
     return fmt.share(value)
 
@@ -90,6 +116,7 @@ cols[3].metric("Weighted F1", _pct(report.weighted_f1),
 st.caption(f"Accuracy {_pct(report.accuracy)}, 95 % interval {_ci(report.accuracy_interval)}; "
            f"macro F1 interval {_ci(report.macro_f1_interval)}.")
 
+st.plotly_chart(trend_figure(), key="trend")
 st.plotly_chart(confusion_figure(model=model, labels=report.labels,
                                  matrix=report.matrix.tolist(), normalise=normalise),
                 key="confusion")

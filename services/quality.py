@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
 
@@ -386,3 +386,81 @@ def quality_report(
                                        version_id=version_id, since=since, until=until)
     return report_from_matrix(matrix_from_counts(counts, labels), labels,
                               confidence=confidence, bootstrap=bootstrap, seed=seed)
+
+
+@dataclass(frozen=True)
+class TrendBucket:
+    """Accuracy of the predictions made in one hour or local day."""
+
+    start: datetime
+    labelled: int
+    correct: int
+    #: ``None`` when the bucket has fewer labels than the minimum ("not enough labels").
+    accuracy: float | None
+    interval: Interval | None
+
+
+def accuracy_trend(
+    *,
+    engine: Engine,
+    model: str,
+    version: int | None,
+    since: datetime,
+    tz: str = "UTC",
+    bucket: str = "day",
+    min_labels: int = 20,
+    confidence: float = 0.95,
+) -> list[TrendBucket]:
+    """Accuracy per hour or local day of prediction time, with a Wilson interval.
+
+    Every bucket from ``since`` to now is returned, also empty ones, so a chart shows gaps
+    as gaps; a bucket with fewer than ``min_labels`` labels has no accuracy.
+
+    Raises:
+        RegistryError: no such model, or no such version of it.
+        ValueError: ``bucket`` is neither ``hour`` nor ``day``.
+    """
+    from zoneinfo import ZoneInfo
+
+    from db.base import utcnow
+    from db.repositories import quality as store
+    from db.repositories import registry, stats
+    from db.session import session_scope
+
+    if bucket not in ("hour", "day"):
+        raise ValueError(f"bucket must be 'hour' or 'day', not {bucket!r}")
+    zone = ZoneInfo(tz)
+    with session_scope(engine) as session:
+        found = registry.get_model(session=session, name=model)
+        version_id = None if version is None else store.version_id(
+            session=session, model_id=found.id, version=version)
+        hours = stats.hourly_labels(session=session, model_id=found.id, since=since,
+                                    version_id=version_id)
+
+    def key(moment: datetime) -> datetime:
+        local = moment.astimezone(zone)
+        if bucket == "hour":
+            return local.replace(minute=0, second=0, microsecond=0)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    counts: dict[datetime, list[int]] = {}
+    for h in hours:
+        totals = counts.setdefault(key(h.hour), [0, 0])
+        totals[0] += h.labelled
+        totals[1] += h.correct
+    out: list[TrendBucket] = []
+    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
+    at, last = key(since), key(utcnow())
+    while at <= last:
+        labelled, correct = counts.get(at, [0, 0])
+        enough = labelled >= max(1, min_labels)
+        out.append(TrendBucket(
+            start=at, labelled=labelled, correct=correct,
+            accuracy=correct / labelled if enough else None,
+            interval=wilson_interval(correct, labelled, confidence) if enough else None,
+        ))
+        if bucket == "hour":  # in absolute time: a local hour can repeat or vanish (DST)
+            at = key(at.astimezone(UTC) + step)
+        else:  # local days last 23 to 25 hours: land past the next midnight, truncate
+            at = key(at + step + timedelta(hours=2))
+    return out

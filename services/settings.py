@@ -78,6 +78,8 @@ class Settings:
     #: Key that signs sign-in cookies: a long random value (at least 32 characters). No
     #: default on purpose; the demo launcher writes one to ``<var_dir>/cookie-secret``.
     cookie_secret: str = field(default="", repr=False)
+    #: Quality trend: a bucket with fewer labels shows "not enough labels", not a point.
+    quality_min_labels: int = 20
     #: Serving page objective: p95 latency at or under this many seconds ...
     slo_latency_p95_seconds: float = 0.25
     #: ... and errors at or under this share of requests.

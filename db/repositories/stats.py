@@ -52,8 +52,13 @@ def label_totals(*, session: Session, model_id: int, since: datetime) -> tuple[i
     return int(labelled or 0), int(correct or 0)
 
 
-def hourly_labels(*, session: Session, model_id: int, since: datetime) -> list[HourlyLabels]:
-    """Labelled and correct counts per UTC hour of prediction time, oldest first."""
+def hourly_labels(
+    *, session: Session, model_id: int, since: datetime, version_id: int | None = None
+) -> list[HourlyLabels]:
+    """Labelled and correct counts per UTC hour of prediction time, oldest first.
+
+    ``version_id`` limits the counts to one version's predictions.
+    """
     bucket = _hour_bucket(session).label("hour")
     correct = _correct()
     stmt = (
@@ -64,6 +69,8 @@ def hourly_labels(*, session: Session, model_id: int, since: datetime) -> list[H
         .group_by(bucket)
         .order_by(bucket)
     )
+    if version_id is not None:
+        stmt = stmt.where(Prediction.version_id == version_id)
     to_utc = UTCDateTime()
     dialect = session.get_bind().dialect
     rows = []

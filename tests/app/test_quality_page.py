@@ -35,9 +35,9 @@ def _quality(at: AppTest) -> AppTest:
 
 
 def _heatmap(at: AppTest) -> dict[str, Any]:
-    (chart,) = at.get("plotly_chart")
-    spec: dict[str, Any] = json.loads(chart.proto.spec)
-    return spec
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    (spec,) = [s for s in specs if "confusion matrix" in s["layout"]["title"]["text"]]
+    return spec  # type: ignore[no-any-return]
 
 
 def test_the_figures_equal_scikit_learn(app: Callable[..., AppTest], labelled: Engine) -> None:
@@ -70,3 +70,21 @@ def test_without_labels_the_page_says_why(app: Callable[..., AppTest], engine: E
     assert not at.exception
     assert "No labelled predictions of churn" in at.info[0].value
     assert not at.get("plotly_chart")
+
+
+def test_the_trend_marks_sparse_buckets_instead_of_drawing_them(
+    app: Callable[..., AppTest], labelled: Engine
+) -> None:
+    # 60 labels over the last 20 hours: with the minimum at 5, hours with fewer than 5
+    # labels are "not enough labels" markers, never accuracy points.
+    at = app(as_role=Role.ANALYST, quality_min_labels="5")
+    at = _quality(at)
+    at.selectbox(key="quality-range").select("Last 7 days").run()
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    trend = next(c for c in charts if "accuracy per" in c["layout"]["title"]["text"])
+    by_name = {trace.get("name"): trace for trace in trend["data"]}
+    points = [y for y in by_name["accuracy"]["y"] if y is not None]
+    assert sum(1 for _ in points) >= 1
+    assert all(0 <= y <= 100 for y in points)
+    assert "not enough labels (< 5)" in by_name
+    assert trend["layout"]["xaxis"]["title"]["text"] == "day (UTC)"
