@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from db.models import AuditLog, User
+from db.base import utcnow
+from db.models import AuditLog, Feedback, User
 from db.repositories import users as users_repo
+from db.repositories.predictions import insert_predictions
 from db.session import session_scope
 from services.audit import audit_actions, audit_actors, query_audit
 from services.auth import Action, PermissionDenied, Principal, Role, View, can
@@ -30,6 +32,8 @@ from services.auth.users import (
     set_password,
     set_role,
 )
+from services.labels import LabelEdit, label_history, save_labels
+from tests.factories import make_model
 
 PASSWORD = "target-password-1"
 _HASH = hash_password(PASSWORD)  # once: every test seeds the same accounts
@@ -47,6 +51,10 @@ class Guarded:
 
 ADMIN_ONLY = frozenset({Role.ADMIN})
 AUDIT_READERS = frozenset({Role.ADMIN, Role.OPERATOR})
+LABELERS = frozenset({Role.ADMIN, Role.LABELER})
+LABELING_READERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.LABELER})
+#: The prediction the seeded store holds (unlabeled).
+PREDICTION = "prediction-1"
 
 GUARDED = [
     Guarded("create_user", Action.MANAGE_USERS, ADMIN_ONLY,
@@ -69,10 +77,15 @@ GUARDED = [
             lambda e, a: audit_actors(engine=e, actor=a)),
     Guarded("audit_actions", View.AUDIT, AUDIT_READERS,
             lambda e, a: audit_actions(engine=e, actor=a)),
+    Guarded("save_labels", Action.LABEL, LABELERS,
+            lambda e, a: save_labels(engine=e, actor=a,
+                                     edits=[LabelEdit(PREDICTION, "churns", None)])),
+    Guarded("label_history", View.LABELING, LABELING_READERS,
+            lambda e, a: label_history(engine=e, actor=a, prediction_id=PREDICTION)),
 ]
 
 #: Actions without a service function yet; each later gets rows in GUARDED.
-PLANNED = {Action.CHANGE_SETTINGS, Action.LABEL, Action.IMPORT_LABELS, Action.RETRAIN,
+PLANNED = {Action.CHANGE_SETTINGS, Action.IMPORT_LABELS, Action.RETRAIN,
            Action.PROMOTE, Action.ROLLBACK, Action.EDIT_ALERT_RULES}
 
 CALLERS: list[Principal | None] = [
@@ -88,12 +101,23 @@ def _seed(engine: Engine) -> None:
         sleeper = users_repo.create(session=session, username="sleeper", role="analyst",
                                     password_hash=_HASH)
         sleeper.disabled = True
+    model_id, version_id = make_model(engine)
+    with session_scope(engine, write=True) as session:
+        insert_predictions(session=session, rows=[{
+            "id": PREDICTION, "model_id": model_id, "version_id": version_id,
+            "ts": utcnow(), "features": {}, "predicted_class": "stays",
+            "scores": {"stays": 0.8}, "top_score": 0.8, "latency_ms": 1.0,
+        }])
 
 
 def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The state guarded actions change (users and labels), and the audit log."""
     with session_scope(engine) as session:
         users = [tuple(u.__dict__[c.key] for c in User.__table__.columns)
                  for u in session.scalars(select(User).order_by(User.id))]
+        users += [tuple(row) for row in session.execute(
+            select(Feedback.prediction_id, Feedback.label, Feedback.labeler,
+                   Feedback.revision).order_by(Feedback.id))]
         audit = [(a.id, a.actor, a.action, a.object_id)
                  for a in session.scalars(select(AuditLog).order_by(AuditLog.id))]
     return users, audit
