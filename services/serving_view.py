@@ -16,11 +16,14 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from db.models import ModelVersion
+from db.models import Model
 from db.repositories import registry
+from db.repositories.registry import RegistryError
 from db.session import session_scope
 from services.prometheus import MetricsSource, MetricsSourceError, RangeSeries
+from services.prometheus_config import DEFAULT_SCRAPE_INTERVAL_S
 from services.promql import clamp_range
 
 __all__ = [
@@ -182,22 +185,31 @@ class ServingView:
 
 
 def _finite(values: Sequence[float]) -> bool:
-    return any(not math.isnan(v) and not math.isinf(v) for v in values)
+    return any(math.isfinite(v) for v in values)
+
+
+def _choice(session: Session, model: Model) -> ModelChoice:
+    versions = sorted((v.version for v in model.versions), reverse=True)
+    prod = registry.production_version(session=session, model_id=model.id)
+    return ModelChoice(name=model.name, versions=tuple(str(v) for v in versions),
+                       production=None if prod is None else str(prod.version))
+
+
+def _markers(session: Session, model: Model, start: datetime, end: datetime) -> list[Marker]:
+    numbers = {v.id: str(v.version) for v in model.versions}
+    return [
+        Marker(at=p.created_at, kind=p.kind, to_version=numbers[p.to_version_id],
+               from_version=numbers.get(p.from_version_id) if p.from_version_id else None,
+               actor=p.actor, reason=p.reason)
+        for p in registry.promotions_since(session=session, model_id=model.id, since=start)
+        if p.created_at <= end
+    ]
 
 
 def model_choices(*, engine: Engine) -> list[ModelChoice]:
     """Every registered model with its versions (newest first) and production version."""
     with session_scope(engine) as session:
-        out = []
-        for model in registry.list_models(session=session):
-            versions = sorted((v.version for v in model.versions), reverse=True)
-            prod = registry.production_version(session=session, model_id=model.id)
-            out.append(ModelChoice(
-                name=model.name,
-                versions=tuple(str(v) for v in versions),
-                production=None if prod is None else str(prod.version),
-            ))
-        return out
+        return [_choice(session, model) for model in registry.list_models(session=session)]
 
 
 def deployment_markers(
@@ -205,19 +217,10 @@ def deployment_markers(
 ) -> list[Marker]:
     """Promotions and rollbacks of ``model`` within ``[start, end]``, oldest first."""
     with session_scope(engine) as session:
-        found = registry.get_model(session=session, name=model)
-        numbers = {v.id: str(v.version) for v in session.query(ModelVersion).filter(
-            ModelVersion.model_id == found.id)}
-        return [
-            Marker(at=p.created_at, kind=p.kind, to_version=numbers[p.to_version_id],
-                   from_version=numbers.get(p.from_version_id) if p.from_version_id else None,
-                   actor=p.actor, reason=p.reason)
-            for p in registry.promotions_since(session=session, model_id=found.id, since=start)
-            if p.created_at <= end
-        ]
+        return _markers(session, registry.get_model(session=session, name=model), start, end)
 
 
-def rate_window(step_s: float, scrape_interval_s: float = 5.0) -> str:
+def rate_window(step_s: float, scrape_interval_s: float = DEFAULT_SCRAPE_INTERVAL_S) -> str:
     """The ``[window]`` of rates: a step's worth, never under four scrapes, in seconds."""
     return f"{math.ceil(max(step_s, 4 * scrape_interval_s))}s"
 
@@ -250,18 +253,22 @@ def serving_view(
         UnknownVersionError: a version is not registered for ``model``.
         LookupError: the model is not registered.
     """
-    choice = next((c for c in model_choices(engine=engine) if c.name == model), None)
-    if choice is None:
-        raise LookupError(f"no model named {model!r} is registered")
+    start, end, step = clamp_range(start, end, step_s)
+    # One read of the store: the model, its versions and the markers of the window.
+    with session_scope(engine) as session:
+        try:
+            found = registry.get_model(session=session, name=model)
+        except RegistryError:
+            raise LookupError(f"no model named {model!r} is registered") from None
+        choice = _choice(session, found)
+        markers = _markers(session, found, start, end)
     if versions is not None:
         unknown = sorted(set(versions) - set(choice.versions))
         if unknown:
             raise UnknownVersionError(
                 f"{model} has no version {', '.join(unknown)}; registered: "
                 f"{', '.join(choice.versions) or 'none'}")
-    start, end, step = clamp_range(start, end, step_s)
     window = rate_window(step)
-    markers = deployment_markers(engine=engine, model=model, start=start, end=end)
     panels: dict[str, Panel] = {}
     unavailable: str | None = None
     asked = 0
@@ -282,7 +289,7 @@ def serving_view(
         try:
             result = source.range(query, start=start, end=end, step_s=step)
         except MetricsSourceError as exc:
-            if getattr(exc, "kind", "") in ("refused", "timeout", "http", "not_json"):
+            if exc.kind in ("refused", "timeout", "http", "not_json"):
                 unavailable = str(exc)
             panels[spec.name] = Panel(spec=spec, error=str(exc), query=query)
             continue
@@ -307,7 +314,7 @@ def _combined(series: Sequence[RangeSeries], how: str) -> dict[float, float]:
     out: dict[float, float] = {}
     for s in series:
         for t, v in zip(s.times, s.values, strict=True):
-            if math.isnan(v) or math.isinf(v):
+            if not math.isfinite(v):
                 continue
             out[t] = out.get(t, 0.0) + v if how == "sum" else max(out.get(t, v), v)
     return out
