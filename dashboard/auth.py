@@ -16,16 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
-from sqlalchemy import Engine
 
 from dashboard.resources import engine_for, settings
 from dashboard.web_routes import COOKIE_NAME
-from db.repositories import users as users_repo
-from db.session import session_scope
 from services.auth import Principal, View, can
 from services.auth.signin import SignInError, record_sign_out, sign_in_with_claims
 from services.auth.tokens import read_session_token
-from services.auth.users import get_principal
+from services.auth.users import get_principal, is_disabled
 
 __all__ = [
     "COOKIE_NAME",
@@ -84,13 +81,6 @@ def sso_signed_in() -> bool:
         return False
 
 
-def _locally_disabled(engine: Engine, username: str) -> bool:
-    """Whether ``username`` has a local account and it is disabled."""
-    with session_scope(engine) as session:
-        user = users_repo.by_username(session=session, username=username)
-        return user is not None and bool(user.disabled)
-
-
 def _sso_principal() -> Principal | None:
     """The principal behind the OIDC identity of this session; audited once per login.
 
@@ -120,7 +110,7 @@ def _sso_principal() -> Principal | None:
         # The claim named the role at sign-in, over any local one; a local account that
         # was disabled since then is shut at once, as for password sign-in.
         current: Principal | None = (
-            None if _locally_disabled(engine, seen.username) else seen)
+            None if is_disabled(engine=engine, username=seen.username) else seen)
     else:
         # The local user's current role and state decide, as for password sign-in.
         current = get_principal(engine=engine, username=seen.username)

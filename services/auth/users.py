@@ -44,6 +44,7 @@ __all__ = [
     "disable_user",
     "enable_user",
     "get_principal",
+    "is_disabled",
     "list_users",
     "principal_for_email",
     "record_sign_out",
@@ -286,6 +287,13 @@ def get_principal(*, engine: Engine, username: str) -> Principal | None:
         if user is None or user.disabled:
             return None
         return Principal(username=user.username, role=Role(user.role))
+
+
+def is_disabled(*, engine: Engine, username: str) -> bool:
+    """Whether ``username`` has an account and it is disabled (no account: ``False``)."""
+    with session_scope(engine) as session:
+        user = users_repo.by_username(session=session, username=canonical_username(username))
+        return user is not None and bool(user.disabled)
 
 
 def principal_for_email(*, engine: Engine, email: str) -> Principal | None:
