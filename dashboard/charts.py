@@ -121,7 +121,6 @@ def time_series_figure(
     label_prefix: str = "",
     names: Mapping[str, str] | None = None,
     window: tuple[datetime, datetime] | None = None,
-    as_share: bool = False,
     target: float | None = None,
     theme: Theme = THEME,
 ) -> go.Figure:
@@ -139,29 +138,15 @@ def time_series_figure(
         names: legend names for label values (``0.5`` -> ``median``).
         window: the chosen time range; the x axis spans it even where data is missing, so
             every chart of a page covers the same time.
-        as_share: draw each series as its share of the sum across series at that time.
         target: a horizontal objective line, in the panel's unit.
     """
     shown_unit, factor, fmt = _DISPLAY.get(unit, (unit, 1.0, ".3g"))
     zone = ZoneInfo(tz)
-    totals: dict[float, float] = {}
-    if as_share:
-        for s in series:
-            for t, v in zip(s.times, s.values, strict=True):
-                if math.isfinite(v):
-                    totals[t] = totals.get(t, 0.0) + v
     fig = go.Figure(layout=theme.layout())
     for s in sorted(series, key=lambda s: s.labels.get(label_key, "")):
         raw = s.labels.get(label_key, "")
         name = (names or {}).get(raw, raw) or "(none)"
-        values: list[float | None] = []
-        for t, v in zip(s.times, s.values, strict=True):
-            if not math.isfinite(v):
-                values.append(None)
-            elif as_share:
-                values.append(v / totals[t] * factor if totals.get(t) else None)
-            else:
-                values.append(v * factor)
+        values = [v * factor if math.isfinite(v) else None for v in s.values]
         fig.add_scatter(
             x=[datetime.fromtimestamp(t, zone) for t in s.times],
             y=values,
