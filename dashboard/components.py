@@ -8,10 +8,12 @@ Streamlit scripts cannot touch.
 from __future__ import annotations
 
 import streamlit as st
+from sqlalchemy import Engine
 
 from dashboard.web_routes import SIGNIN_PATH, SIGNOUT_PATH
+from services.serving_view import ModelChoice, model_choices
 
-__all__ = ["signin_form", "signout_form"]
+__all__ = ["registered_models", "signin_form", "signout_form", "version_label"]
 
 _FIELD = (
     "display:block;width:100%;box-sizing:border-box;margin:0.25rem 0 0.9rem;padding:0.5rem "
@@ -58,3 +60,24 @@ def signout_form(*, sso: bool) -> None:
             sso_sign_out()
         return
     st.html(_SIGNOUT_HTML)
+
+
+def registered_models(engine: Engine, *, nothing_to: str) -> dict[str, ModelChoice]:
+    """The registered models by name; without any, say so and stop the page.
+
+    Args:
+        engine: the store.
+        nothing_to: what the page cannot show without models ("show serving for").
+    """
+    choices = model_choices(engine=engine)
+    if not choices:
+        st.info(f"No models are registered yet, so there is nothing to {nothing_to}. Start "
+                "the demo with `make demo`, or register a model with the command line.",
+                icon=":material/info:")
+        st.stop()
+    return {c.name: c for c in choices}
+
+
+def version_label(choice: ModelChoice, version: str) -> str:
+    """``v2 (production)`` / ``v1``: a version as the filters show it."""
+    return f"v{version}" + (" (production)" if version == choice.production else "")

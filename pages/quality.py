@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import format as fmt
 from dashboard.auth import guard
 from dashboard.charts import accuracy_trend_figure, confusion_figure
+from dashboard.components import registered_models, version_label
 from dashboard.resources import engine_for, settings
 from services.auth import View
 from services.quality import (
@@ -20,7 +22,6 @@ from services.quality import (
     accuracy_trend,
     quality_report,
 )
-from services.serving_view import model_choices
 
 guard(View.QUALITY)
 config = settings()
@@ -29,21 +30,13 @@ RANGES = {"Last 7 days": timedelta(days=7), "Last 30 days": timedelta(days=30),
           "All time": None}
 ALL = "all versions"
 
-choices = model_choices(engine=engine)
-if not choices:
-    st.info("No models are registered yet, so there is no quality to show. Start the demo "
-            "with `make demo`, or register a model with the command line.",
-            icon=":material/info:")
-    st.stop()
-
-by_name = {c.name: c for c in choices}
+by_name = registered_models(engine, nothing_to="measure")
 with st.container(horizontal=True, vertical_alignment="bottom"):
     model = st.selectbox("Model", list(by_name), key="quality-model")
     choice = by_name[model]
     version = st.selectbox(
         "Version", [ALL, *choice.versions], key=f"quality-version-{model}",
-        format_func=lambda v: v if v == ALL else f"v{v}" + (
-            " (production)" if v == choice.production else ""),
+        format_func=lambda v: v if v == ALL else version_label(choice, v),
     )
     span = st.selectbox("Predictions made in", list(RANGES), key="quality-range")
     normalise = st.toggle("Normalise by true class", value=False, key="quality-normalise",
@@ -73,7 +66,7 @@ if report.n_labelled == 0:
     st.stop()
 
 
-def trend_figure():  # type: ignore[no-untyped-def]
+def trend_figure() -> go.Figure:
     days = 30 if window is None else max(1, round(window.total_seconds() / 86400))
     bucket = "hour" if days <= 2 else "day"
     buckets = _trend(config.resolved_database_url, model,

@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import format as fmt
 from dashboard.auth import guard
 from dashboard.charts import time_series_figure
+from dashboard.components import registered_models, version_label
 from dashboard.resources import engine_for, query_preset, serving_source, settings
 from services.auth import View
 from services.query_presets import PresetError
@@ -20,7 +21,6 @@ from services.serving_view import (
     Panel,
     ServingView,
     UnknownVersionError,
-    model_choices,
     serving_view,
     slo_status,
 )
@@ -37,21 +37,14 @@ CUSTOM = "Custom days"
 PROCESS_PANELS = frozenset({"cpu", "memory"})
 QUANTILE_NAMES = {"0.1": "p10", "0.5": "median", "0.9": "p90"}
 
-choices = model_choices(engine=engine)
-if not choices:
-    st.info("No models are registered yet, so there is nothing serving to show. Start the demo "
-            "with `make demo`, or register a model with the command line.",
-            icon=":material/info:")
-    st.stop()
-
-by_name = {c.name: c for c in choices}
+by_name = registered_models(engine, nothing_to="show serving for")
 with st.container(horizontal=True, vertical_alignment="bottom"):
     model = st.selectbox("Model", list(by_name), key="serving-model")
     span = st.selectbox("Time range", [*RANGES, CUSTOM], index=2, key="serving-range")
     choice = by_name[model]
     versions = st.multiselect(
         "Versions", list(choice.versions), default=list(choice.versions),
-        format_func=lambda v: f"v{v}" + (" (production)" if v == choice.production else ""),
+        format_func=lambda v: version_label(choice, v),
         key=f"serving-versions-{model}",
     )
     refresh = st.toggle(f"Refresh every {config.serving_refresh_seconds} s", value=True,
