@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,17 +35,13 @@ from services.query_presets import active_preset
 from services.serving_view import serving_view
 from services.settings import PROJECT_ROOT, Settings
 from services.stack_backfill import backfill_prometheus
-from services.stack_process import Supervisor
+from services.stack_process import Supervisor, free_loopback_port
 from services.stack_specs import StackPaths, prometheus_spec, scrape_target
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "serving_page.json"
 TARGET_WARM_S = 1.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _second_version(engine: Engine, now: datetime) -> datetime:
@@ -81,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print("prometheus and promtool are needed: `make setup` installs them", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="opsdash-bench-") as tmp:
-        port = _free_port()
+        port = free_loopback_port()
         settings = replace(Settings(), var_dir=tmp, database_url="", prometheus_port=port)
         paths = StackPaths(Path(tmp))
         engine = make_engine(settings.resolved_database_url)

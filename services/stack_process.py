@@ -30,6 +30,7 @@ __all__ = [
     "StartupError",
     "StopFlag",
     "Supervisor",
+    "free_loopback_port",
     "http_ok",
     "port_is_free",
     "shutdown_order",
@@ -112,6 +113,13 @@ class RunningService:
     log_path: Path
     index: int
     started_at: float = field(default_factory=time.monotonic)
+
+
+def free_loopback_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now (the system picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -24,7 +23,7 @@ from services.auth.users import create_user
 from services.prometheus import PrometheusSource
 from services.prometheus_config import render_config
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_process import Supervisor
+from services.stack_process import Supervisor, free_loopback_port
 from services.stack_specs import child_env, dashboard_spec, prometheus_spec, serving_spec
 from tests.db.test_serving_fixtures import GOOD, register_model
 
@@ -73,10 +72,6 @@ class LiveStack:
         raise AssertionError(f"{query} stayed at {value}, expected {expected}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -90,9 +85,9 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         Settings(),
         var_dir=str(var),
         database_url="",
-        serving_port=_free_port(),
-        prometheus_port=_free_port(),
-        dashboard_port=_free_port(),
+        serving_port=free_loopback_port(),
+        prometheus_port=free_loopback_port(),
+        dashboard_port=free_loopback_port(),
         model_reload_seconds=1.0,
         log_flush_seconds=0.5,
     )

@@ -20,6 +20,7 @@ from services.auth import SYSTEM, Role
 from services.auth.tokens import issue_token
 from services.auth.users import create_user
 from services.settings import PROJECT_ROOT, Settings
+from services.stack_process import free_loopback_port
 
 APP = PROJECT_ROOT / "app.py"
 #: Signs the tests' sign-in tokens (long enough for the secret check).
@@ -29,9 +30,7 @@ PASSWORD = "correct horse battery"
 
 def closed_port() -> int:
     """A loopback port with nothing listening on it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_loopback_port()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -26,7 +25,7 @@ from services.auth import SYSTEM, Role
 from services.auth.users import create_user
 from services.serving_view import PANELS
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_process import Supervisor
+from services.stack_process import Supervisor, free_loopback_port
 from services.stack_specs import child_env, dashboard_spec
 from tests.browser.signin import launch, sign_in
 from tests.serving_history import BackfilledPrometheus, History, backfill, record_history
@@ -48,10 +47,6 @@ RANGE = "Last 6 h"
 UPDATED = re.compile(r"Updated (\d\d:\d\d:\d\d) UTC")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -74,7 +69,7 @@ class ServingStack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingStack]:
     var = tmp_path_factory.mktemp("serving-browser")
     settings = replace(Settings(), var_dir=str(var), database_url="",
-                       dashboard_port=_free_port(), prometheus_port=_free_port())
+                       dashboard_port=free_loopback_port(), prometheus_port=free_loopback_port())
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     end = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -84,7 +79,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingStack]:
     create_user(engine=engine, actor=SYSTEM, username=USER, role=Role.OPERATOR,
                 password=PASSWORD)
     prometheus = backfill(engine, var=var, port=settings.prometheus_port, end=end,
-                          instance=f"127.0.0.1:{_free_port()}")
+                          instance=f"127.0.0.1:{free_loopback_port()}")
     env = child_env(settings, os.environ)
     env.update({
         "OPSDASH_DATABASE_URL": "",

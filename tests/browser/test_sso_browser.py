@@ -14,7 +14,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -32,7 +31,7 @@ from db.session import make_engine, session_scope
 from services.auth import SYSTEM, Role
 from services.auth.users import create_user, disable_user
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_process import RunningService, ServiceSpec, Supervisor
+from services.stack_process import RunningService, ServiceSpec, Supervisor, free_loopback_port
 from services.stack_specs import LOOPBACK, dashboard_spec
 from tests.browser.signin import launch, nav_links
 
@@ -67,10 +66,6 @@ class SsoStack:
     by_claim: Dashboard
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
 
 
 def _base_env() -> dict[str, str]:
@@ -98,7 +93,7 @@ def _start_dashboard(
 ) -> tuple[Dashboard, Supervisor, RunningService]:
     """Start a dashboard signing in through ``provider_url`` (without waiting for it)."""
     folder.mkdir()
-    port = _free_port()
+    port = free_loopback_port()
     secrets_file = folder / "secrets.toml"
     _auth_secrets(secrets_file, port=port, provider_url=provider_url)
     env = _base_env()
@@ -107,7 +102,7 @@ def _start_dashboard(
         "OPSDASH_DATABASE_URL": "",
         "OPSDASH_COOKIE_SECRET": secrets.token_urlsafe(32),
         # Nothing listens there: the overview says Prometheus is unavailable, at once.
-        "OPSDASH_PROMETHEUS_URL": f"http://{LOOPBACK}:{_free_port()}",
+        "OPSDASH_PROMETHEUS_URL": f"http://{LOOPBACK}:{free_loopback_port()}",
         "OPSDASH_OIDC_ROLE_CLAIM": role_claim,
     })
     settings = replace(Settings(), var_dir=str(folder), database_url="", dashboard_port=port)
@@ -128,7 +123,7 @@ def sso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SsoStack]:
     if importlib.util.find_spec("oidc_provider_mock") is None:
         pytest.skip("the mock OIDC provider is not installed; it is in requirements-dev.txt")
     root = tmp_path_factory.mktemp("sso")
-    port = _free_port()
+    port = free_loopback_port()
     provider_url = f"http://{LOOPBACK}:{port}"
     users = [arg for claims in (ANA, LENA) for arg in ("--user-claims", json.dumps(claims))]
     provider_spec = ServiceSpec(

@@ -10,7 +10,6 @@ request that leaves loopback.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -26,7 +25,7 @@ from db.session import make_engine
 from services.auth import SYSTEM, Role
 from services.auth.users import create_user
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_process import Supervisor
+from services.stack_process import Supervisor, free_loopback_port
 from services.stack_specs import child_env, dashboard_spec
 from tests.browser.signin import launch, sign_in
 from tests.factories import log_predictions, make_model
@@ -42,17 +41,13 @@ TYPED_NAME = "<svg/onload=alert('signin')>"
 TYPED_ON_USERS_PAGE = "<img src=/ onerror=alert('users')>"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     var = tmp_path_factory.mktemp("xss")
     settings = replace(Settings(), var_dir=str(var), database_url="",
-                       dashboard_port=_free_port())
+                       dashboard_port=free_loopback_port())
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     create_user(engine=engine, actor=SYSTEM, username=ADMIN, role=Role.ADMIN,
@@ -69,7 +64,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "OPSDASH_DATABASE_URL": "",
         "OPSDASH_COOKIE_SECRET": "xss-test-cookie-secret-" + "q" * 32,
         # Nothing listens here: the page must say so and carry on.
-        "OPSDASH_PROMETHEUS_URL": f"http://127.0.0.1:{_free_port()}",
+        "OPSDASH_PROMETHEUS_URL": f"http://127.0.0.1:{free_loopback_port()}",
     })
     supervisor = Supervisor(log_dir=Path(var) / "logs", cwd=PROJECT_ROOT, env=env)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,12 @@ from sqlalchemy import Engine, func, select
 from db.models import Prediction
 from db.session import session_scope
 from services.settings import PROJECT_ROOT, Settings
+from services.stack_process import free_loopback_port
 from tests.db.test_serving_fixtures import GOOD, register_model
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _env(var_dir: str, **extra: str) -> dict[str, str]:
@@ -50,7 +45,7 @@ def _call(url: str, body: Any = None) -> tuple[int, Any]:
 
 def test_a_database_without_the_schema_exits_2_with_a_one_line_reason(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.serving", "--port", str(_free_port())],
+        [sys.executable, "-m", "services.serving", "--port", str(free_loopback_port())],
         cwd=PROJECT_ROOT,
         env=_env(str(tmp_path)),
         capture_output=True,
@@ -68,7 +63,7 @@ def test_sigterm_writes_every_answered_prediction_before_exit(
     engine: Engine, settings: Settings
 ) -> None:
     register_model(engine, folder=Path(settings.var_dir) / "artifacts")
-    port = _free_port()
+    port = free_loopback_port()
     base = f"http://127.0.0.1:{port}"
     # A flush interval longer than the test: only the shutdown drain can write the rows.
     env = _env(settings.var_dir, OPSDASH_LOG_FLUSH_SECONDS="600", OPSDASH_LOG_BATCH_SIZE="1000")

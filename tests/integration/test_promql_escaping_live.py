@@ -10,7 +10,6 @@ arbitrary text and checks that the answer is exactly the seeded series with that
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -25,7 +24,7 @@ from services.prometheus_config import render_config
 from services.promql import PANEL_NAMES, selector
 from services.query_presets import BUILTIN_PRESETS
 from services.settings import PROJECT_ROOT
-from services.stack_process import Supervisor
+from services.stack_process import Supervisor, free_loopback_port
 from services.stack_specs import prometheus_spec
 
 PROMETHEUS = shutil.which("prometheus")
@@ -53,10 +52,6 @@ SEEDED: tuple[str, ...] = (
 UNLABELLED = ""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _om_escape(value: str) -> str:
@@ -89,10 +84,11 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
         [PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source), str(data)],
         check=True, capture_output=True, timeout=120,
     )
-    port = _free_port()
+    port = free_loopback_port()
     config = folder / "prometheus.yml"
     # Nothing listens at the scrape target; the seeded blocks are all there is to query.
-    config.write_text(render_config(scrape_target=f"127.0.0.1:{_free_port()}"), encoding="utf-8")
+    target = f"127.0.0.1:{free_loopback_port()}"
+    config.write_text(render_config(scrape_target=target), encoding="utf-8")
     supervisor = Supervisor(log_dir=folder / "logs", cwd=PROJECT_ROOT, env={})
     try:
         service = supervisor.start(

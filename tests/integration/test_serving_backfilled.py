@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -39,7 +38,7 @@ from services.prometheus import PrometheusSource
 from services.query_presets import BUILTIN_PRESETS
 from services.serving_view import PANELS, ServingView, serving_view
 from services.settings import PROJECT_ROOT
-from services.stack_process import Supervisor
+from services.stack_process import Supervisor, free_loopback_port
 from tests.serving_history import MODEL, PROMOTER, REASON, History, backfill, record_history
 
 pytestmark = [
@@ -57,10 +56,6 @@ RATE_TITLE = f"Request rate by version ({MODEL})"
 MEAN_TOLERANCE = 0.02
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -84,8 +79,8 @@ def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]
     record_history(engine, history)
     create_user(engine=engine, actor=SYSTEM, username=USER, role=Role.OPERATOR,
                 password="operator password 2")
-    prometheus = backfill(engine, var=var, port=_free_port(), end=end,
-                          instance=f"127.0.0.1:{_free_port()}")
+    prometheus = backfill(engine, var=var, port=free_loopback_port(), end=end,
+                          instance=f"127.0.0.1:{free_loopback_port()}")
     supervisor = Supervisor(log_dir=var / "logs", cwd=PROJECT_ROOT, env={})
     try:
         prometheus.start(supervisor)

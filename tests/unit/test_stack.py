@@ -21,6 +21,7 @@ from services.stack_process import (
     ServiceSpec,
     StartupError,
     Supervisor,
+    free_loopback_port,
     port_is_free,
     shutdown_order,
     tail,
@@ -46,10 +47,6 @@ def listening() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- ports -------------------------------------------------------------------------------------
@@ -71,7 +68,7 @@ def test_a_port_held_on_every_interface_is_taken_on_loopback() -> None:
 
 
 def test_an_unused_port_is_free() -> None:
-    port = _free_port()
+    port = free_loopback_port()
     assert port_is_free("127.0.0.1", port)
     assert taken_ports("127.0.0.1", {"dashboard": port}) == []
 
@@ -246,7 +243,7 @@ def test_a_process_dying_during_start_up_is_reported_with_its_log(tmp_path: Path
     spec = ServiceSpec(
         name="serving",
         argv=(sys.executable, "-c", "import sys; print('no model to serve'); sys.exit(3)"),
-        ready_url=f"http://127.0.0.1:{_free_port()}/healthz",
+        ready_url=f"http://127.0.0.1:{free_loopback_port()}/healthz",
     )
     service = sup.start(spec)
 
@@ -264,7 +261,7 @@ def test_a_process_that_never_answers_times_out_naming_its_log(tmp_path: Path) -
     spec = ServiceSpec(
         name="dashboard",
         argv=(sys.executable, "-c", "import time; time.sleep(30)"),
-        ready_url=f"http://127.0.0.1:{_free_port()}/_stcore/health",
+        ready_url=f"http://127.0.0.1:{free_loopback_port()}/_stcore/health",
         ready_timeout_s=0.5,
     )
     with sup, pytest.raises(StartupError, match=r"did not answer .* within 0 s; see .*dashboard"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import socket
 import sys
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from services.stack_backfill import backfill_prometheus
-from services.stack_process import StartupError, Supervisor, http_ok
+from services.stack_process import StartupError, Supervisor, free_loopback_port, http_ok
 from services.stack_specs import StackPaths, start_prometheus
 
 PROMETHEUS = shutil.which("prometheus")
@@ -33,10 +32,6 @@ pytestmark = [
 INSTANCE = "127.0.0.1:8000"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _fake_backfill(monkeypatch: pytest.MonkeyPatch, body: str) -> None:
@@ -71,7 +66,7 @@ def test_backfilled_history_is_served_by_the_started_prometheus(
     _fake_backfill(monkeypatch, "")
     paths = StackPaths(tmp_path / "var")
     end = datetime.now(UTC).replace(microsecond=0)
-    port = _free_port()
+    port = free_loopback_port()
 
     samples = backfill_prometheus(
         engine=None,  # type: ignore[arg-type]
