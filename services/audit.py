@@ -23,6 +23,7 @@ from db.repositories import audit as audit_repo
 from db.session import session_scope
 from services.auth.principal import Principal, require
 from services.auth.roles import View
+from services.csv_cells import safe_cell
 
 __all__ = [
     "CSV_COLUMNS",
@@ -42,8 +43,6 @@ CSV_COLUMNS = ("ts", "actor", "action", "object_type", "object_id", "details")
 
 # Column widths of the audit_log table; actors and object ids can come from user input.
 _ACTOR_MAX, _ACTION_MAX, _OBJECT_TYPE_MAX, _OBJECT_ID_MAX = 100, 50, 50, 100
-# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -189,10 +188,6 @@ def audit_actions(*, engine: Engine, actor: Principal | None) -> list[str]:
         return audit_repo.actions(session=session)
 
 
-def _cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def audit_csv(entries: Iterable[AuditEntry]) -> str:
     """The entries as CSV text, safe to open in a spreadsheet.
 
@@ -207,5 +202,5 @@ def audit_csv(entries: Iterable[AuditEntry]) -> str:
         details = json.dumps(dict(e.details), separators=(",", ":"), sort_keys=True,
                              ensure_ascii=False)
         row = (e.ts.isoformat(), e.actor, e.action, e.object_type, e.object_id, details)
-        writer.writerow([_cell(value) for value in row])
+        writer.writerow([safe_cell(value) for value in row])
     return out.getvalue()
