@@ -140,6 +140,8 @@ class Prediction(Base):
     __table_args__ = (
         Index("ix_predictions_model_ts", "model_id", "ts"),
         Index("ix_predictions_version_ts", "version_id", "ts"),
+        # The labeling queue's default order: least confident first.
+        Index("ix_predictions_model_top_score", "model_id", "top_score"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -156,18 +158,35 @@ class Prediction(Base):
 
 
 class Feedback(Base):
-    """The current ground-truth label of a prediction (at most one, by constraint)."""
+    """The current ground-truth label of a prediction (at most one, by constraint).
+
+    The prediction's model, version, predicted class, time and top score are copied here
+    when the label is first stored (a logged prediction never changes), so quality reports
+    group the labelled rows from covering indexes without joining ``predictions``.
+    """
 
     __tablename__ = "feedback"
     __table_args__ = (
         UniqueConstraint("prediction_id"),
         CheckConstraint(_in("source", FEEDBACK_SOURCES), name="source"),
+        Index("ix_feedback_model_quality", "model_id", "predicted_at", "label",
+              "predicted_class"),
+        Index("ix_feedback_version_quality", "version_id", "predicted_at", "label",
+              "predicted_class"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     prediction_id: Mapped[str] = mapped_column(
         ForeignKey("predictions.id", ondelete="CASCADE")
     )
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    #: ``predictions.predicted_class`` of the labelled prediction.
+    predicted_class: Mapped[str] = mapped_column(String(100))
+    #: ``predictions.ts``: windows of quality reports are by prediction time.
+    predicted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: ``predictions.top_score`` (for curves over the score).
+    top_score: Mapped[float] = mapped_column(Float)
     label: Mapped[str] = mapped_column(String(100))
     labeler: Mapped[str] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(20))

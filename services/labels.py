@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from db.base import utcnow
+from db.base import UTCDateTime, utcnow
 from db.models import FEEDBACK_SOURCES, Feedback, FeedbackHistory, Model, Prediction
+from db.repositories.predictions import PREDICTION_FACTS
 from db.session import session_scope
 from services.audit import record
 from services.auth.principal import Principal, require
@@ -239,11 +240,17 @@ def _log_change(
 def _insert(session: Session, *, actor: Principal, edit: LabelEdit, source: str,
             at: datetime) -> bool:
     """Insert a first label; ``False`` if a concurrent writer inserted one first."""
+    # The prediction's facts are copied in the same statement (INSERT ... SELECT).
+    facts = select(
+        literal(edit.prediction_id), literal(edit.label), literal(actor.username),
+        literal(source), literal(at, UTCDateTime()), literal(at, UTCDateTime()), literal(1),
+        *PREDICTION_FACTS.values(),
+    ).where(Prediction.id == edit.prediction_id)
     try:
         with session.begin_nested():  # the savepoint keeps the rest of the save on a loss
-            session.execute(insert(Feedback).values(
-                prediction_id=edit.prediction_id, label=edit.label, labeler=actor.username,
-                source=source, created_at=at, updated_at=at, revision=1,
+            session.execute(insert(Feedback).from_select(
+                ["prediction_id", "label", "labeler", "source", "created_at", "updated_at",
+                 "revision", *PREDICTION_FACTS], facts,
             ))
     except IntegrityError:
         return False

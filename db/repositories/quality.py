@@ -1,4 +1,8 @@
-"""Counts behind model-quality reports, grouped in SQL (rows never reach Python)."""
+"""Counts behind model-quality reports, grouped in SQL (rows never reach Python).
+
+The queries read ``feedback`` alone (it carries its prediction's facts) through the
+covering indexes ``ix_feedback_model_quality`` / ``ix_feedback_version_quality``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Feedback, ModelVersion, Prediction
+from db.models import Feedback, ModelVersion
 from db.repositories.registry import RegistryError
 
 __all__ = ["labelled_counts", "version_id"]
@@ -47,17 +51,15 @@ def labelled_counts(
         until: only predictions made before this time (``None``: no upper bound).
     """
     stmt = (
-        select(Feedback.label, Prediction.predicted_class, func.count())
-        .select_from(Prediction)
-        .join(Feedback, Feedback.prediction_id == Prediction.id)
-        .where(Prediction.model_id == model_id)
-        .group_by(Feedback.label, Prediction.predicted_class)
-        .order_by(Feedback.label, Prediction.predicted_class)
+        select(Feedback.label, Feedback.predicted_class, func.count())
+        .where(Feedback.model_id == model_id)
+        .group_by(Feedback.label, Feedback.predicted_class)
+        .order_by(Feedback.label, Feedback.predicted_class)
     )
     if version_id is not None:
-        stmt = stmt.where(Prediction.version_id == version_id)
+        stmt = stmt.where(Feedback.version_id == version_id)
     if since is not None:
-        stmt = stmt.where(Prediction.ts >= since)
+        stmt = stmt.where(Feedback.predicted_at >= since)
     if until is not None:
-        stmt = stmt.where(Prediction.ts < until)
+        stmt = stmt.where(Feedback.predicted_at < until)
     return [(str(label), str(pred), int(n)) for label, pred, n in session.execute(stmt)]

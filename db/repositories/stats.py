@@ -24,10 +24,10 @@ class HourlyLabels:
 
 
 def _hour_bucket(session: Session) -> ColumnElement[datetime]:
-    """The prediction time truncated to the hour, in the dialect's own syntax."""
+    """The labelled prediction's time truncated to the hour, in the dialect's own syntax."""
     if session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d %H:00:00", Prediction.ts)
-    return func.date_trunc("hour", Prediction.ts)
+        return func.strftime("%Y-%m-%d %H:00:00", Feedback.predicted_at)
+    return func.date_trunc("hour", Feedback.predicted_at)
 
 
 def count_predictions(*, session: Session, model_id: int, since: datetime) -> int:
@@ -37,16 +37,14 @@ def count_predictions(*, session: Session, model_id: int, since: datetime) -> in
 
 
 def _correct() -> ColumnElement[int]:
-    return func.sum(cast(case((Prediction.predicted_class == Feedback.label, 1), else_=0), Integer))
+    return func.sum(cast(case((Feedback.predicted_class == Feedback.label, 1), else_=0), Integer))
 
 
 def label_totals(*, session: Session, model_id: int, since: datetime) -> tuple[int, int]:
     """``(labelled, correct)`` over predictions made at or after ``since``."""
     stmt = (
         select(func.count(), _correct())
-        .select_from(Prediction)
-        .join(Feedback, Feedback.prediction_id == Prediction.id)
-        .where(Prediction.model_id == model_id, Prediction.ts >= since)
+        .where(Feedback.model_id == model_id, Feedback.predicted_at >= since)
     )
     labelled, correct = session.execute(stmt).one()
     return int(labelled or 0), int(correct or 0)
@@ -63,14 +61,12 @@ def hourly_labels(
     correct = _correct()
     stmt = (
         select(bucket, func.count().label("labelled"), correct.label("correct"))
-        .select_from(Prediction)
-        .join(Feedback, Feedback.prediction_id == Prediction.id)
-        .where(Prediction.model_id == model_id, Prediction.ts >= since)
+        .where(Feedback.model_id == model_id, Feedback.predicted_at >= since)
         .group_by(bucket)
         .order_by(bucket)
     )
     if version_id is not None:
-        stmt = stmt.where(Prediction.version_id == version_id)
+        stmt = stmt.where(Feedback.version_id == version_id)
     to_utc = UTCDateTime()
     dialect = session.get_bind().dialect
     rows = []

@@ -1,0 +1,69 @@
+"""Migrations: the schema they build is the one the models declare, and upgrades keep data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, text
+
+from db.base import Base
+from db.schema import alembic_config, upgrade
+from db.session import make_engine
+from tests.factories import log_predictions, make_model
+
+
+def test_migrated_schema_matches_the_models(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_to_0004_copies_prediction_facts_into_existing_labels(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    cfg = alembic_config(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO models (id, name, task, description, class_labels, feature_schema, "
+            "created_at) VALUES (1, 'churn', 'binary', '', '[\"stays\", \"churns\"]', '[]', "
+            "'2026-11-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO model_versions (id, model_id, version, status, artifact_path, "
+            "artifact_sha256, holdout_metrics, reference_sample, created_by, created_at, notes) "
+            "VALUES (7, 1, 1, 'production', 'a', 'b', '{}', '[]', 'system', "
+            "'2026-11-01 00:00:00', '')"))
+        conn.execute(text(
+            "INSERT INTO predictions (id, model_id, version_id, ts, features, predicted_class, "
+            "scores, top_score, latency_ms) VALUES ('p1', 1, 7, '2026-11-02 03:04:05', '{}', "
+            "'churns', '{}', 0.61, 4.0)"))
+        conn.execute(text(
+            "INSERT INTO feedback (prediction_id, label, labeler, source, created_at, "
+            "updated_at, revision) VALUES ('p1', 'stays', 'ann', 'ui', '2026-11-03 00:00:00', "
+            "'2026-11-03 00:00:00', 1)"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT model_id, version_id, predicted_class, predicted_at, top_score, label "
+            "FROM feedback WHERE prediction_id = 'p1'")).one()
+    assert tuple(row) == (1, 7, "churns", "2026-11-02 03:04:05", 0.61, "stays")
+
+
+def test_bulk_labels_carry_their_prediction_facts(engine: Engine) -> None:
+    model_id, version_id = make_model(engine)
+    at = datetime(2026, 11, 5, 12, tzinfo=UTC)
+    [pid] = log_predictions(engine, model_id=model_id, version_id=version_id,
+                            rows=[(at, "churns", "stays")])
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT model_id, version_id, predicted_class, top_score FROM feedback "
+            "WHERE prediction_id = :pid"), {"pid": pid}).one()
+    assert tuple(row) == (model_id, version_id, "churns", 0.8)
