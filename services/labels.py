@@ -9,13 +9,15 @@ and who set it. The labeler then either keeps it (:func:`keep_labels`, recorded)
 it (a new save with the revision now seen, or ``replace_conflicts=True``).
 
 Every change writes a ``feedback_history`` row and a ``label`` audit entry in the same
-transaction as the change. A save is one write transaction: all its changes or none.
+transaction as the change. A save is one write transaction: all its changes or none. An
+``all_or_nothing`` save (a CSV import, the feedback API) writes nothing at all when any edit
+conflicts (:class:`LabelConflictError`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +36,7 @@ from services.auth.roles import Action, View
 __all__ = [
     "Conflict",
     "HistoryEntry",
+    "LabelConflictError",
     "LabelEdit",
     "LabelError",
     "LabelsNotSavedError",
@@ -47,6 +50,8 @@ __all__ = [
 _CHUNK = 500
 # How many offending ids an error message names before "and N more".
 _NAMED = 10
+# Width of feedback.labeler.
+_LABELER_MAX = 100
 
 
 class LabelError(ValueError):
@@ -55,6 +60,21 @@ class LabelError(ValueError):
 
 class LabelsNotSavedError(RuntimeError):
     """The database stayed busy (locked by another writer); nothing was written."""
+
+
+class LabelConflictError(LabelError):
+    """An ``all_or_nothing`` save met labels that differ from the stored ones; nothing was
+    written.
+
+    Attributes:
+        conflicts: every conflicting edit, in the order of the edits.
+    """
+
+    def __init__(self, conflicts: Sequence[Conflict]) -> None:
+        self.conflicts = list(conflicts)
+        ids = [c.prediction_id for c in self.conflicts]
+        super().__init__(f"nothing saved: {len(ids)} label(s) differ from the stored ones: "
+                         f"{_name(ids)}")
 
 
 @dataclass(frozen=True)
@@ -66,11 +86,15 @@ class LabelEdit:
         label: the class the labeler chose; must be a class of the prediction's model.
         expected_revision: the revision of the stored label the labeler saw, or ``None``
             when they saw no label.
+        labeler: who chose the label, when not the actor saving it (a labeler column of
+            an imported file); stored as ``feedback.labeler``. The audit entry's actor
+            stays the one saving. ``None``: the actor.
     """
 
     prediction_id: str
     label: str
     expected_revision: int | None
+    labeler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,11 +126,13 @@ class SaveResult:
         saved: labels inserted or changed.
         unchanged: edits equal to the stored label (nothing written).
         conflicts: edits not written because the stored label changed meanwhile.
+        replaced: of ``saved``, those that changed a label stored before the save.
     """
 
     saved: int
     unchanged: int
     conflicts: list[Conflict]
+    replaced: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,6 +212,11 @@ def _validate(edits: Sequence[LabelEdit], source: str) -> None:
     if bad_revision:
         raise LabelError(f"revisions start at 1; invalid expected revision for "
                          f"{_name(bad_revision)}")
+    bad_labeler = [e.prediction_id for e in edits if e.labeler is not None
+                   and not (0 < len(e.labeler) <= _LABELER_MAX and e.labeler.strip())]
+    if bad_labeler:
+        raise LabelError(f"a labeler name has 1 to {_LABELER_MAX} characters; invalid for "
+                         f"{_name(bad_labeler)}")
 
 
 def _validate_against_store(edits: Sequence[LabelEdit], classes: dict[str, list[str]]) -> None:
@@ -217,14 +248,17 @@ def _log_change(
     source: str,
     resolution: str,
     at: datetime,
+    labeler: str | None = None,
     **details: Any,
 ) -> None:
+    if labeler is not None:
+        details["labeler"] = labeler
     session.execute(insert(FeedbackHistory).values(
         prediction_id=prediction_id,
         old_label=old.label if old else None,
         new_label=new_label,
         old_labeler=old.labeler if old else None,
-        new_labeler=actor.username,
+        new_labeler=labeler or actor.username,
         revision=revision,
         source=source,
         resolution=resolution,
@@ -282,22 +316,25 @@ def _apply(session: Session, *, actor: Principal, edit: LabelEdit, stored: _Stor
     A lost race (the row appeared or moved on since it was read) re-reads the row and
     decides again, so the unique constraint and the revision make the loser a conflict.
     """
+    # _insert and _replace store the username of the principal they are given as the
+    # labeler: the edit's own labeler, when it names one (the audit actor stays ``actor``).
+    writer = actor if edit.labeler is None else replace(actor, username=edit.labeler)
     for _ in range(3):
         if stored is None:
-            if _insert(session, actor=actor, edit=edit, source=source, at=at):
+            if _insert(session, actor=writer, edit=edit, source=source, at=at):
                 _log_change(session, actor=actor, prediction_id=edit.prediction_id, old=None,
                             new_label=edit.label, revision=1, source=source,
-                            resolution="new", at=at)
+                            resolution="new", at=at, labeler=edit.labeler)
                 return True
             # Someone else labeled it first: not what this labeler saw.
-            edit = LabelEdit(edit.prediction_id, edit.label, expected_revision=None)
+            edit = replace(edit, expected_revision=None)
         elif stored.label == edit.label:
             return False
         else:
             in_conflict = edit.expected_revision != stored.revision
             if in_conflict and not replace_conflicts:
                 return _conflict(edit, stored)
-            if _replace(session, actor=actor, edit=edit, source=source, at=at,
+            if _replace(session, actor=writer, edit=edit, source=source, at=at,
                         revision=stored.revision):
                 details = ({"expected_revision": edit.expected_revision} if in_conflict
                            else {})
@@ -305,7 +342,7 @@ def _apply(session: Session, *, actor: Principal, edit: LabelEdit, stored: _Stor
                             old=stored, new_label=edit.label, revision=stored.revision + 1,
                             source=source,
                             resolution="replaced_conflict" if in_conflict else "replaced",
-                            at=at, **details)
+                            at=at, labeler=edit.labeler, **details)
                 return True
         stored = _current_labels(session, [edit.prediction_id]).get(edit.prediction_id)
     if stored is None:  # pragma: no cover - the row kept appearing and vanishing
@@ -320,6 +357,8 @@ def save_labels(
     edits: Sequence[LabelEdit],
     source: str = "ui",
     replace_conflicts: bool = False,
+    all_or_nothing: bool = False,
+    on_saved: Callable[[Session, SaveResult], None] | None = None,
 ) -> SaveResult:
     """Save the edited rows of a labeling table in one write transaction.
 
@@ -336,11 +375,18 @@ def save_labels(
         source: where the labels come from: ``ui``, ``csv``, ``api`` or ``simulator``.
         replace_conflicts: replace labels that changed since the labeler looked (after
             they saw the conflicts and chose to replace them).
+        all_or_nothing: write nothing when any edit conflicts (raise
+            :class:`LabelConflictError` naming them all) instead of saving the others.
+        on_saved: called with the session and the result after the edits, inside the
+            same transaction (e.g. to add one audit entry for a whole import); if it
+            raises, nothing is written.
 
     Raises:
         PermissionDenied: ``actor`` may not label.
         LabelError: a repeated or unknown prediction id, a label that is not a class of the
-            prediction's model, or an unknown source; nothing was written.
+            prediction's model, a labeler name that is empty or too long, or an unknown
+            source; nothing was written.
+        LabelConflictError: ``all_or_nothing`` and some edits conflict; nothing was written.
         LabelsNotSavedError: the database stayed locked by another writer beyond the busy
             timeout; nothing was written.
     """
@@ -350,7 +396,7 @@ def save_labels(
     if not edits:
         return SaveResult(saved=0, unchanged=0, conflicts=[])
     ids = [e.prediction_id for e in edits]
-    saved = unchanged = 0
+    saved = unchanged = replaced = 0
     conflicts: list[Conflict] = []
     try:
         with session_scope(engine, write=True) as session:
@@ -365,13 +411,21 @@ def save_labels(
                     conflicts.append(outcome)
                 elif outcome:
                     saved += 1
+                    if edit.prediction_id in stored:
+                        replaced += 1
                 else:
                     unchanged += 1
+            if all_or_nothing and conflicts:
+                raise LabelConflictError(conflicts)  # rolls the whole save back
+            result = SaveResult(saved=saved, unchanged=unchanged, conflicts=conflicts,
+                                replaced=replaced)
+            if on_saved is not None:
+                on_saved(session, result)
     except OperationalError as exc:
         if _is_busy(exc):
             raise LabelsNotSavedError("not saved: the database is busy; try again") from exc
         raise
-    return SaveResult(saved=saved, unchanged=unchanged, conflicts=conflicts)
+    return result
 
 
 def keep_labels(
