@@ -40,6 +40,7 @@ __all__ = [
     "ProductionPointer",
     "Promotion",
     "RetrainJob",
+    "ShadowPrediction",
     "User",
 ]
 
@@ -309,3 +310,35 @@ class FeedbackHistory(Base):
     source: Mapped[str] = mapped_column(String(20))
     resolution: Mapped[str] = mapped_column(String(20))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ShadowPrediction(Base):
+    """A version's answer to a logged prediction that another version served (shadow scoring).
+
+    At most one row per (prediction, version). ``predicted_at`` copies the prediction's time
+    so windows and "newest first" read the ``(version_id, predicted_at, ...)`` index alone.
+    """
+
+    __tablename__ = "shadow_predictions"
+    __table_args__ = (
+        UniqueConstraint("prediction_id", "version_id"),
+        # "The predictions of version B in a window" (newest first), covering the columns
+        # a comparison joins and groups on.
+        Index("ix_shadow_predictions_version_predicted", "version_id", "predicted_at",
+              "prediction_id", "predicted_class"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(
+        ForeignKey("predictions.id", ondelete="CASCADE")
+    )
+    #: The version that scored the prediction in the shadow (never the one that served it).
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    #: ``predictions.ts`` of the scored prediction.
+    predicted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    predicted_class: Mapped[str] = mapped_column(String(100))
+    #: Probability of ``predicted_class``.
+    top_score: Mapped[float] = mapped_column(Float)
+    #: Class probabilities, ``{label: p}``.
+    scores: Mapped[dict[str, float]] = mapped_column(JSON)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
