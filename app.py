@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard.auth import current_user, sso_signed_in
 from dashboard.components import signout_form
-from dashboard.navigation import PAGES, SIGNIN, pages_for
+from dashboard.navigation import PAGES, SIGNIN, pages_for, start_page
 from db.schema import SchemaError
 from services.auth import Principal
 from services.auth.tokens import MissingSecretError
@@ -52,10 +52,11 @@ if user is None:
 
 allowed = pages_for(user.role)
 # Every page is routable, so one reached by URL says why it refuses (each page checks the
-# role itself); the sidebar links only the pages this role may open, the first its start.
+# role itself); the sidebar links only the pages this role may open.
+start = start_page(user.role)
 pages = {
     entry.path: st.Page(entry.path, title=entry.title, icon=entry.icon, url_path=entry.url_path,
-                        default=entry == allowed[0])
+                        default=entry == start)
     for entry in PAGES
 }
 page = st.navigation(list(pages.values()), position="hidden")

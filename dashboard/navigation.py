@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.auth import Role, View, allowed_views
 
-__all__ = ["PAGES", "SIGNIN", "PageEntry", "pages_for"]
+__all__ = ["PAGES", "SIGNIN", "PageEntry", "pages_for", "start_page"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("pages/serving.py", "Serving", ":material/speed:", "serving", View.SERVING),
     PageEntry("pages/quality.py", "Model quality", ":material/verified:", "quality",
               View.QUALITY),
+    PageEntry("pages/labeling.py", "Label feedback", ":material/label:", "labeling",
+              View.LABELING),
     PageEntry("pages/audit.py", "Audit log", ":material/history:", "audit", View.AUDIT),
     PageEntry("pages/users.py", "Users", ":material/group:", "users", View.USERS),
     PageEntry("pages/account.py", "Account", ":material/person:", "account", None),
@@ -41,3 +43,14 @@ def pages_for(role: Role) -> list[PageEntry]:
     """The pages ``role`` may open, in navigation order."""
     views = allowed_views(role)
     return [page for page in PAGES if page.view is None or page.view in views]
+
+
+#: Where a role starts when it is not the first page it may open.
+_START = {Role.LABELER: "labeling"}
+
+
+def start_page(role: Role) -> PageEntry:
+    """The page a role opens at: labelers at their queue, others at their first page."""
+    allowed = pages_for(role)
+    wanted = _START.get(Role(role))
+    return next((page for page in allowed if page.url_path == wanted), allowed[0])

@@ -34,6 +34,7 @@ __all__ = [
     "AlertRule",
     "AuditLog",
     "Feedback",
+    "LabelAbstention",
     "Model",
     "ModelVersion",
     "Prediction",
@@ -310,6 +311,23 @@ class FeedbackHistory(Base):
     source: Mapped[str] = mapped_column(String(20))
     resolution: Mapped[str] = mapped_column(String(20))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LabelAbstention(Base):
+    """A labeler could not tell a prediction's class ("can't tell").
+
+    The prediction leaves that labeler's queue and stays in everybody else's.
+    """
+
+    __tablename__ = "label_abstentions"
+    __table_args__ = (UniqueConstraint("prediction_id", "labeler"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(
+        ForeignKey("predictions.id", ondelete="CASCADE")
+    )
+    labeler: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ShadowPrediction(Base):

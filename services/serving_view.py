@@ -104,6 +104,8 @@ class ModelChoice:
     name: str
     versions: tuple[str, ...]
     production: str | None
+    #: The model's class labels, in its own order.
+    classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,8 @@ def _choice(session: Session, model: Model) -> ModelChoice:
     versions = sorted((v.version for v in model.versions), reverse=True)
     prod = registry.production_version(session=session, model_id=model.id)
     return ModelChoice(name=model.name, versions=tuple(str(v) for v in versions),
-                       production=None if prod is None else str(prod.version))
+                       production=None if prod is None else str(prod.version),
+                       classes=tuple(model.class_labels))
 
 
 def _markers(session: Session, model: Model, start: datetime, end: datetime) -> list[Marker]:

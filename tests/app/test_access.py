@@ -22,6 +22,7 @@ PAGES: list[tuple[str, str, View | None]] = [
     ("pages/overview.py", "Overview", View.OVERVIEW),
     ("pages/serving.py", "Serving", View.SERVING),
     ("pages/quality.py", "Model quality", View.QUALITY),
+    ("pages/labeling.py", "Label feedback", View.LABELING),
     ("pages/audit.py", "Audit log", View.AUDIT),
     ("pages/users.py", "Users", View.USERS),
     ("pages/account.py", "Account", None),
@@ -35,6 +36,9 @@ MARKERS: dict[str, Callable[[AppTest], bool]] = {
     or any("No models are registered" in i.value for i in at.info),
     "pages/quality.py": lambda at: [s.label for s in at.selectbox][:2] == ["Model", "Version"]
     or any("No models are registered" in i.value for i in at.info),
+    "pages/labeling.py": lambda at: [s.label for s in at.selectbox][:3] == [
+        "Model", "Version", "Predicted class"]
+    or any("No models are registered" in i.value for i in at.info),
     "pages/audit.py": lambda at: [s.label for s in at.selectbox][:2] == ["Actor", "Action"],
     "pages/users.py": lambda at: "Add a user" in [s.value for s in at.subheader],
     "pages/account.py": lambda at: any(t.value.startswith("User name: ") for t in at.text),
@@ -47,10 +51,12 @@ def _may(role: Role, view: View | None) -> bool:
 
 #: What each role's sidebar links, written out rather than derived from the code under test.
 EXPECTED_LINKS = {
-    Role.ADMIN: ["Overview", "Serving", "Model quality", "Audit log", "Users", "Account"],
-    Role.OPERATOR: ["Overview", "Serving", "Model quality", "Audit log", "Account"],
+    Role.ADMIN: ["Overview", "Serving", "Model quality", "Label feedback", "Audit log", "Users",
+                 "Account"],
+    Role.OPERATOR: ["Overview", "Serving", "Model quality", "Label feedback", "Audit log",
+                    "Account"],
     Role.ANALYST: ["Overview", "Serving", "Model quality", "Account"],
-    Role.LABELER: ["Model quality", "Account"],
+    Role.LABELER: ["Model quality", "Label feedback", "Account"],
 }
 
 
@@ -61,8 +67,9 @@ def test_the_sidebar_links_exactly_the_pages_a_role_may_open(
     at = app(as_role=role)
     assert not at.exception
     assert [link.value for link in at.sidebar.page_link] == EXPECTED_LINKS[role]
-    # The landing page is the first the role may open.
-    first = next(script for script, title, _ in PAGES if title == EXPECTED_LINKS[role][0])
+    # The landing page is the first the role may open; labelers start at their queue.
+    start = "Label feedback" if role is Role.LABELER else EXPECTED_LINKS[role][0]
+    first = next(script for script, title, _ in PAGES if title == start)
     assert MARKERS[first](at)
 
 

@@ -260,7 +260,8 @@ def test_the_role_claim_names_the_role_and_a_disabled_account_stays_shut(
     _sign_in(page, sso, sso.by_claim, LENA["sub"])
     # The claim's "operator" wins over the local "labeler"; the name is the local one.
     _expect_signed_in(page, "lena · operator",
-                      ["Overview", "Serving", "Model quality", "Audit log", "Account"])
+                      ["Overview", "Serving", "Model quality", "Label feedback", "Audit log",
+                      "Account"])
     assert _audit(engine, "sign_in") == [("lena", {
         "method": "oidc", "email": "lena@example.test", "role_claim": "groups",
         "role": "operator"})]
