@@ -95,6 +95,9 @@ def _save(engine: Engine, actor: Principal, edits: list[LabelEdit], *,
     except LabelsNotSavedError as exc:
         _flash("error", f"{str(exc).capitalize()}. Your choices are kept on screen.")
         return False
+    if result.saved:
+        # Quality figures read the labels: drop cached ones so every page moves at once.
+        st.cache_data.clear()
     if result.conflicts:
         st.session_state[CONFLICTS] = list(result.conflicts)
         _flash("warning", f"{len(result.conflicts)} of your labels were not saved: someone "

@@ -1,0 +1,96 @@
+"""A labeler labels a prediction with the keyboard in a real browser, and the Model quality
+page moves with it."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import func, select
+
+from db.models import Feedback, Prediction
+from db.session import session_scope
+from services.auth import SYSTEM, Role
+from services.auth.users import create_user
+from services.settings import PROJECT_ROOT
+from tests.browser.signin import launch, sign_in
+from tests.live_stack import LiveStack
+
+pytestmark = pytest.mark.browser
+SHOTS = PROJECT_ROOT / "test-artifacts"
+LABELER, LABELER_PASSWORD = "lara", "labeler password 1"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from launch()
+
+
+def _labels(stack: LiveStack) -> dict[str, tuple[str, str]]:
+    with session_scope(stack.engine) as session:
+        return {pid: (label, who) for pid, label, who in session.execute(
+            select(Feedback.prediction_id, Feedback.label, Feedback.labeler))}
+
+
+def _wait_logged(stack: LiveStack, ids: list[str]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with session_scope(stack.engine) as session:
+            found = session.scalar(select(func.count()).select_from(Prediction)
+                                   .where(Prediction.id.in_(ids)))
+        if found == len(ids):
+            return
+        time.sleep(0.2)  # the service writes its prediction log in batches
+    raise AssertionError("the inference service did not log the predictions")
+
+
+def _labelled_metric(page: Page) -> str:
+    metric = page.get_by_test_id("stMetric").filter(has_text="Labelled predictions")
+    return metric.get_by_test_id("stMetricValue").inner_text()
+
+
+def test_a_key_press_labels_the_shown_item_and_quality_moves(
+    live_stack: LiveStack, browser: Browser
+) -> None:
+    create_user(engine=live_stack.engine, actor=SYSTEM, username=LABELER, role=Role.LABELER,
+                password=LABELER_PASSWORD)
+    _wait_logged(live_stack, live_stack.predict(3))
+    before = len(_labels(live_stack))
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    sign_in(page, live_stack.dashboard_url, LABELER, LABELER_PASSWORD)
+    # Labelers start at their queue.
+    expect(page.get_by_role("heading", name="Label feedback")).to_be_visible(timeout=30_000)
+    sidebar = page.get_by_test_id("stSidebar")
+    # The quality page first, so its figures are cached before the label arrives.
+    sidebar.get_by_text("Model quality").click()
+    expect(page.get_by_role("heading", name="Model quality")).to_be_visible(timeout=30_000)
+    if before:
+        expect(page.get_by_test_id("stMetric").filter(has_text="Labelled predictions")
+               ).to_be_visible(timeout=30_000)
+        assert _labelled_metric(page) == f"{before:,}"
+    else:
+        expect(page.get_by_text("No labelled predictions")).to_be_visible(timeout=30_000)
+    sidebar.get_by_text("Label feedback").click()
+    shown = page.get_by_text(re.compile(r"^Prediction [0-9a-f]{32} · v1 · made "))
+    expect(shown).to_be_visible(timeout=30_000)
+    first = shown.inner_text().split()[1]
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "labeling-browser-test.png"), full_page=True)
+
+    page.get_by_role("heading", name="Label feedback").click()  # focus the page, not a field
+    page.keyboard.press("2")  # the second class of the model
+    expect(page.get_by_text("1 label saved")).to_be_visible(timeout=15_000)
+    expect(shown).not_to_have_text(re.compile(first), timeout=15_000)  # the next item at once
+    labels = _labels(live_stack)
+    assert len(labels) == before + 1
+    assert labels[first][1] == LABELER
+
+    sidebar.get_by_text("Model quality").click()
+    expect(page.get_by_role("heading", name="Model quality")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stMetric").filter(has_text="Labelled predictions")
+           ).to_be_visible(timeout=30_000)
+    assert _labelled_metric(page) == f"{before + 1:,}"
+    page.close()
