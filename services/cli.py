@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from db.schema import SchemaError, check_schema, upgrade
 from db.session import make_engine
+from services import shadow_cli
 from services.auth import CLI, PermissionDenied, Role
 from services.auth.names import UserError
 from services.auth.passwords import PasswordPolicyError, check_password_policy
@@ -355,6 +356,7 @@ COMMANDS: dict[str, Command] = {
     "users disable": (_cmd_users_disable, _print_changed),
     "users enable": (_cmd_users_enable, _print_changed),
     "users set-password": (_cmd_users_set_password, _print_changed),
+    shadow_cli.NAME: shadow_cli.COMMAND,
 }
 
 _ROLES = ", ".join(r.value for r in Role)
@@ -424,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_metrics_parser(sub)
     _add_users_parser(sub)
+    shadow_cli.add_parser(sub)
     return parser
 
 
