@@ -20,10 +20,11 @@ from sqlalchemy.exc import OperationalError
 
 from db.schema import SchemaError, check_schema, upgrade
 from db.session import make_engine
-from services import shadow_cli
+from services import prediction_import_cli, shadow_cli
 from services.auth import CLI, PermissionDenied, Role
 from services.auth.names import UserError
 from services.auth.passwords import PasswordPolicyError, check_password_policy
+from services.prediction_import import PredictionImportError
 from services.settings import Settings, SettingsError, get_settings
 
 __all__ = ["main"]
@@ -356,6 +357,7 @@ COMMANDS: dict[str, Command] = {
     "users disable": (_cmd_users_disable, _print_changed),
     "users enable": (_cmd_users_enable, _print_changed),
     "users set-password": (_cmd_users_set_password, _print_changed),
+    prediction_import_cli.NAME: prediction_import_cli.COMMAND,
     shadow_cli.NAME: shadow_cli.COMMAND,
 }
 
@@ -426,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_metrics_parser(sub)
     _add_users_parser(sub)
+    prediction_import_cli.add_parser(sub)
     shadow_cli.add_parser(sub)
     return parser
 
@@ -438,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = get_settings()
         result = run(args, settings)
     except (SchemaError, SettingsError, CliError, UserError, PasswordPolicyError,
-            PermissionDenied) as exc:
+            PermissionDenied, PredictionImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OperationalError as exc:

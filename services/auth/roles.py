@@ -28,6 +28,7 @@ class Action(StrEnum):
     CHANGE_SETTINGS = "change_settings"
     LABEL = "label"
     IMPORT_LABELS = "import_labels"
+    IMPORT_PREDICTIONS = "import_predictions"
     RETRAIN = "retrain"
     PROMOTE = "promote"
     ROLLBACK = "rollback"
@@ -50,7 +51,8 @@ class View(StrEnum):
 _ACTIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
     Role.OPERATOR: frozenset(
-        {Action.RETRAIN, Action.PROMOTE, Action.ROLLBACK, Action.EDIT_ALERT_RULES}
+        {Action.IMPORT_PREDICTIONS, Action.RETRAIN, Action.PROMOTE, Action.ROLLBACK,
+         Action.EDIT_ALERT_RULES}
     ),
     Role.ANALYST: frozenset(),
     Role.LABELER: frozenset({Action.LABEL, Action.IMPORT_LABELS}),

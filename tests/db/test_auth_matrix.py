@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
 from db.base import utcnow
-from db.models import AuditLog, Feedback, User
+from db.models import AuditLog, Feedback, Prediction, User
 from db.repositories import users as users_repo
 from db.repositories.predictions import insert_predictions
 from db.session import session_scope
@@ -33,6 +34,7 @@ from services.auth.users import (
     set_role,
 )
 from services.labels import LabelEdit, label_history, save_labels
+from services.prediction_import import import_predictions
 from tests.factories import make_model
 
 PASSWORD = "target-password-1"
@@ -51,10 +53,22 @@ class Guarded:
 
 ADMIN_ONLY = frozenset({Role.ADMIN})
 AUDIT_READERS = frozenset({Role.ADMIN, Role.OPERATOR})
+OPERATORS = frozenset({Role.ADMIN, Role.OPERATOR})
 LABELERS = frozenset({Role.ADMIN, Role.LABELER})
 LABELING_READERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.LABELER})
 #: The prediction the seeded store holds (unlabeled).
 PREDICTION = "prediction-1"
+
+
+def _import_predictions(engine: Engine, actor: Principal | None) -> Any:
+    """Import a one-row prediction log written beside the test's database file."""
+    assert engine.url.database
+    path = Path(engine.url.database).parent / "imported.csv"
+    path.write_text("prediction_id,timestamp,model,version,predicted,score_stays,"
+                    "tenure_months,plan\nimported-1,2024-05-01T12:00:00Z,churn,1,stays,0.7,"
+                    "3,basic\n", encoding="utf-8")
+    return import_predictions(engine=engine, actor=actor, path=path)
+
 
 GUARDED = [
     Guarded("create_user", Action.MANAGE_USERS, ADMIN_ONLY,
@@ -82,6 +96,7 @@ GUARDED = [
                                      edits=[LabelEdit(PREDICTION, "churns", None)])),
     Guarded("label_history", View.LABELING, LABELING_READERS,
             lambda e, a: label_history(engine=e, actor=a, prediction_id=PREDICTION)),
+    Guarded("import_predictions", Action.IMPORT_PREDICTIONS, OPERATORS, _import_predictions),
 ]
 
 #: Actions without a service function yet; each later gets rows in GUARDED.
@@ -111,13 +126,15 @@ def _seed(engine: Engine) -> None:
 
 
 def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The state guarded actions change (users and labels), and the audit log."""
+    """The state guarded actions change (users, labels, predictions), and the audit log."""
     with session_scope(engine) as session:
         users = [tuple(u.__dict__[c.key] for c in User.__table__.columns)
                  for u in session.scalars(select(User).order_by(User.id))]
         users += [tuple(row) for row in session.execute(
             select(Feedback.prediction_id, Feedback.label, Feedback.labeler,
                    Feedback.revision).order_by(Feedback.id))]
+        users += [tuple(row) for row in session.execute(
+            select(Prediction.id).order_by(Prediction.id))]
         audit = [(a.id, a.actor, a.action, a.object_id)
                  for a in session.scalars(select(AuditLog).order_by(AuditLog.id))]
     return users, audit

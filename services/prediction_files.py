@@ -1,0 +1,263 @@
+"""Prediction log files, CSV or Parquet, read in batches of rows that know where they came from.
+
+A CSV file is UTF-8 text (a byte-order mark is allowed) with a header line; every record is
+numbered by the line it starts on, the header being line 1, as an editor shows it. A Parquet
+file is read one record batch at a time; its records are numbered 1, 2, ... (``row N``).
+Neither format is ever loaded whole: memory stays bounded by the batch size.
+
+A row that cannot be read (bytes that are not UTF-8, a NUL character, broken quoting, the
+wrong number of fields) comes back with its ``problem`` set instead of being skipped, so the
+caller can report every bad row; problems with the file as a whole (unreadable, empty, no
+header, repeated column names, too many rows) raise :class:`PredictionFileError`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+__all__ = [
+    "FORMATS",
+    "PredictionFileError",
+    "RawRow",
+    "RowSource",
+    "detect_format",
+    "file_sha256",
+    "open_rows",
+]
+
+#: The formats read, by name.
+FORMATS = ("csv", "parquet")
+_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".parq": "parquet", ".pq": "parquet"}
+_PARQUET_MAGIC = b"PAR1"
+
+
+class PredictionFileError(ValueError):
+    """The file as a whole cannot be read; ``str()`` is a message for the user."""
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One record as read, before any validation.
+
+    Attributes:
+        number: CSV: the line the record starts on (the header is line 1); Parquet: the
+            record's position, from 1.
+        cells: column name to value: ``str`` for CSV (``""`` when blank); for Parquet the
+            stored value (``None`` when null; timestamps as ``datetime``).
+        problem: why the record could not be read (its cells are then unreliable).
+    """
+
+    number: int
+    cells: dict[str, Any]
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class RowSource:
+    """An open file: its format, its columns and its rows in batches.
+
+    Attributes:
+        format: ``csv`` or ``parquet``.
+        unit: how a row's number reads in messages: ``line`` (CSV) or ``row`` (Parquet).
+        columns: the column names, in file order.
+        batches: lists of at most the requested number of rows, in file order.
+    """
+
+    format: str
+    unit: str
+    columns: tuple[str, ...]
+    batches: Iterator[list[RawRow]]
+
+
+def detect_format(path: Path) -> str:
+    """``csv`` or ``parquet``: by the file name's extension, else by the first bytes.
+
+    Raises:
+        PredictionFileError: the file cannot be opened.
+    """
+    by_suffix = _SUFFIXES.get(path.suffix.lower())
+    if by_suffix is not None:
+        return by_suffix
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(_PARQUET_MAGIC))
+    except OSError as exc:
+        raise PredictionFileError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    return "parquet" if head == _PARQUET_MAGIC else "csv"
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of the file's bytes (read in blocks).
+
+    Raises:
+        PredictionFileError: the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise PredictionFileError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    return digest.hexdigest()
+
+
+def _check_columns(names: list[str]) -> tuple[str, ...]:
+    unnamed = [str(i + 1) for i, name in enumerate(names) if not name]
+    if unnamed:
+        raise PredictionFileError(f"column(s) {', '.join(unnamed)} of the header have no name")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise PredictionFileError(f"column name(s) repeated in the header: "
+                                  f"{', '.join(repeated)}")
+    return tuple(names)
+
+
+def _too_many(max_rows: int) -> PredictionFileError:
+    return PredictionFileError(f"the file has more than {max_rows:,} rows: split it, or raise "
+                               "the limit (--max-rows)")
+
+
+class _Lines:
+    """Decoded lines of a binary file; lines that are not clean UTF-8 are remembered."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.bad: dict[int, str] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        for number, raw in enumerate(self.handle, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self.bad[number] = (f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                                    f"position {exc.start + 1}); save the file as UTF-8")
+                text = raw.decode("utf-8", errors="replace")
+            if "\x00" in text and number not in self.bad:
+                self.bad[number] = "contains a NUL character"
+            yield text
+
+
+def _csv_batches(lines: _Lines, reader: Any, columns: tuple[str, ...], batch_rows: int,
+                 max_rows: int) -> Iterator[list[RawRow]]:
+    batch: list[RawRow] = []
+    count = 0
+    previous = reader.line_num
+    while True:
+        problem: str | None = None
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            fields, problem = None, f"not valid CSV: {exc}"
+        start, previous = previous + 1, reader.line_num
+        if fields == []:  # a blank line
+            continue
+        count += 1
+        if count > max_rows:
+            raise _too_many(max_rows)
+        bad = [lines.bad[n] for n in range(start, previous + 1) if n in lines.bad]
+        problem = bad[0] if bad else problem
+        if problem is None and fields is not None and len(fields) != len(columns):
+            problem = f"has {len(fields)} fields; the header has {len(columns)}"
+        cells = dict(zip(columns, fields, strict=True)) if problem is None and fields else {}
+        batch.append(RawRow(number=start, cells=cells, problem=problem))
+        if len(batch) >= batch_rows:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@contextmanager
+def _open_csv(path: Path, batch_rows: int, max_rows: int) -> Iterator[RowSource]:
+    with path.open("rb") as handle:
+        lines = _Lines(handle)
+        reader = csv.reader(iter(lines), strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise PredictionFileError(f"{path.name} is empty") from None
+        except csv.Error as exc:
+            raise PredictionFileError(f"line 1 (the header) is not valid CSV: {exc}") from None
+        if 1 in lines.bad:
+            raise PredictionFileError(f"line 1 (the header): {lines.bad[1]}")
+        columns = _check_columns([name.strip() for name in header])
+        yield RowSource(format="csv", unit="line", columns=columns,
+                        batches=_csv_batches(lines, reader, columns, batch_rows, max_rows))
+
+
+def _parquet_batches(parquet: Any, batch_rows: int) -> Iterator[list[RawRow]]:
+    import pyarrow as pa
+
+    number = 0
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        # Microsecond timestamps come back as datetime (nanoseconds would be pandas objects).
+        arrays = [
+            a.cast(pa.timestamp("us", tz=a.type.tz), safe=False)
+            if pa.types.is_timestamp(a.type) else a
+            for a in batch.columns
+        ]
+        table = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+        rows = []
+        for cells in table.to_pylist():
+            number += 1
+            rows.append(RawRow(number=number, cells=cells))
+        yield rows
+
+
+@contextmanager
+def _open_parquet(path: Path, batch_rows: int, max_rows: int) -> Iterator[RowSource]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise PredictionFileError(f"{path.name} is not a readable Parquet file: {exc}") from None
+    try:
+        if parquet.metadata.num_rows > max_rows:
+            raise _too_many(max_rows)
+        columns = _check_columns(list(parquet.schema_arrow.names))
+        yield RowSource(format="parquet", unit="row", columns=columns,
+                        batches=_parquet_batches(parquet, batch_rows))
+    finally:
+        parquet.close()
+
+
+@contextmanager
+def open_rows(path: Path, *, batch_rows: int, max_rows: int) -> Iterator[RowSource]:
+    """Open a prediction log file and read its rows lazily, in batches.
+
+    Args:
+        path: a CSV or Parquet file (see :func:`detect_format`).
+        batch_rows: rows per batch.
+        max_rows: more rows than this is an error (raised when reading reaches it; for
+            Parquet, from the file's metadata before any row is read).
+
+    Raises:
+        PredictionFileError: the file cannot be opened or read, is empty, its header is
+            unusable, or it has more than ``max_rows`` rows. A Parquet file whose data
+            turns out to be corrupt also raises it, while its batches are read.
+    """
+    import pyarrow as pa
+
+    fmt = detect_format(path)
+    opener = _open_csv if fmt == "csv" else _open_parquet
+    try:
+        with opener(path, batch_rows, max_rows) as source:
+            yield source
+    except OSError as exc:
+        raise PredictionFileError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    except pa.ArrowException as exc:
+        raise PredictionFileError(f"{path.name} cannot be read: {exc}") from None
