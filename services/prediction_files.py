@@ -8,7 +8,8 @@ Neither format is ever loaded whole: memory stays bounded by the batch size.
 A row that cannot be read (bytes that are not UTF-8, a NUL character, broken quoting, the
 wrong number of fields) comes back with its ``problem`` set instead of being skipped, so the
 caller can report every bad row; problems with the file as a whole (unreadable, empty, no
-header, repeated column names, too many rows) raise :class:`PredictionFileError`.
+header, repeated column names, too many rows) raise :class:`PredictionFileError`. The
+``cell_*`` helpers read one cell of either kind: text from CSV, typed values from Parquet.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +29,10 @@ __all__ = [
     "PredictionFileError",
     "RawRow",
     "RowSource",
+    "cell_blank",
+    "cell_number",
+    "cell_text",
+    "cell_version",
     "detect_format",
     "file_sha256",
     "open_rows",
@@ -74,6 +80,45 @@ class RowSource:
     unit: str
     columns: tuple[str, ...]
     batches: Iterator[list[RawRow]]
+
+
+def cell_blank(value: Any) -> bool:
+    """A cell with nothing in it: null, or text of only spaces."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def cell_text(value: Any) -> str | None:
+    """A cell as text without surrounding spaces (integers too); ``None`` otherwise."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def cell_number(value: Any) -> float | None:
+    """A finite float from a number or its text; ``None`` when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def cell_version(value: Any) -> int | None:
+    """A version number: ``3``, ``"3"``, ``"v3"`` (or ``3.0`` from Parquet); else ``None``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = cell_text(value)
+    if text is None:
+        return None
+    text = text[1:] if text[:1] in ("v", "V") else text
+    return int(text) if text.isdigit() else None
 
 
 def detect_format(path: Path) -> str:

@@ -14,7 +14,14 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from services.prediction_files import RawRow, open_rows
+from services.prediction_files import (
+    RawRow,
+    cell_blank,
+    cell_number,
+    cell_text,
+    cell_version,
+    open_rows,
+)
 
 __all__ = [
     "FUTURE_SLACK",
@@ -126,60 +133,23 @@ class FileCheck:
         last_ts: latest one.
         without_scores: good rows without any score.
         ignored_columns: columns that will not be stored (``ignore_extra_columns``).
-        no_scores: the file has no score column at all.
     """
 
     format: str
     columns: tuple[str, ...]
-    rows: int
-    bad_rows: int
     problems: tuple[Problem, ...]
-    versions: Mapping[tuple[str, int], int]
-    first_ts: datetime | None
-    last_ts: datetime | None
-    without_scores: int
-    ignored_columns: tuple[str, ...]
+    rows: int = 0
+    bad_rows: int = 0
+    versions: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    first_ts: datetime | None = None
+    last_ts: datetime | None = None
+    without_scores: int = 0
+    ignored_columns: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         """No problem at all, and at least one row."""
         return not self.problems and self.rows > 0
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _number(value: Any) -> float | None:
-    """A finite float from a number or its text; ``None`` when it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _version(value: Any) -> int | None:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = _text(value)
-    if text is None:
-        return None
-    text = text[1:] if text[:1] in ("v", "V") else text
-    return int(text) if text.isdigit() else None
 
 
 @dataclass
@@ -231,9 +201,9 @@ class _Rows:
         bad = False
         for cls, column in self.scores.items():
             value = cells.get(column)
-            if _blank(value):
+            if cell_blank(value):
                 continue
-            number = _number(value)
+            number = cell_number(value)
             if cls not in model.classes:
                 errors.append(f"{column}: {cls!r} is not a class of {model.name}")
             elif number is None or not 0.0 <= number <= 1.0:
@@ -273,11 +243,11 @@ class _Rows:
                 self.missing_features.add((model.name, name))
                 continue
             value = cells[name]
-            if _blank(value):
+            if cell_blank(value):
                 errors.append(f"feature {name} is missing")
                 continue
-            clean = _number(value) if kind == "number" else (
-                value if isinstance(value, str) else _text(value))
+            clean = cell_number(value) if kind == "number" else (
+                value if isinstance(value, str) else cell_text(value))
             if clean is None:
                 errors.append(f"feature {name} {value!r} is not "
                               f"{'a finite number' if kind == 'number' else 'text'}")
@@ -289,7 +259,7 @@ class _Rows:
         if raw.problem is not None:
             return None, None, [raw.problem]
         cells, errors = raw.cells, []
-        pid = _text(cells.get("prediction_id"))
+        pid = cell_text(cells.get("prediction_id"))
         if not pid:
             errors.append("prediction_id is missing")
             pid = None
@@ -297,27 +267,28 @@ class _Rows:
             errors.append(f"prediction_id has {len(pid)} characters, more than {_ID_MAX}")
             pid = None
         stamp = self.timestamp(cells.get("timestamp"), errors)
-        name = _text(cells.get("model"))
+        name = cell_text(cells.get("model"))
         model = self.rules.models.get(name) if name else None
         if model is None:
             known = ", ".join(sorted(self.rules.models)) or "none registered"
             errors.append(f"unknown model {cells.get('model')!r} (models: {known})")
             return None, pid, errors
-        number = _version(cells.get("version"))
+        number = cell_version(cells.get("version"))
         version_id = model.versions.get(number) if number is not None else None
         if version_id is None:
             have = ", ".join(str(v) for v in sorted(model.versions)) or "none"
             errors.append(f"{model.name} has no version {cells.get('version')} (registered: "
                           f"{have}); the version must be registered before its predictions "
                           "are imported")
-        predicted = _text(cells.get("predicted"))
+        predicted = cell_text(cells.get("predicted"))
         if predicted not in model.classes:
             errors.append(f"predicted {cells.get('predicted')!r} is not a class of "
                           f"{model.name} ({', '.join(model.classes)})")
             predicted = None
         scored = self.score_vector(model, cells, predicted, errors)
         features = self.features(model, cells, errors)
-        latency = 0.0 if _blank(cells.get(LATENCY_COLUMN)) else _number(cells[LATENCY_COLUMN])
+        latency = (0.0 if cell_blank(cells.get(LATENCY_COLUMN))
+                   else cell_number(cells[LATENCY_COLUMN]))
         if latency is None or latency < 0:
             errors.append(f"{LATENCY_COLUMN} {cells.get(LATENCY_COLUMN)!r} is not a "
                           "non-negative number")
@@ -380,10 +351,8 @@ def check_file(path: Path, *, rules: Rules, stored: StoredIds) -> FileCheck:
     with open_rows(path, batch_rows=rules.chunk_rows, max_rows=rules.max_rows) as source:
         head = _head_problems(source.columns, rules.without_scores)
         if head:
-            return FileCheck(format=source.format, columns=source.columns, rows=0, bad_rows=0,
-                             problems=tuple(Problem("", m) for m in head), versions={},
-                             first_ts=None, last_ts=None, without_scores=0,
-                             ignored_columns=())
+            return FileCheck(format=source.format, columns=source.columns,
+                             problems=tuple(Problem("", m) for m in head))
         rows = _Rows(rules=rules, columns=source.columns)
         for batch in source.batches:
             checked = []
