@@ -80,6 +80,14 @@ class Settings:
     cookie_secret: str = field(default="", repr=False)
     #: Quality trend: a bucket with fewer labels shows "not enough labels", not a point.
     quality_min_labels: int = 20
+    #: Largest label CSV file accepted for import, in bytes.
+    label_import_max_bytes: int = 10 * 1024 * 1024
+    #: Most rows one label import may hold. An import is one write transaction (all or
+    #: nothing, about 3 ms a row on SQLite), so this keeps it within other writers' wait.
+    label_import_max_rows: int = 1000
+    #: Bearer token of the inference service's ``POST /feedback`` (at least 16 characters).
+    #: No default on purpose: without it the endpoint answers 503.
+    feedback_token: str = field(default="", repr=False)
     #: Serving page objective: p95 latency at or under this many seconds ...
     slo_latency_p95_seconds: float = 0.25
     #: ... and errors at or under this share of requests.

@@ -33,8 +33,11 @@ from services.auth.users import (
     set_password,
     set_role,
 )
+from services.label_export import export_csv
+from services.label_import import import_labels
 from services.labels import LabelEdit, label_history, save_labels
 from services.prediction_import import import_predictions
+from services.settings import Settings
 from tests.factories import make_model
 
 PASSWORD = "target-password-1"
@@ -43,12 +46,13 @@ _HASH = hash_password(PASSWORD)  # once: every test seeds the same accounts
 
 @dataclass(frozen=True)
 class Guarded:
-    """One guarded service function and who may call it."""
+    """One guarded service function and who may call it (and the audit entries it adds)."""
 
     name: str
     permission: Action | View
     allowed: frozenset[Role]
     call: Callable[[Engine, Principal | None], Any]
+    audit_entries: int = 1
 
 
 ADMIN_ONLY = frozenset({Role.ADMIN})
@@ -94,14 +98,22 @@ GUARDED = [
     Guarded("save_labels", Action.LABEL, LABELERS,
             lambda e, a: save_labels(engine=e, actor=a,
                                      edits=[LabelEdit(PREDICTION, "churns", None)])),
+    # One entry for the label, one for the import.
+    Guarded("import_labels", Action.IMPORT_LABELS, LABELERS,
+            lambda e, a: import_labels(engine=e, actor=a, filename="labels.csv",
+                                       data=f"prediction_id,label\n{PREDICTION},churns\n"
+                                       .encode(), settings=Settings()),
+            audit_entries=2),
+    Guarded("export_csv", View.LABELING, LABELING_READERS,
+            lambda e, a: list(export_csv(engine=e, actor=a, model="churn"))),
     Guarded("label_history", View.LABELING, LABELING_READERS,
             lambda e, a: label_history(engine=e, actor=a, prediction_id=PREDICTION)),
     Guarded("import_predictions", Action.IMPORT_PREDICTIONS, OPERATORS, _import_predictions),
 ]
 
 #: Actions without a service function yet; each later gets rows in GUARDED.
-PLANNED = {Action.CHANGE_SETTINGS, Action.IMPORT_LABELS, Action.RETRAIN,
-           Action.PROMOTE, Action.ROLLBACK, Action.EDIT_ALERT_RULES}
+PLANNED = {Action.CHANGE_SETTINGS, Action.RETRAIN, Action.PROMOTE, Action.ROLLBACK,
+           Action.EDIT_ALERT_RULES}
 
 CALLERS: list[Principal | None] = [
     *(Principal(username=f"{role.value}-1", role=role) for role in Role), None
@@ -163,8 +175,8 @@ def test_only_allowed_roles_get_through_and_refusals_change_nothing(
         users_after, audit_after = _snapshot(engine)
         if isinstance(guarded.permission, Action):
             assert users_after != users_before
-            assert len(audit_after) == len(audit_before) + 1
-            assert audit_after[-1][1] == caller.username
+            assert len(audit_after) == len(audit_before) + guarded.audit_entries
+            assert {entry[1] for entry in audit_after[len(audit_before):]} == {caller.username}
         else:
             assert (users_after, audit_after) == (users_before, audit_before)
         return
