@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from db.schema import SchemaError, check_schema, upgrade
 from db.session import make_engine
-from services import prediction_import_cli, shadow_cli
+from services import label_cli, prediction_import_cli, shadow_cli
 from services.auth import CLI, PermissionDenied, Role
 from services.auth.names import UserError
 from services.auth.passwords import PasswordPolicyError, check_password_policy
@@ -350,6 +350,7 @@ COMMANDS: dict[str, Command] = {
     "seed-demo": (_cmd_seed_demo, _print_seed),
     "models": (_cmd_models, _print_models),
     "metrics": (_cmd_metrics, _print_metrics),
+    **label_cli.COMMANDS,
     "demo-users": (_cmd_demo_users, _print_demo_users),
     "users add": (_cmd_users_add, _print_added),
     "users list": (_cmd_users_list, _print_users),
@@ -426,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--json", action="store_true", help="print the result as JSON")
+    label_cli.add_parsers(sub)
     _add_metrics_parser(sub)
     _add_users_parser(sub)
     prediction_import_cli.add_parser(sub)
@@ -448,6 +450,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown error"
         print(f"error: the database cannot be used ({reason}); check OPSDASH_DATABASE_URL",
               file=sys.stderr)
+        return EXIT_USAGE
+    except label_cli.LabelCommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.json:
         print(json.dumps(result, indent=2, default=str))
