@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 from services.auth.roles import Action, Role, View, can
 
-__all__ = ["CLI", "RESERVED_USERNAMES", "SYSTEM", "PermissionDenied", "Principal", "require"]
+__all__ = [
+    "CLI",
+    "FEEDBACK_API",
+    "RESERVED_USERNAMES",
+    "SYSTEM",
+    "PermissionDenied",
+    "Principal",
+    "require",
+]
 
 
 @dataclass(frozen=True)
@@ -30,8 +38,12 @@ class Principal:
 SYSTEM = Principal(username="system", role=Role.ADMIN)
 #: The command line: whoever has a shell on the host with the database is an admin.
 CLI = Principal(username="cli", role=Role.ADMIN)
+#: The inference service's ``POST /feedback``: a client holding ``OPSDASH_FEEDBACK_TOKEN``
+#: may label, nothing else.
+FEEDBACK_API = Principal(username="feedback-api", role=Role.LABELER)
 #: Names no user account may take, so audit rows by the processes above stay unambiguous.
-RESERVED_USERNAMES = frozenset({SYSTEM.username, CLI.username, "anonymous"})
+RESERVED_USERNAMES = frozenset({SYSTEM.username, CLI.username, FEEDBACK_API.username,
+                                "anonymous"})
 
 
 class PermissionDenied(Exception):  # noqa: N818  (the name the dashboard codes against)

@@ -1,5 +1,7 @@
 """The inference service's HTTP app: ``POST /predict``, ``GET /metrics``, ``GET /healthz``.
 
+``POST /feedback`` takes labels from other systems (:mod:`services.serving.feedback`).
+
 ``create_app`` wires the parts; the lifespan loads the production models before the first
 request, starts the reloader and the prediction-log writer, and on shutdown stops the
 reloader and drains the log, so every answered prediction is stored.
@@ -20,6 +22,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from services.serving.feedback import feedback_route
 from services.serving.metrics import ServingMetrics
 from services.serving.model_holder import ModelHolder
 from services.serving.payload import MAX_BODY_BYTES
@@ -138,6 +141,13 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
         return Response(
             content=answer.content, status_code=answer.status, media_type="application/json"
         )
+
+    # Labels from other systems; answers 503 until OPSDASH_FEEDBACK_TOKEN is set.
+    app.add_api_route(
+        "/feedback",
+        feedback_route(engine=engine, settings=settings, flush_predictions=state.log.flush),
+        methods=["POST"],
+    )
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:

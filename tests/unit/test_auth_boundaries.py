@@ -1,8 +1,9 @@
 """The dashboard acts only as the signed-in user, never as one of the built-in admins.
 
 ``SYSTEM`` and ``CLI`` are admin principals for local processes (the demo launcher, the
-command line). A page or dashboard module that imported them could skip the sign-in, so
-this test reads their source and refuses any use.
+command line), ``FEEDBACK_API`` the labeler behind the inference service's ``POST
+/feedback``. A page or dashboard module that imported them could skip the sign-in, so this
+test reads their source and refuses any use.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILT_IN = {"SYSTEM", "CLI"}
+BUILT_IN = {"SYSTEM", "CLI", "FEEDBACK_API"}
 
 
 def _ui_sources() -> list[Path]:
