@@ -166,7 +166,7 @@ def _columns(cells: Sequence[str], line: int) -> dict[str, int]:
     errors += [RowError(line, None, f"column {name!r} appears {names.count(name)} times")
                for name in dict.fromkeys(names) if name in _KNOWN and names.count(name) > 1]
     if errors:
-        raise LabelImportError(f"nothing imported: the header must name the columns {_FORMAT} "
+        raise LabelImportError(f"the header must name the columns {_FORMAT} "
                                f"(optional: {', '.join(IGNORED_COLUMNS)}, ignored)", errors)
     return {name: names.index(name) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS
             if name in names}
@@ -251,7 +251,7 @@ def read_label_csv(
                                  values.get("labeler") or None))
     except csv.Error as exc:  # reported at the line where the bad record starts
         errors.append(RowError(previous + 1, None, f"not valid CSV: {exc}"))
-        raise LabelImportError("nothing imported: the file is not valid CSV", errors) from None
+        raise LabelImportError("the file is not valid CSV", errors) from None
     if columns is None:  # only separators, e.g. ",,"
         raise LabelImportError(f"the file is empty; its first line must be the header {_FORMAT}")
     if count > max_rows:

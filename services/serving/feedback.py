@@ -196,7 +196,8 @@ def feedback_route(
         settings: ``feedback_token``.
         flush_predictions: writes the predictions this service has answered but not yet
             stored, so feedback can follow a prediction at once (called, in a worker
-            thread, only when a label names an unknown prediction).
+            thread, only when the check refuses a prediction id; then the save is tried
+            once more).
     """
     token = settings.feedback_token
 
