@@ -1,6 +1,9 @@
 """Seed the store with the demo scenario: two trained models and their history.
 
-The same ``demo_seed`` and the same ``now`` give the same models, predictions and labels.
+Each model serves version 1 from the start of the history; a candidate version 2, trained
+on data from the drift episode, answers the last days' requests in the shadow. The same
+``demo_seed`` and the same ``now`` give the same models, predictions, labels and shadow
+answers.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from db.base import utcnow
 from db.models import Model
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.repositories.registry import add_version, create_model, set_production
+from db.repositories.shadow import insert_shadow
 from db.session import session_scope
 from services.artifacts import save_artifact
+from services.demo.candidate import CandidatePlan, candidate_plan, shadow_rows, train_candidate
 from services.demo.generator import Scenario
 from services.demo.history import History, simulate_history
 from services.demo.scenarios import SCENARIOS
@@ -36,6 +41,7 @@ _CHUNK = 20_000
 # Random stream numbers, so each use of the seed is independent of the others.
 _TRAINING_STREAM = 0
 _HISTORY_STREAM = 1
+_CANDIDATE_STREAM = 2
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class SeedReport:
         models: names of the models created (empty when skipped).
         predictions: predictions inserted.
         labels: ground-truth rows inserted.
+        shadow: answers of the candidate versions inserted (shadow predictions).
         skipped: the store already had models, so nothing was written.
         start: first moment of the seeded history.
         end: its end (``now``).
@@ -56,6 +63,7 @@ class SeedReport:
     predictions: int
     labels: int
     skipped: bool
+    shadow: int = 0
     start: datetime | None = None
     end: datetime | None = None
     seconds: float = 0.0
@@ -96,7 +104,8 @@ def seed_demo(*, engine: Engine, settings: Settings, now: datetime | None = None
             return SeedReport(models=(), predictions=0, labels=0, skipped=True)
 
     start = end - timedelta(days=settings.demo_days)
-    prepared: list[tuple[Scenario, TrainedModel, History]] = []
+    plan = candidate_plan(start=start, end=end)
+    prepared: list[tuple[Scenario, TrainedModel, History, TrainedModel]] = []
     for index, scenario in enumerate(SCENARIOS):
         trained = train_scenario(
             scenario, rng=demo_rng(settings.demo_seed, index, _TRAINING_STREAM)
@@ -110,14 +119,18 @@ def seed_demo(*, engine: Engine, settings: Settings, now: datetime | None = None
             now=end,
             count=scenario.daily_volume * settings.demo_days,
         )
-        prepared.append((scenario, trained, history))
+        candidate = train_candidate(
+            scenario, plan=plan, start=start,
+            rng=demo_rng(settings.demo_seed, index, _CANDIDATE_STREAM),
+        )
+        prepared.append((scenario, trained, history, candidate))
 
-    predictions = labels = 0
+    predictions = labels = shadow = 0
     with session_scope(engine, write=True) as session:
         # Checked again under the write lock: another seeder may have won the race.
         if _has_models(session):
             return SeedReport(models=(), predictions=0, labels=0, skipped=True)
-        for scenario, trained, history in prepared:
+        for scenario, trained, history, candidate in prepared:
             model_id, version_id = _register(
                 session, settings=settings, scenario=scenario, trained=trained, start=start
             )
@@ -125,7 +138,15 @@ def seed_demo(*, engine: Engine, settings: Settings, now: datetime | None = None
                 model_id=model_id, version_id=version_id, chunk=_CHUNK
             ):
                 predictions += insert_predictions(session=session, rows=rows)
-        for _, _, history in prepared:
+            candidate_id = _register_candidate(
+                session, settings=settings, scenario=scenario, model_id=model_id,
+                trained=candidate, plan=plan,
+            )
+            for rows in shadow_rows(history, pipeline=candidate.pipeline,
+                                    version_id=candidate_id, since=plan.train_end,
+                                    chunk=_CHUNK):
+                shadow += insert_shadow(session=session, rows=rows)
+        for _, _, history, _ in prepared:
             for rows in history.feedback_rows(chunk=_CHUNK):
                 labels += insert_feedback(session=session, rows=rows)
     return SeedReport(
@@ -133,6 +154,7 @@ def seed_demo(*, engine: Engine, settings: Settings, now: datetime | None = None
         predictions=predictions,
         labels=labels,
         skipped=False,
+        shadow=shadow,
         start=start,
         end=end,
         seconds=time.perf_counter() - began,
@@ -187,3 +209,32 @@ def _register(
         at=start,
     )
     return model.id, version.id
+
+
+def _register_candidate(
+    session: Session,
+    *,
+    settings: Settings,
+    scenario: Scenario,
+    model_id: int,
+    trained: TrainedModel,
+    plan: CandidatePlan,
+) -> int:
+    """Register version 2, trained on the drift episode, as a candidate; its row id."""
+    path = artifact_path(settings, scenario.name, 2)
+    sha256 = save_artifact(trained.pipeline, path)
+    version = add_version(
+        session=session,
+        model_id=model_id,
+        artifact_path=str(path),
+        artifact_sha256=sha256,
+        created_by=SEED_ACTOR,
+        holdout_metrics=dict(trained.holdout_metrics),
+        reference_sample=trained.reference_sample,
+        train_window_start=plan.train_start,
+        train_window_end=plan.train_end,
+        notes="Retrained by the demo seed on data from the drift episode; answers every "
+              "request in the shadow since it was registered.",
+    )
+    version.created_at = plan.train_end
+    return version.id

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -62,18 +63,31 @@ def build_pipeline(schema: Sequence[dict[str, Any]]) -> Pipeline:
     )
 
 
-def train_scenario(scenario: Scenario, *, rng: np.random.Generator) -> TrainedModel:
-    """Train a scenario's model on reference data (drift intensity 0).
+def train_scenario(
+    scenario: Scenario,
+    *,
+    rng: np.random.Generator,
+    drift: ArrayLike = 0.0,
+    rows: int = TRAIN_ROWS,
+) -> TrainedModel:
+    """Train a scenario's model on generated data (reference data by default).
 
     Args:
         scenario: what to train.
         rng: source of the training and holdout rows.
+        drift: drift intensity of the training rows, one number or one per row; the
+            holdout rows are drawn at the same intensities (the first of them, repeated
+            when there are fewer than the holdout's rows).
+        rows: training rows.
 
     Raises:
         RuntimeError: the fitted classes are not the scenario's labels (a generator bug).
     """
-    train = scenario.draw(rng, TRAIN_ROWS, 0.0)
-    holdout = scenario.draw(rng, HOLDOUT_ROWS, 0.0)
+    train = scenario.draw(rng, rows, drift)
+    intensity = np.asarray(drift, dtype=np.float64)
+    if intensity.ndim:
+        intensity = np.resize(intensity, HOLDOUT_ROWS)
+    holdout = scenario.draw(rng, HOLDOUT_ROWS, intensity)
     pipeline = build_pipeline(scenario.feature_schema)
     # These matrices are small: BLAS threads only fight each other (and other processes).
     with threadpool_limits(limits=1):
@@ -87,6 +101,6 @@ def train_scenario(scenario: Scenario, *, rng: np.random.Generator) -> TrainedMo
         "accuracy": round(float(accuracy_score(truth, predicted)), 4),
         "f1_macro": round(float(f1_score(truth, predicted, average="macro")), 4),
     }
-    keep = rng.choice(TRAIN_ROWS, size=REFERENCE_ROWS, replace=False)
+    keep = rng.choice(rows, size=min(REFERENCE_ROWS, rows), replace=False)
     reference = to_records(train.features.iloc[np.sort(keep)])
     return TrainedModel(pipeline=pipeline, holdout_metrics=metrics, reference_sample=reference)

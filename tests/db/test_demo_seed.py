@@ -11,14 +11,16 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from db.models import Feedback, Model, ModelVersion, Prediction, Promotion
+from db.models import Feedback, Model, ModelVersion, Prediction, Promotion, ShadowPrediction
 from db.repositories.registry import get_model, production_version
 from db.schema import upgrade
 from db.session import make_engine, session_scope
 from services.artifacts import load_artifact
+from services.demo.candidate import candidate_plan
 from services.demo.generator import to_frame
 from services.demo.scenarios import SCENARIOS, get_scenario
 from services.demo.seed import SeedReport, seed_demo
+from services.quality_compare import compare_versions
 from services.settings import Settings
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -164,11 +166,85 @@ def test_second_seed_is_skipped(seeded: tuple[Settings, Engine, SeedReport]) -> 
     assert again.predictions == 0
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(Model)) == 2
-        assert session.scalar(select(func.count()).select_from(ModelVersion)) == 2
+        assert session.scalar(select(func.count()).select_from(ModelVersion)) == 4
+        assert session.scalar(select(func.count()).select_from(ShadowPrediction)) == report.shadow
         assert session.scalar(select(func.count()).select_from(Prediction)) == report.predictions
 
 
-def _dump(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+def test_a_candidate_version_2_trained_on_the_drift_episode_waits_beside_production(
+    seeded: tuple[Settings, Engine, SeedReport],
+) -> None:
+    _, engine, report = seeded
+    assert report.start is not None
+    plan = candidate_plan(start=report.start, end=NOW)
+    with session_scope(engine) as session:
+        for scenario in SCENARIOS:
+            model = get_model(session=session, name=scenario.name)
+            production = production_version(session=session, model_id=model.id)
+            assert production is not None
+            assert production.version == 1
+            candidate = session.scalar(select(ModelVersion).where(
+                ModelVersion.model_id == model.id, ModelVersion.version == 2))
+            assert candidate is not None
+            assert candidate.status == "candidate"
+            assert candidate.created_by == "demo-seed"
+            assert (candidate.train_window_start, candidate.train_window_end) == (
+                plan.train_start, plan.train_end)
+            assert candidate.created_at == plan.train_end
+            assert 0.6 < candidate.holdout_metrics["accuracy"] < 0.95
+            assert Path(candidate.artifact_path).name == f"{scenario.name}-v2.pkl"
+            pipeline = load_artifact(Path(candidate.artifact_path), candidate.artifact_sha256)
+            assert [str(c) for c in pipeline.classes_] == model.class_labels
+
+
+def test_the_candidate_answers_every_request_of_the_last_days_in_the_shadow(
+    seeded: tuple[Settings, Engine, SeedReport],
+) -> None:
+    _, engine, report = seeded
+    assert report.start is not None
+    since = candidate_plan(start=report.start, end=NOW).train_end
+    total = 0
+    with session_scope(engine) as session:
+        for scenario in SCENARIOS:
+            model = get_model(session=session, name=scenario.name)
+            candidate = session.scalar(select(ModelVersion).where(
+                ModelVersion.model_id == model.id, ModelVersion.version == 2))
+            assert candidate is not None
+            recent = session.scalar(select(func.count()).where(
+                Prediction.model_id == model.id, Prediction.ts >= since))
+            rows = session.scalars(select(ShadowPrediction).where(
+                ShadowPrediction.version_id == candidate.id)).all()
+            assert recent
+            assert len(rows) == recent
+            assert min(r.predicted_at for r in rows) >= since
+            pipeline = load_artifact(Path(candidate.artifact_path), candidate.artifact_sha256)
+            sample = rows[:200]
+            logged = {p.id: p for p in session.scalars(select(Prediction).where(
+                Prediction.id.in_([r.prediction_id for r in sample])))}
+            frame = to_frame([logged[r.prediction_id].features for r in sample],
+                             model.feature_schema)
+            predicted = pipeline.predict(frame)
+            agree = sum(p == r.predicted_class for p, r in zip(predicted, sample, strict=True))
+            assert agree >= 198  # scores are stored rounded: a near-tie may flip
+            for row in sample:
+                assert row.predicted_at == logged[row.prediction_id].ts
+                assert row.top_score == max(row.scores.values())
+                assert list(row.scores) == model.class_labels
+            total += len(rows)
+    assert report.shadow == total
+
+
+def test_the_comparison_has_shared_labelled_predictions(
+    seeded: tuple[Settings, Engine, SeedReport],
+) -> None:
+    _, engine, _ = seeded
+    for scenario in SCENARIOS:
+        comparison = compare_versions(engine=engine, model=scenario.name, a=1, b=2)
+        assert comparison.shared > 0
+        assert comparison.disagreements > 0
+
+
+def _dump(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     predictions = _table(
         engine,
         "SELECT p.id, m.name, p.ts, p.features, p.predicted_class, p.scores, p.latency_ms "
@@ -177,7 +253,13 @@ def _dump(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
     feedback = _table(
         engine, "SELECT prediction_id, label, created_at FROM feedback ORDER BY prediction_id"
     )
-    return predictions, feedback
+    shadow = _table(
+        engine,
+        "SELECT s.prediction_id, v.version, s.predicted_class, s.scores, s.scored_at "
+        "FROM shadow_predictions s JOIN model_versions v ON v.id = s.version_id "
+        "ORDER BY s.prediction_id",
+    )
+    return predictions, feedback, shadow
 
 
 def test_same_seed_and_now_give_the_same_store_and_another_seed_does_not(
@@ -189,9 +271,11 @@ def test_same_seed_and_now_give_the_same_store_and_another_seed_does_not(
         seed_demo(engine=engine, settings=settings, now=NOW)
         dumps.append(_dump(engine))
         engine.dispose()
-    (pa, fa), (pb, fb), (pc, _) = dumps
+    (pa, fa, sa), (pb, fb, sb), (pc, _, _) = dumps
     pd.testing.assert_frame_equal(pa, pb)
     pd.testing.assert_frame_equal(fa, fb)
+    pd.testing.assert_frame_equal(sa, sb)
+    assert len(sa) > 0
     assert not set(pa["id"]) & set(pc["id"])
 
 
