@@ -9,19 +9,24 @@ action listed in ``PLANNED``, it moves the action here with a row for its functi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+from sklearn.pipeline import Pipeline
 from sqlalchemy import Engine, select
 
 from db.base import utcnow
-from db.models import AuditLog, Feedback, Prediction, User
+from db.models import AuditLog, Feedback, Prediction, ShadowPrediction, User
+from db.repositories import registry
 from db.repositories import users as users_repo
 from db.repositories.predictions import insert_predictions
 from db.session import session_scope
+from services.artifacts import save_artifact
 from services.audit import audit_actions, audit_actors, query_audit
 from services.auth import Action, PermissionDenied, Principal, Role, View, can
 from services.auth.passwords import hash_password
@@ -33,12 +38,14 @@ from services.auth.users import (
     set_password,
     set_role,
 )
+from services.demo.training import build_pipeline
 from services.label_export import export_csv
 from services.label_import import import_labels
 from services.labels import LabelEdit, label_history, save_labels
 from services.prediction_import import import_predictions
 from services.settings import Settings
-from tests.factories import make_model
+from services.shadow import shadow_score
+from tests.factories import SCHEMA, make_model
 
 PASSWORD = "target-password-1"
 _HASH = hash_password(PASSWORD)  # once: every test seeds the same accounts
@@ -72,6 +79,26 @@ def _import_predictions(engine: Engine, actor: Principal | None) -> Any:
                     "tenure_months,plan\nimported-1,2024-05-01T12:00:00Z,churn,1,stays,0.7,"
                     "3,basic\n", encoding="utf-8")
     return import_predictions(engine=engine, actor=actor, path=path)
+
+
+@functools.cache
+def _pipeline() -> Pipeline:
+    """A tiny pipeline over the factories' schema (trained once)."""
+    frame = pd.DataFrame({"tenure_months": [1.0, 2.0, 30.0, 40.0],
+                          "plan": ["basic", "pro", "basic", "pro"]})
+    return build_pipeline(SCHEMA).fit(frame, ["churns", "churns", "stays", "stays"])
+
+
+def _shadow_score(engine: Engine, actor: Principal | None) -> Any:
+    """Register a candidate v2 with a real artifact, then shadow-score with it."""
+    assert engine.url.database
+    path = Path(engine.url.database).parent / "churn-v2.pkl"
+    sha256 = save_artifact(_pipeline(), path)
+    with session_scope(engine, write=True) as session:
+        registry.add_version(session=session, model_id=registry.get_model(
+            session=session, name="churn").id, artifact_path=str(path),
+            artifact_sha256=sha256, created_by="test")
+    return shadow_score(engine=engine, actor=actor, model="churn", version=2)
 
 
 GUARDED = [
@@ -109,11 +136,11 @@ GUARDED = [
     Guarded("label_history", View.LABELING, LABELING_READERS,
             lambda e, a: label_history(engine=e, actor=a, prediction_id=PREDICTION)),
     Guarded("import_predictions", Action.IMPORT_PREDICTIONS, OPERATORS, _import_predictions),
+    Guarded("shadow_score", Action.RETRAIN, OPERATORS, _shadow_score),
 ]
 
 #: Actions without a service function yet; each later gets rows in GUARDED.
-PLANNED = {Action.CHANGE_SETTINGS, Action.RETRAIN, Action.PROMOTE, Action.ROLLBACK,
-           Action.EDIT_ALERT_RULES}
+PLANNED = {Action.CHANGE_SETTINGS, Action.PROMOTE, Action.ROLLBACK, Action.EDIT_ALERT_RULES}
 
 CALLERS: list[Principal | None] = [
     *(Principal(username=f"{role.value}-1", role=role) for role in Role), None
@@ -132,13 +159,15 @@ def _seed(engine: Engine) -> None:
     with session_scope(engine, write=True) as session:
         insert_predictions(session=session, rows=[{
             "id": PREDICTION, "model_id": model_id, "version_id": version_id,
-            "ts": utcnow(), "features": {}, "predicted_class": "stays",
+            "ts": utcnow(), "features": {"tenure_months": 3.0, "plan": "basic"},
+            "predicted_class": "stays",
             "scores": {"stays": 0.8}, "top_score": 0.8, "latency_ms": 1.0,
         }])
 
 
 def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The state guarded actions change (users, labels, predictions), and the audit log."""
+    """The state guarded actions change (users, labels, predictions, shadow answers), and
+    the audit log."""
     with session_scope(engine) as session:
         users = [tuple(u.__dict__[c.key] for c in User.__table__.columns)
                  for u in session.scalars(select(User).order_by(User.id))]
@@ -147,6 +176,9 @@ def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ..
                    Feedback.revision).order_by(Feedback.id))]
         users += [tuple(row) for row in session.execute(
             select(Prediction.id).order_by(Prediction.id))]
+        users += [tuple(row) for row in session.execute(
+            select(ShadowPrediction.prediction_id, ShadowPrediction.version_id)
+            .order_by(ShadowPrediction.id))]
         audit = [(a.id, a.actor, a.action, a.object_id)
                  for a in session.scalars(select(AuditLog).order_by(AuditLog.id))]
     return users, audit
