@@ -217,3 +217,15 @@ def test_the_command_line_scores_and_says_so(
     assert "is not an ISO 8601 time" in capsys.readouterr().err
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(ShadowPrediction)) == 30
+
+
+def test_the_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from services import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main([NAME, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "--version VERSION" in out
+    assert "--json" in out
+    assert "already answered are skipped" in out
