@@ -15,6 +15,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from services.auth import PermissionDenied, Principal
+from services.label_import import ImportConflictError, LabelImportError, import_labels
 from services.labeling_queue import mark_unsure
 from services.labels import (
     Conflict,
@@ -29,11 +30,13 @@ __all__ = [
     "CONFLICTS",
     "EDITS",
     "GENERATION",
+    "IMPORT_ERRORS",
     "SEEN",
     "SKIPPED",
     "Flash",
     "apply_conflict_choices",
     "collect_table_edits",
+    "import_file",
     "label_one",
     "pending_edits",
     "save_table",
@@ -51,6 +54,8 @@ SKIPPED = "labeling-skipped"
 #: Conflicts of the last save, waiting for the labeler's choice.
 CONFLICTS = "labeling-conflicts"
 _FLASH = "labeling-flash"
+#: The bad rows of the last refused import, for the page to list.
+IMPORT_ERRORS = "labeling-import-errors"
 #: Bumped after a table save so the editor starts again from the store.
 GENERATION = "labeling-generation"
 
@@ -179,3 +184,31 @@ def apply_conflict_choices(engine: Engine, actor: Principal,
         del st.session_state[CONFLICTS]
     if not replace:
         _flash("success", f"Kept {kept} stored label{'s' if kept != 1 else ''}.")
+
+
+def import_file(engine: Engine, actor: Principal, name: str, data: bytes,
+                replace: bool) -> None:
+    """Import a label CSV file: every row or none; bad rows are kept for the page to list."""
+    st.session_state.pop(IMPORT_ERRORS, None)
+    try:
+        result = import_labels(engine=engine, actor=actor, data=data, filename=name,
+                               replace=replace)
+    except ImportConflictError as exc:
+        st.session_state[IMPORT_ERRORS] = exc.errors
+        _flash("warning", f"Nothing imported: {exc.summary}. Tick \"Replace\" to overwrite "
+                          "them, or remove those rows.")
+        return
+    except LabelImportError as exc:
+        st.session_state[IMPORT_ERRORS] = exc.errors
+        _flash("error", f"Nothing imported: {exc.summary}. Fix the file and upload it again.")
+        return
+    except PermissionDenied as exc:
+        _flash("error", f"Nothing imported: {exc}")
+        return
+    except LabelsNotSavedError as exc:
+        _flash("error", f"Nothing imported: {exc}.")
+        return
+    if result.saved:
+        st.cache_data.clear()
+    _flash("success", f"Imported {name}: {result.rows:,} rows, {result.saved:,} labels stored "
+                      f"({result.replaced:,} replaced), {result.unchanged:,} already so.")

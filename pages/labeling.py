@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from dashboard.auth import guard
 from dashboard.components import registered_models, version_label
 from dashboard.resources import engine_for, settings
 from services.auth import Action, View, can
+from services.label_export import export_csv
 from services.labeling_queue import (
     ORDERS,
     Queue,
@@ -28,6 +30,7 @@ config = settings()
 engine = engine_for(config.resolved_database_url)
 zone = ZoneInfo(config.timezone)
 may_label = can(user.role, Action.LABEL)
+may_import = can(user.role, Action.IMPORT_LABELS)
 RANGES = {"Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30, "All time": None}
 ALL_VERSIONS, ALL_CLASSES = "all versions", "all classes"
 ONE, TABLE = "One at a time", "Table"
@@ -121,7 +124,8 @@ def one_at_a_time(queue: Queue) -> None:
                     "S to skip, U for can't tell.")
         with st.container(horizontal=True):
             for i, cls in enumerate(queue.classes):
-                st.button(f"{i + 1} · {cls}" if i < 9 else cls, key=f"labeling-class-btn-{i}",
+                # The key is shown beside the label by Streamlit itself.
+                st.button(cls, key=f"labeling-class-btn-{i}",
                           type="primary", disabled=not may_label,
                           shortcut=str(i + 1) if i < 9 else None,
                           on_click=state.label_one,
@@ -171,6 +175,50 @@ def table(queue: Queue) -> None:
                f"Showing up to {PAGE_ROWS} predictions; saved rows leave the queue.")
 
 
+def import_export() -> None:
+    """Label CSV in (every row or none) and predictions with their labels out."""
+    limit_mb = config.label_import_max_bytes / 1024 / 1024
+    with st.expander("Import or export labels", icon=":material/import_export:"):
+        left, right = st.columns(2)
+        with left:
+            st.markdown(
+                "**Import** a CSV with the columns `prediction_id,label` and optionally "
+                f"`labeler` (UTF-8, up to {limit_mb:g} MB and "
+                f"{config.label_import_max_rows:,} rows). Every row is checked first; one "
+                "bad row and nothing is stored.")
+            upload = st.file_uploader("Label file", type=["csv"], disabled=not may_import,
+                                      key="labeling-upload",
+                                      max_upload_size=max(1, math.ceil(limit_mb)))
+            replace = st.checkbox("Replace labels that differ from the stored ones",
+                                  key="labeling-import-replace", disabled=not may_import)
+            if st.button("Import labels", key="labeling-import", disabled=upload is None
+                         or not may_import, icon=":material/upload:") and upload is not None:
+                state.import_file(engine, user, upload.name, upload.getvalue(), replace)
+                st.rerun()
+            errors = st.session_state.get(state.IMPORT_ERRORS)
+            if errors:
+                st.dataframe(pd.DataFrame(
+                    {"Line": [e.line for e in errors],
+                     "Prediction": [e.prediction_id or "" for e in errors],
+                     "Column": [e.column or "" for e in errors],
+                     "Problem": [e.message for e in errors]}),
+                    hide_index=True, width="stretch", key="labeling-import-errors")
+        with right:
+            st.markdown(
+                "**Export** the predictions of this filter (model, version, window) with "
+                "their labels as CSV. Cells a spreadsheet would run as a formula start "
+                "with an apostrophe.")
+            labelled_only = st.toggle("Only labelled predictions", value=True,
+                                      key="labeling-export-labelled")
+            st.download_button(
+                "Download CSV", key="labeling-export", icon=":material/download:",
+                file_name=f"{model}-labels.csv", mime="text/csv",
+                data=lambda: "".join(export_csv(
+                    engine=engine, actor=user, model=model, version=wanted.version,
+                    since=wanted.since, labelled_only=labelled_only)),
+                on_click="ignore")
+
+
 conflict_section()
 mode = st.segmented_control("View", [ONE, TABLE], default=ONE, key="labeling-mode",
                             required=True)
@@ -193,3 +241,4 @@ elif mode == ONE:
     one_at_a_time(queue)
 else:
     table(queue)
+import_export()

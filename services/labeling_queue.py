@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from db.base import utcnow
 from db.models import ModelVersion, Prediction
-from db.repositories import labeling, registry
+from db.repositories import labeling, registry, shadow
 from db.repositories.labeling import QueueRow, QueueScope
 from db.session import session_scope
 from services.audit import record
@@ -118,16 +118,9 @@ def _candidate(session: Any, model_id: int) -> ModelVersion | None:
 
 
 def _disagreement_ids(session: Any, scope: QueueScope, candidate: ModelVersion,
-                      limit: int, exclude: Sequence[str]) -> list[str] | None:
-    """Unlabelled predictions where production and the candidate answer differently.
-
-    ``None`` when this store has no shadow scores to compare with.
-    """
-    try:
-        from db.repositories import shadow
-    except ImportError:  # pragma: no cover - shadow scoring not installed
-        return None
-    ids: list[str] = shadow.disagreements(
+                      limit: int, exclude: Sequence[str]) -> list[str]:
+    """Unlabelled predictions where production and the candidate answer differently."""
+    ids = shadow.disagreements(
         session=session, model_id=scope.model_id, candidate_version_id=candidate.id,
         limit=limit + len(exclude), since=scope.since)
     skipped = set(exclude)
@@ -178,9 +171,7 @@ def labeling_queue(
                         "so the queue is least confident first.")
             else:
                 ids = _disagreement_ids(session, scope, candidate, limit, exclude)
-                if ids is None:
-                    note = "No shadow scores to compare with; least confident first."
-                elif not ids:
+                if not ids:
                     note = (f"Production and candidate v{candidate.version} agree on every "
                             "unlabelled prediction they both scored (or the candidate has "
                             "not scored any yet: run `python -m services.cli shadow-score`).")

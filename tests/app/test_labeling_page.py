@@ -10,7 +10,8 @@ from sqlalchemy import Engine, func, select
 from streamlit.testing.v1 import AppTest
 
 from db.base import utcnow
-from db.models import AuditLog, Feedback, FeedbackHistory, Prediction
+from db.models import AuditLog, Feedback, FeedbackHistory, Prediction, ShadowPrediction
+from db.repositories import registry
 from db.session import session_scope
 from services.auth import SYSTEM, Role
 from services.labels import LabelEdit, save_labels
@@ -60,7 +61,8 @@ def test_a_labeler_lands_on_the_queue_least_confident_first(
     at = app(as_role=Role.LABELER)
     assert not at.exception
     assert _shown(at) == queue[3]  # top score 0.51
-    assert [b.label for b in at.button][:2] == ["1 · stays", "2 · churns"]
+    assert [(b.label, b.proto.shortcut) for b in at.button][:4] == [
+        ("stays", "1"), ("churns", "2"), ("Skip", "s"), ("Can't tell", "u")]
     progress = next(m.value for m in at.markdown if m.value.startswith("**Today**"))
     assert "**6** awaiting" in progress
 
@@ -75,7 +77,8 @@ def test_a_class_button_saves_and_the_next_item_appears(
     assert _shown(at) == queue[1]  # the next least confident (0.55)
     assert any("1 label saved" in s.value for s in at.success)
     progress = next(m.value for m in at.markdown if m.value.startswith("**Today**"))
-    assert "1 by you" in progress and "**5** awaiting" in progress
+    assert "1 by you" in progress
+    assert "**5** awaiting" in progress
 
 
 def test_newest_first_and_skip_and_cant_tell(
@@ -166,3 +169,33 @@ def test_an_empty_queue_says_why(app: Callable[..., AppTest], engine: Engine) ->
     at = _labeling(app(as_role=Role.LABELER))
     assert not at.exception
     assert any("Nothing awaits a label in this filter" in s.value for s in at.success)
+
+
+def test_disagreement_order_shows_where_production_and_candidate_differ(
+    app: Callable[..., AppTest], engine: Engine, queue: list[str]
+) -> None:
+    at = _labeling(app(as_role=Role.LABELER))
+    at.selectbox(key="labeling-order").set_value("disagreement").run()
+    assert any("no candidate version" in c.value for c in at.caption)
+    assert _shown(at) == queue[3]  # least confident first instead
+    with session_scope(engine, write=True) as session:
+        model = registry.get_model(session=session, name="churn")
+        candidate = registry.add_version(session=session, model_id=model.id,
+                                         artifact_path="/nonexistent/churn-v2.pkl",
+                                         artifact_sha256="1" * 64, created_by="test")
+        for pid, answer in [(queue[2], "churns"), (queue[4], "stays"), (queue[5], "churns")]:
+            made = session.get(Prediction, pid)
+            assert made is not None
+            session.add(ShadowPrediction(
+                prediction_id=pid, version_id=candidate.id, predicted_at=made.ts,
+                predicted_class=answer, top_score=0.7,
+                scores={answer: 0.7, "stays" if answer == "churns" else "churns": 0.3}))
+    at.run()
+    assert not at.exception
+    # Production said "stays" everywhere: the candidate disagrees on queue[2] and queue[5],
+    # newest first.
+    assert _shown(at) == queue[2]
+    at.button(key="labeling-skip").click().run()
+    assert _shown(at) == queue[5]
+    at.button(key="labeling-skip").click().run()
+    assert any("agree on every unlabelled prediction" in c.value for c in at.caption)

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
-from db.models import Feedback, Prediction
+from db.models import Feedback, Prediction, User
 from db.session import session_scope
 from services.auth import SYSTEM, Role
 from services.auth.users import create_user
@@ -55,8 +55,9 @@ def _labelled_metric(page: Page) -> str:
 def test_a_key_press_labels_the_shown_item_and_quality_moves(
     live_stack: LiveStack, browser: Browser
 ) -> None:
-    create_user(engine=live_stack.engine, actor=SYSTEM, username=LABELER, role=Role.LABELER,
-                password=LABELER_PASSWORD)
+    if LABELER not in _users(live_stack):
+        create_user(engine=live_stack.engine, actor=SYSTEM, username=LABELER,
+                    role=Role.LABELER, password=LABELER_PASSWORD)
     _wait_logged(live_stack, live_stack.predict(3))
     before = len(_labels(live_stack))
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -94,3 +95,42 @@ def test_a_key_press_labels_the_shown_item_and_quality_moves(
            ).to_be_visible(timeout=30_000)
     assert _labelled_metric(page) == f"{before + 1:,}"
     page.close()
+
+
+def test_a_label_file_is_refused_whole_then_imported(
+    live_stack: LiveStack, browser: Browser
+) -> None:
+    if LABELER not in _users(live_stack):
+        create_user(engine=live_stack.engine, actor=SYSTEM, username=LABELER,
+                    role=Role.LABELER, password=LABELER_PASSWORD)
+    ids = live_stack.predict(2)
+    _wait_logged(live_stack, ids)
+    before = _labels(live_stack)
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    sign_in(page, live_stack.dashboard_url, LABELER, LABELER_PASSWORD)
+    expect(page.get_by_role("heading", name="Label feedback")).to_be_visible(timeout=30_000)
+    page.get_by_text("Import or export labels").click()
+    upload = page.locator("input[type=file]")
+
+    bad = f"prediction_id,label\n{ids[0]},stays\nnot-a-prediction,stays\n".encode()
+    upload.set_input_files(files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad}])
+    page.get_by_role("button").filter(has_text="Import labels").click()
+    expect(page.get_by_text(re.compile(r"^Nothing imported: "))).to_be_visible(timeout=15_000)
+    assert _labels(live_stack) == before  # the good first row was not stored either
+
+    good = f"prediction_id,label,labeler\n{ids[0]},stays,vendor\n{ids[1]},churns,vendor\n"
+    upload.set_input_files(files=[{"name": "good.csv", "mimeType": "text/csv",
+                                   "buffer": good.encode()}])
+    page.get_by_role("button").filter(has_text="Import labels").click()
+    expect(page.get_by_text("Imported good.csv: 2 rows, 2 labels stored")).to_be_visible(
+        timeout=15_000)
+    labels = _labels(live_stack)
+    assert labels[ids[0]] == ("stays", "vendor")
+    assert labels[ids[1]] == ("churns", "vendor")
+    page.screenshot(path=str(SHOTS / "labeling-import-browser-test.png"), full_page=True)
+    page.close()
+
+
+def _users(stack: LiveStack) -> set[str]:
+    with session_scope(stack.engine) as session:
+        return set(session.scalars(select(User.username)))
