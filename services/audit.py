@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.models import AuditLog
 from db.repositories import audit as audit_repo
 from db.session import session_scope
@@ -34,6 +36,7 @@ __all__ = [
     "audit_csv",
     "query_audit",
     "record",
+    "record_many",
 ]
 
 #: Upper bound of :func:`query_audit`'s ``limit`` (the page and the export read at most this).
@@ -43,6 +46,8 @@ CSV_COLUMNS = ("ts", "actor", "action", "object_type", "object_id", "details")
 
 # Column widths of the audit_log table; actors and object ids can come from user input.
 _ACTOR_MAX, _ACTION_MAX, _OBJECT_TYPE_MAX, _OBJECT_ID_MAX = 100, 50, 50, 100
+# Types of detail values that need no JSON round trip (finite floats too).
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,29 @@ def _entry(row: AuditLog) -> AuditEntry:
     )
 
 
+def _check_action(action: str, object_type: str) -> None:
+    if not action or len(action) > _ACTION_MAX or len(object_type) > _OBJECT_TYPE_MAX:
+        raise ValueError(f"audit action {action!r} / object type {object_type!r} is not valid")
+
+
+def _plain(value: Any) -> bool:
+    """A value JSON holds as it is (exact types: a subclass may encode differently)."""
+    kind = type(value)
+    return kind in _PLAIN or (kind is float and math.isfinite(value))
+
+
+def _json_details(action: str, details: Mapping[str, Any] | None) -> dict[str, Any]:
+    payload = dict(details or {})
+    if all(type(key) is str and _plain(value) for key, value in payload.items()):
+        return payload  # what the round trip below would give back (the common case)
+    try:
+        # Round-trip so what is stored is exactly what JSON can hold (no tuples, no objects).
+        clean: dict[str, Any] = json.loads(json.dumps(payload, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"audit details of {action!r} are not JSON-serialisable: {exc}") from exc
+    return clean
+
+
 def record(
     *,
     session: Session,
@@ -104,14 +132,8 @@ def record(
     Raises:
         ValueError: ``action`` is empty or too long, or ``details`` is not JSON-serialisable.
     """
-    if not action or len(action) > _ACTION_MAX or len(object_type) > _OBJECT_TYPE_MAX:
-        raise ValueError(f"audit action {action!r} / object type {object_type!r} is not valid")
-    payload = dict(details or {})
-    try:
-        # Round-trip so what is stored is exactly what JSON can hold (no tuples, no objects).
-        payload = json.loads(json.dumps(payload, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"audit details of {action!r} are not JSON-serialisable: {exc}") from exc
+    _check_action(action, object_type)
+    payload = _json_details(action, details)
     audit_repo.append(
         session=session,
         actor=actor[:_ACTOR_MAX],
@@ -121,6 +143,45 @@ def record(
         details=payload,
         at=at,
     )
+
+
+def record_many(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    object_type: str = "",
+    entries: Iterable[tuple[str, Mapping[str, Any] | None]],
+    at: datetime | None = None,
+) -> int:
+    """Write one audit entry per ``(object_id, details)`` of ``entries``, in that order,
+    inside the caller's transaction, with one statement: :func:`record` for many objects
+    (a bulk label save). Every entry is checked before any is written.
+
+    Args:
+        session: the session of the changes being audited (so all commit together).
+        actor: who acts; truncated to 100 characters.
+        action: what is done, a short snake_case name.
+        object_type: the kind of the objects acted on.
+        entries: ``(object_id, details)`` per entry, as in :func:`record`.
+        at: when it happened (default: now, the same for every entry).
+
+    Returns:
+        How many entries were written.
+
+    Raises:
+        ValueError: ``action`` is empty or too long, or some ``details`` is not
+            JSON-serialisable; nothing was written.
+    """
+    _check_action(action, object_type)
+    ts = at or utcnow()
+    who = actor[:_ACTOR_MAX]
+    rows = [
+        {"ts": ts, "actor": who, "action": action, "object_type": object_type,
+         "object_id": object_id[:_OBJECT_ID_MAX], "details": _json_details(action, details)}
+        for object_id, details in entries
+    ]
+    return audit_repo.append_many(session=session, rows=rows)
 
 
 def query_audit(

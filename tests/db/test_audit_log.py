@@ -11,7 +11,7 @@ from sqlalchemy.exc import DatabaseError
 
 from db.models import AuditLog
 from db.session import session_scope
-from services.audit import audit_actors, query_audit, record
+from services.audit import audit_actors, query_audit, record, record_many
 from services.auth import PermissionDenied, Principal, Role
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -111,6 +111,49 @@ def test_long_actor_names_are_cut_to_the_column(engine: Engine) -> None:
         record(session=session, actor="x" * 500, action="sign_in_failed", object_id="y" * 500)
     [entry] = query_audit(engine=engine, actor=ADMIN)
     assert (len(entry.actor), len(entry.object_id)) == (100, 100)
+
+
+def test_record_many_writes_one_entry_per_object_in_order(engine: Engine) -> None:
+    with session_scope(engine, write=True) as session:
+        written = record_many(session=session, actor="x" * 500, action="label",
+                              object_type="prediction", at=T0,
+                              entries=[("p1", {"new": "a", "score": 0.5, "ok": True}),
+                                       ("y" * 500, {"pair": (1, 2)}),
+                                       ("p3", None)])
+        assert record_many(session=session, actor="ada", action="label", entries=[]) == 0
+    assert written == 3
+    entries = sorted(query_audit(engine=engine, actor=ADMIN), key=lambda e: e.id)
+    assert [(e.ts, len(e.actor), e.action, e.object_type, e.object_id[:2], dict(e.details))
+            for e in entries] == [
+        (T0, 100, "label", "prediction", "p1", {"new": "a", "score": 0.5, "ok": True}),
+        (T0, 100, "label", "prediction", "yy", {"pair": [1, 2]}),  # what JSON holds
+        (T0, 100, "label", "prediction", "p3", {}),
+    ]
+    assert len(entries[1].object_id) == 100
+
+
+@pytest.mark.parametrize(("details", "message"), [
+    ({"when": T0}, "not JSON-serialisable"),
+    ({"score": float("nan")}, "not JSON-serialisable"),
+    ({1: "int key"}, None),  # allowed: JSON makes the key a string, as record() does
+])
+def test_record_many_checks_every_entry_before_writing(
+    engine: Engine, details: dict[Any, Any], message: str | None
+) -> None:
+    entries = [("p1", {"ok": 1}), ("p2", details)]
+    if message is None:
+        with session_scope(engine, write=True) as session:
+            record_many(session=session, actor="ada", action="label", entries=entries)
+        assert [dict(e.details) for e in sorted(query_audit(engine=engine, actor=ADMIN),
+                                               key=lambda e: e.id)] == [{"ok": 1}, {"1": "int key"}]
+        return
+    with pytest.raises(ValueError, match=message), \
+            session_scope(engine, write=True) as session:
+        record_many(session=session, actor="ada", action="label", entries=entries)
+    with pytest.raises(ValueError, match="not valid"), \
+            session_scope(engine, write=True) as session:
+        record_many(session=session, actor="ada", action="", entries=entries)
+    assert _count(engine) == 0
 
 
 @pytest.mark.parametrize("statement", [
