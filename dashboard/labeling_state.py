@@ -31,6 +31,7 @@ __all__ = [
     "EDITS",
     "GENERATION",
     "IMPORT_ERRORS",
+    "IMPORT_RESULT",
     "SEEN",
     "SKIPPED",
     "Flash",
@@ -41,6 +42,7 @@ __all__ = [
     "pending_edits",
     "save_table",
     "show_flash",
+    "show_import_result",
     "skip_one",
     "unsure_one",
 ]
@@ -56,6 +58,8 @@ CONFLICTS = "labeling-conflicts"
 _FLASH = "labeling-flash"
 #: The bad rows of the last refused import, for the page to list.
 IMPORT_ERRORS = "labeling-import-errors"
+#: What the last import did, shown beside the upload (not at the top of the page).
+IMPORT_RESULT = "labeling-import-result"
 #: Bumped after a table save so the editor starts again from the store.
 GENERATION = "labeling-generation"
 
@@ -186,6 +190,19 @@ def apply_conflict_choices(engine: Engine, actor: Principal,
         _flash("success", f"Kept {kept} stored label{'s' if kept != 1 else ''}.")
 
 
+def _import_flash(kind: str, text: str) -> None:
+    st.session_state[IMPORT_RESULT] = Flash(kind, text)
+
+
+def show_import_result() -> bool:
+    """Show what the last import did (until the next import); ``False`` when none yet."""
+    flash = st.session_state.get(IMPORT_RESULT)
+    if flash is None:
+        return False
+    getattr(st, flash.kind)(flash.text)
+    return True
+
+
 def import_file(engine: Engine, actor: Principal, name: str, data: bytes,
                 replace: bool) -> None:
     """Import a label CSV file: every row or none; bad rows are kept for the page to list."""
@@ -195,20 +212,22 @@ def import_file(engine: Engine, actor: Principal, name: str, data: bytes,
                                replace=replace)
     except ImportConflictError as exc:
         st.session_state[IMPORT_ERRORS] = exc.errors
-        _flash("warning", f"Nothing imported: {exc.summary}. Tick \"Replace\" to overwrite "
-                          "them, or remove those rows.")
+        _import_flash("warning", f"Nothing imported: {exc.summary}. Tick \"Replace\" to "
+                                 "overwrite them, or remove those rows.")
         return
     except LabelImportError as exc:
         st.session_state[IMPORT_ERRORS] = exc.errors
-        _flash("error", f"Nothing imported: {exc.summary}. Fix the file and upload it again.")
+        _import_flash("error", f"Nothing imported: {exc.summary}. Fix the file and upload "
+                               "it again.")
         return
     except PermissionDenied as exc:
-        _flash("error", f"Nothing imported: {exc}")
+        _import_flash("error", f"Nothing imported: {exc}")
         return
     except LabelsNotSavedError as exc:
-        _flash("error", f"Nothing imported: {exc}.")
+        _import_flash("error", f"Nothing imported: {exc}.")
         return
     if result.saved:
         st.cache_data.clear()
-    _flash("success", f"Imported {name}: {result.rows:,} rows, {result.saved:,} labels stored "
-                      f"({result.replaced:,} replaced), {result.unchanged:,} already so.")
+    _import_flash("success", f"Imported {name}: {result.rows:,} rows, {result.saved:,} labels "
+                             f"stored ({result.replaced:,} replaced), {result.unchanged:,} "
+                             "already so.")

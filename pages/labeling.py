@@ -178,7 +178,9 @@ def table(queue: Queue) -> None:
 def import_export() -> None:
     """Label CSV in (every row or none) and predictions with their labels out."""
     limit_mb = config.label_import_max_bytes / 1024 / 1024
-    with st.expander("Import or export labels", icon=":material/import_export:"):
+    # Kept open while it has something to say (a rerun would otherwise fold it away).
+    with st.expander("Import or export labels", icon=":material/import_export:",
+                     expanded=state.IMPORT_RESULT in st.session_state):
         left, right = st.columns(2)
         with left:
             st.markdown(
@@ -195,6 +197,7 @@ def import_export() -> None:
                          or not may_import, icon=":material/upload:") and upload is not None:
                 state.import_file(engine, user, upload.name, upload.getvalue(), replace)
                 st.rerun()
+            state.show_import_result()
             errors = st.session_state.get(state.IMPORT_ERRORS)
             if errors:
                 st.dataframe(pd.DataFrame(

@@ -81,8 +81,10 @@ def test_a_key_press_labels_the_shown_item_and_quality_moves(
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "labeling-browser-test.png"), full_page=True)
 
-    page.get_by_role("heading", name="Label feedback").click()  # focus the page, not a field
-    page.keyboard.press("2")  # the second class of the model
+    # The second class's button carries the shortcut "2"; press it with nothing focused.
+    expect(page.get_by_role("button", name=re.compile(r"Shortcut 2$"))).to_be_enabled()
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.keyboard.press("2")
     expect(page.get_by_text("1 label saved")).to_be_visible(timeout=15_000)
     expect(shown).not_to_have_text(re.compile(first), timeout=15_000)  # the next item at once
     labels = _labels(live_stack)
@@ -109,7 +111,10 @@ def test_a_label_file_is_refused_whole_then_imported(
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     sign_in(page, live_stack.dashboard_url, LABELER, LABELER_PASSWORD)
     expect(page.get_by_role("heading", name="Label feedback")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name=re.compile(r"Shortcut 1$"))).to_be_visible(
+        timeout=30_000)  # the page has settled
     page.get_by_text("Import or export labels").click()
+    expect(page.get_by_text("Label file", exact=True)).to_be_visible()
     upload = page.locator("input[type=file]")
 
     bad = f"prediction_id,label\n{ids[0]},stays\nnot-a-prediction,stays\n".encode()
