@@ -46,8 +46,10 @@ CSV_COLUMNS = ("ts", "actor", "action", "object_type", "object_id", "details")
 
 # Column widths of the audit_log table; actors and object ids can come from user input.
 _ACTOR_MAX, _ACTION_MAX, _OBJECT_TYPE_MAX, _OBJECT_ID_MAX = 100, 50, 50, 100
-# Types of detail values that need no JSON round trip (finite floats too).
-_PLAIN = frozenset({str, int, bool, type(None)})
+# Types of detail values that need no JSON round trip: exactly these (a subclass may encode
+# differently), floats only when finite.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_TEXT = frozenset({str})
 
 
 @dataclass(frozen=True)
@@ -90,15 +92,12 @@ def _check_action(action: str, object_type: str) -> None:
         raise ValueError(f"audit action {action!r} / object type {object_type!r} is not valid")
 
 
-def _plain(value: Any) -> bool:
-    """A value JSON holds as it is (exact types: a subclass may encode differently)."""
-    kind = type(value)
-    return kind in _PLAIN or (kind is float and math.isfinite(value))
-
-
 def _json_details(action: str, details: Mapping[str, Any] | None) -> dict[str, Any]:
     payload = dict(details or {})
-    if all(type(key) is str and _plain(value) for key, value in payload.items()):
+    kinds = set(map(type, payload.values()))
+    if (kinds <= _PLAIN and set(map(type, payload)) <= _TEXT
+            and (float not in kinds or all(map(math.isfinite, (
+                value for value in payload.values() if type(value) is float))))):
         return payload  # what the round trip below would give back (the common case)
     try:
         # Round-trip so what is stored is exactly what JSON can hold (no tuples, no objects).

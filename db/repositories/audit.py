@@ -14,9 +14,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
+from db.bulk import executemany
 from db.models import AuditLog
 
 __all__ = ["actions", "actors", "append", "append_many", "entries"]
+
+_APPEND = insert(AuditLog)
 
 
 def append(
@@ -51,8 +54,8 @@ def append_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> int:
     """
     if not rows:
         return 0
-    # A Core executemany on the session's connection: no ORM unit of work per entry.
-    session.connection().execute(insert(AuditLog), list(rows))
+    # One executemany on the session's connection: no ORM unit of work per entry.
+    executemany(session.connection(), _APPEND, rows)
     return len(rows)
 
 
