@@ -12,6 +12,15 @@ Every change writes a ``feedback_history`` row and a ``label`` audit entry in th
 transaction as the change. A save is one write transaction: all its changes or none. An
 ``all_or_nothing`` save (a CSV import, the feedback API) writes nothing at all when any edit
 conflicts (:class:`LabelConflictError`).
+
+A save reads the stored labels of all its predictions once, sorts the edits into new,
+unchanged, replacing and conflicting ones, and writes them in batches: the new labels with
+one ``INSERT ... SELECT`` run per edit (an executemany), the replacements with one
+``UPDATE ... WHERE revision = <the one read>`` executemany whose row count must match,
+then the history rows and the audit entries with one executemany each. A batch that loses
+a race (another connection inserted or changed one of its labels since the read; possible
+on PostgreSQL) is rolled back to its savepoint and re-run edit by edit, so the unique
+constraint and the revision still make the loser a conflict, never an ``IntegrityError``.
 """
 
 from __future__ import annotations
@@ -21,15 +30,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, literal, select, update
+from sqlalchemy import Engine, bindparam, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.elements import BindParameter
 
 from db.base import UTCDateTime, utcnow
+from db.bulk import executemany
 from db.models import FEEDBACK_SOURCES, Feedback, FeedbackHistory, Model, Prediction
 from db.repositories.predictions import PREDICTION_FACTS
 from db.session import session_scope
-from services.audit import record
+from services.audit import record_many
 from services.auth.principal import Principal, require
 from services.auth.roles import Action, View
 
@@ -52,6 +64,8 @@ _CHUNK = 500
 _NAMED = 10
 # Width of feedback.labeler.
 _LABELER_MAX = 100
+# Edits per batched statement; a batch that loses a race is re-run edit by edit.
+_BATCH = 1000
 
 
 class LabelError(ValueError):
@@ -168,28 +182,32 @@ def _name(ids: Sequence[str]) -> str:
     return shown if len(ids) <= _NAMED else f"{shown} and {len(ids) - _NAMED} more"
 
 
+# Reads of many ids, a chunk at a time (one cached statement, the ids bound as a list).
+_IDS: BindParameter[list[str]] = bindparam("b_ids", expanding=True)
+_MODEL_OF = select(Prediction.id, Prediction.model_id).where(Prediction.id.in_(_IDS))
+_STORED = (select(Feedback.prediction_id, Feedback.label, Feedback.labeler,
+                  Feedback.updated_at, Feedback.revision)
+           .where(Feedback.prediction_id.in_(_IDS)))
+
+
 def _classes(session: Session, ids: Sequence[str]) -> dict[str, list[str]]:
-    """The class labels of each existing prediction's model."""
-    found: dict[str, list[str]] = {}
+    """The class labels of each existing prediction's model (the same list for all the
+    predictions of a model)."""
+    connection = session.connection()
+    model_of: dict[str, int] = {}
     for chunk in _chunks(ids):
-        rows = session.execute(
-            select(Prediction.id, Model.class_labels)
-            .join(Model, Model.id == Prediction.model_id)
-            .where(Prediction.id.in_(chunk))
-        )
-        found.update({pid: list(labels) for pid, labels in rows})
-    return found
+        model_of.update(connection.execute(_MODEL_OF, {"b_ids": list(chunk)}).all())
+    classes = {model_id: list(labels) for model_id, labels in connection.execute(
+        select(Model.id, Model.class_labels).where(Model.id.in_(set(model_of.values()))))}
+    return {pid: classes[model_id] for pid, model_id in model_of.items()}
 
 
 def _current_labels(session: Session, ids: Sequence[str]) -> dict[str, _Stored]:
     """The stored label of each prediction in ``ids`` that has one."""
+    connection = session.connection()
     stored: dict[str, _Stored] = {}
     for chunk in _chunks(ids):
-        rows = session.execute(
-            select(Feedback.prediction_id, Feedback.label, Feedback.labeler,
-                   Feedback.updated_at, Feedback.revision)
-            .where(Feedback.prediction_id.in_(chunk))
-        )
+        rows = connection.execute(_STORED, {"b_ids": list(chunk)})
         stored.update({pid: _Stored(label, labeler, at, rev)
                        for pid, label, labeler, at, rev in rows})
     return stored
@@ -237,70 +255,122 @@ def _is_busy(exc: OperationalError) -> bool:
     return "database is locked" in message or "database is busy" in message
 
 
-def _log_change(
-    session: Session,
-    *,
-    actor: Principal,
-    prediction_id: str,
-    old: _Stored | None,
-    new_label: str,
-    revision: int,
-    source: str,
-    resolution: str,
-    at: datetime,
-    labeler: str | None = None,
-    **details: Any,
-) -> None:
-    if labeler is not None:
-        details["labeler"] = labeler
-    session.execute(insert(FeedbackHistory).values(
-        prediction_id=prediction_id,
-        old_label=old.label if old else None,
-        new_label=new_label,
-        old_labeler=old.labeler if old else None,
-        new_labeler=labeler or actor.username,
-        revision=revision,
-        source=source,
-        resolution=resolution,
-        changed_at=at,
-    ))
-    record(session=session, actor=actor.username, action="label", object_type="prediction",
-           object_id=prediction_id,
-           details={"old": old.label if old else None, "new": new_label,
-                    "old_labeler": old.labeler if old else None, "revision": revision,
-                    "resolution": resolution, "source": source, **details})
+@dataclass(frozen=True)
+class _Change:
+    """A label written (or a conflict kept): one history row and one ``label`` audit entry."""
+
+    prediction_id: str
+    old: _Stored | None
+    new_label: str
+    new_labeler: str
+    revision: int
+    resolution: str
+    #: Audit details beyond the common ones (``expected_revision``, ``not_used``, ``labeler``).
+    details: dict[str, Any]
 
 
-def _insert(session: Session, *, actor: Principal, edit: LabelEdit, source: str,
-            at: datetime) -> bool:
-    """Insert a first label; ``False`` if a concurrent writer inserted one first."""
-    # The prediction's facts are copied in the same statement (INSERT ... SELECT).
-    facts = select(
-        literal(edit.prediction_id), literal(edit.label), literal(actor.username),
-        literal(source), literal(at, UTCDateTime()), literal(at, UTCDateTime()), literal(1),
-        *PREDICTION_FACTS.values(),
-    ).where(Prediction.id == edit.prediction_id)
+def _log_changes(session: Session, *, actor: Principal, changes: Sequence[_Change],
+                 source: str, at: datetime) -> None:
+    """The history rows and ``label`` audit entries of ``changes``, in their order, each
+    with one executemany in the caller's transaction."""
+    if not changes:
+        return
+    executemany(session.connection(), _HISTORY, [
+        {"prediction_id": c.prediction_id,
+         "old_label": c.old.label if c.old else None,
+         "new_label": c.new_label,
+         "old_labeler": c.old.labeler if c.old else None,
+         "new_labeler": c.new_labeler,
+         "revision": c.revision,
+         "source": source,
+         "resolution": c.resolution,
+         "changed_at": at}
+        for c in changes
+    ])
+    record_many(session=session, actor=actor.username, action="label", object_type="prediction",
+                entries=[(c.prediction_id,
+                          {"old": c.old.label if c.old else None, "new": c.new_label,
+                           "old_labeler": c.old.labeler if c.old else None,
+                           "revision": c.revision, "resolution": c.resolution,
+                           "source": source, **c.details})
+                         for c in changes])
+
+
+def _change(actor: Principal, edit: LabelEdit, old: _Stored | None, resolution: str,
+            **details: Any) -> _Change:
+    if edit.labeler is not None:
+        details["labeler"] = edit.labeler
+    return _Change(prediction_id=edit.prediction_id, old=old, new_label=edit.label,
+                   new_labeler=edit.labeler or actor.username,
+                   revision=old.revision + 1 if old else 1, resolution=resolution,
+                   details=details)
+
+
+_HISTORY = insert(FeedbackHistory)
+# A first label, the prediction's facts copied in the same statement (INSERT ... SELECT);
+# run once per edit, as an executemany for a batch.
+# (A parameter used twice is converted once per row: the id, the time.)
+_ID = bindparam("b_prediction_id", type_=Prediction.id.type)
+_AT = bindparam("b_at", type_=UTCDateTime())
+_INSERT = insert(Feedback).from_select(
+    ["prediction_id", "label", "labeler", "source", "created_at", "updated_at", "revision",
+     *PREDICTION_FACTS],
+    select(_ID, bindparam("b_label", type_=Feedback.label.type),
+           bindparam("b_labeler", type_=Feedback.labeler.type),
+           bindparam("b_source", type_=Feedback.source.type),
+           _AT.label("created_at"), _AT.label("updated_at"), literal_column("1"),
+           *PREDICTION_FACTS.values())
+    .where(Prediction.id == _ID),
+)
+# A replacement of the label stored at the revision read; matches no row if it moved on.
+_REPLACE = (
+    update(Feedback)
+    .where(Feedback.prediction_id == bindparam("b_prediction_id", type_=Prediction.id.type),
+           Feedback.revision == bindparam("b_revision", type_=Feedback.revision.type))
+    .values(label=bindparam("b_label", type_=Feedback.label.type),
+            labeler=bindparam("b_labeler", type_=Feedback.labeler.type),
+            source=bindparam("b_source", type_=Feedback.source.type),
+            updated_at=bindparam("b_at", type_=UTCDateTime()),
+            revision=Feedback.revision + 1)
+)
+
+
+def _writer(actor: Principal, edit: LabelEdit) -> str:
+    """Who is stored as the labeler: the edit's own, when it names one, else the actor."""
+    return edit.labeler if edit.labeler is not None else actor.username
+
+
+def _insert_params(actor: Principal, edit: LabelEdit, source: str,
+                   at: datetime) -> dict[str, Any]:
+    return {"b_prediction_id": edit.prediction_id, "b_label": edit.label,
+            "b_labeler": _writer(actor, edit), "b_source": source, "b_at": at}
+
+
+def _replace_params(actor: Principal, edit: LabelEdit, stored: _Stored, source: str,
+                    at: datetime) -> dict[str, Any]:
+    return {"b_prediction_id": edit.prediction_id, "b_revision": stored.revision,
+            "b_label": edit.label, "b_labeler": _writer(actor, edit), "b_source": source,
+            "b_at": at}
+
+
+def _write(session: Session, statement: Insert | Update, params: list[dict[str, Any]]) -> bool:
+    """Run ``statement`` once per parameter set, in a savepoint.
+
+    ``False``, with the savepoint rolled back (nothing of the batch written), when a row hit
+    the unique constraint (another writer inserted it first) or the statements did not
+    change exactly one row each (a revision moved on, a prediction vanished).
+    """
+    savepoint = session.begin_nested()
     try:
-        with session.begin_nested():  # the savepoint keeps the rest of the save on a loss
-            session.execute(insert(Feedback).from_select(
-                ["prediction_id", "label", "labeler", "source", "created_at", "updated_at",
-                 "revision", *PREDICTION_FACTS], facts,
-            ))
+        written = executemany(session.connection(), statement, params)
     except IntegrityError:
+        savepoint.rollback()
         return False
+    if written != len(params):
+        savepoint.rollback()
+        return False
+    savepoint.commit()
     return True
-
-
-def _replace(session: Session, *, actor: Principal, edit: LabelEdit, source: str,
-             at: datetime, revision: int) -> bool:
-    """Replace the label stored at ``revision``; ``False`` if it moved on meanwhile."""
-    result = session.connection().execute(
-        update(Feedback)
-        .where(Feedback.prediction_id == edit.prediction_id, Feedback.revision == revision)
-        .values(label=edit.label, labeler=actor.username, source=source, updated_at=at,
-                revision=revision + 1)
-    )
-    return result.rowcount == 1
 
 
 def _conflict(edit: LabelEdit, stored: _Stored) -> Conflict:
@@ -310,44 +380,107 @@ def _conflict(edit: LabelEdit, stored: _Stored) -> Conflict:
 
 
 def _apply(session: Session, *, actor: Principal, edit: LabelEdit, stored: _Stored | None,
-           source: str, replace_conflicts: bool, at: datetime) -> Conflict | bool:
-    """Apply one edit: ``True`` written, ``False`` unchanged, a :class:`Conflict` not written.
+           source: str, replace_conflicts: bool, at: datetime) -> _Change | Conflict | None:
+    """Apply one edit on its own: a :class:`_Change` written, ``None`` unchanged, a
+    :class:`Conflict` not written. The path of a batch that lost a race.
 
     A lost race (the row appeared or moved on since it was read) re-reads the row and
     decides again, so the unique constraint and the revision make the loser a conflict.
+
+    Raises:
+        LabelError: the prediction no longer exists.
     """
-    # _insert and _replace store the username of the principal they are given as the
-    # labeler: the edit's own labeler, when it names one (the audit actor stays ``actor``).
-    writer = actor if edit.labeler is None else replace(actor, username=edit.labeler)
     for _ in range(3):
         if stored is None:
-            if _insert(session, actor=writer, edit=edit, source=source, at=at):
-                _log_change(session, actor=actor, prediction_id=edit.prediction_id, old=None,
-                            new_label=edit.label, revision=1, source=source,
-                            resolution="new", at=at, labeler=edit.labeler)
-                return True
-            # Someone else labeled it first: not what this labeler saw.
+            if _write(session, _INSERT, [_insert_params(actor, edit, source, at)]):
+                return _change(actor, edit, None, "new")
+            # Someone else labeled it first (not what this labeler saw), or it is gone.
             edit = replace(edit, expected_revision=None)
         elif stored.label == edit.label:
-            return False
+            return None
         else:
             in_conflict = edit.expected_revision != stored.revision
             if in_conflict and not replace_conflicts:
                 return _conflict(edit, stored)
-            if _replace(session, actor=writer, edit=edit, source=source, at=at,
-                        revision=stored.revision):
-                details = ({"expected_revision": edit.expected_revision} if in_conflict
-                           else {})
-                _log_change(session, actor=actor, prediction_id=edit.prediction_id,
-                            old=stored, new_label=edit.label, revision=stored.revision + 1,
-                            source=source,
-                            resolution="replaced_conflict" if in_conflict else "replaced",
-                            at=at, labeler=edit.labeler, **details)
-                return True
+            if _write(session, _REPLACE, [_replace_params(actor, edit, stored, source, at)]):
+                if in_conflict:
+                    return _change(actor, edit, stored, "replaced_conflict",
+                                   expected_revision=edit.expected_revision)
+                return _change(actor, edit, stored, "replaced")
         stored = _current_labels(session, [edit.prediction_id]).get(edit.prediction_id)
+        if stored is None and edit.prediction_id not in _classes(session, [edit.prediction_id]):
+            raise LabelError(f"no such prediction: {_name([edit.prediction_id])}")
     if stored is None:  # pragma: no cover - the row kept appearing and vanishing
         raise LabelsNotSavedError("not saved: the labels kept changing; try again")
     return _conflict(edit, stored)
+
+
+def _batches(indexes: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(indexes), _BATCH):
+        yield indexes[start:start + _BATCH]
+
+
+def _apply_all(session: Session, *, actor: Principal, edits: Sequence[LabelEdit],
+               stored: dict[str, _Stored], source: str, replace_conflicts: bool,
+               all_or_nothing: bool, at: datetime) -> list[_Change | Conflict | None]:
+    """Apply the edits; the outcome of each, as :func:`_apply`, in the order of the edits.
+
+    The edits are sorted against the labels read (``stored``) into new, unchanged,
+    replaced and conflicting ones; the new ones are inserted and the replacements written
+    in batches of executemany statements. A batch that loses a race (a label inserted or
+    changed by another writer since the read: PostgreSQL, another connection) is rolled
+    back to its savepoint and re-run edit by edit (:func:`_apply`).
+
+    Raises:
+        LabelConflictError: ``all_or_nothing`` and some edits conflict with the labels
+            read; nothing was written.
+    """
+    outcomes: list[_Change | Conflict | None] = [None] * len(edits)
+    new: list[int] = []
+    replacing: list[int] = []
+    for i, edit in enumerate(edits):
+        now = stored.get(edit.prediction_id)
+        if now is None:
+            new.append(i)
+        elif now.label == edit.label:
+            continue  # unchanged
+        elif edit.expected_revision != now.revision and not replace_conflicts:
+            outcomes[i] = _conflict(edit, now)
+        else:
+            replacing.append(i)
+    if all_or_nothing and any(isinstance(o, Conflict) for o in outcomes):
+        raise LabelConflictError([o for o in outcomes if isinstance(o, Conflict)])
+    # A dialect that cannot count the rows of an executemany gets no batches.
+    batched = session.connection().dialect.supports_sane_multi_rowcount
+    # In id order, neighbouring inserts touch the same pages of the (random) id indexes.
+    new.sort(key=lambda i: edits[i].prediction_id)
+    replacing.sort(key=lambda i: edits[i].prediction_id)
+    for batch in _batches(new):
+        if batched and _write(session, _INSERT, [_insert_params(actor, edits[i], source, at)
+                                                 for i in batch]):
+            for i in batch:
+                outcomes[i] = _change(actor, edits[i], None, "new")
+            continue
+        for i in batch:
+            outcomes[i] = _apply(session, actor=actor, edit=edits[i], stored=None,
+                                 source=source, replace_conflicts=replace_conflicts, at=at)
+    for batch in _batches(replacing):
+        params = [_replace_params(actor, edits[i], stored[edits[i].prediction_id], source, at)
+                  for i in batch]
+        if batched and _write(session, _REPLACE, params):
+            for i in batch:
+                edit, old = edits[i], stored[edits[i].prediction_id]
+                if edit.expected_revision != old.revision:
+                    outcomes[i] = _change(actor, edit, old, "replaced_conflict",
+                                          expected_revision=edit.expected_revision)
+                else:
+                    outcomes[i] = _change(actor, edit, old, "replaced")
+            continue
+        for i in batch:
+            outcomes[i] = _apply(session, actor=actor, edit=edits[i],
+                                 stored=stored[edits[i].prediction_id], source=source,
+                                 replace_conflicts=replace_conflicts, at=at)
+    return outcomes
 
 
 def save_labels(
@@ -396,29 +529,22 @@ def save_labels(
     if not edits:
         return SaveResult(saved=0, unchanged=0, conflicts=[])
     ids = [e.prediction_id for e in edits]
-    saved = unchanged = replaced = 0
-    conflicts: list[Conflict] = []
     try:
         with session_scope(engine, write=True) as session:
             _validate_against_store(edits, _classes(session, ids))
             stored = _current_labels(session, ids)
             at = utcnow()
-            for edit in edits:
-                outcome = _apply(session, actor=labeler, edit=edit,
-                                 stored=stored.get(edit.prediction_id), source=source,
-                                 replace_conflicts=replace_conflicts, at=at)
-                if isinstance(outcome, Conflict):
-                    conflicts.append(outcome)
-                elif outcome:
-                    saved += 1
-                    if edit.prediction_id in stored:
-                        replaced += 1
-                else:
-                    unchanged += 1
-            if all_or_nothing and conflicts:
-                raise LabelConflictError(conflicts)  # rolls the whole save back
-            result = SaveResult(saved=saved, unchanged=unchanged, conflicts=conflicts,
-                                replaced=replaced)
+            outcomes = _apply_all(session, actor=labeler, edits=edits, stored=stored,
+                                  source=source, replace_conflicts=replace_conflicts,
+                                  all_or_nothing=all_or_nothing, at=at)
+            changes = [o for o in outcomes if isinstance(o, _Change)]
+            conflicts = [o for o in outcomes if isinstance(o, Conflict)]
+            if all_or_nothing and conflicts:  # lost races: rolls the whole save back
+                raise LabelConflictError(conflicts)
+            _log_changes(session, actor=labeler, changes=changes, source=source, at=at)
+            result = SaveResult(saved=len(changes), unchanged=outcomes.count(None),
+                                conflicts=conflicts,
+                                replaced=sum(c.old is not None for c in changes))
             if on_saved is not None:
                 on_saved(session, result)
     except OperationalError as exc:
@@ -445,19 +571,21 @@ def keep_labels(
     labeler = require(actor, Action.LABEL)
     if not conflicts:
         return 0
-    recorded = 0
     try:
         with session_scope(engine, write=True) as session:
             stored = _current_labels(session, [c.prediction_id for c in conflicts])
             at = utcnow()
+            kept: list[_Change] = []
             for c in conflicts:
                 now = stored.get(c.prediction_id)
                 if now is None or now.revision != c.stored_revision:
                     continue
-                _log_change(session, actor=labeler, prediction_id=c.prediction_id, old=now,
-                            new_label=now.label, revision=now.revision, source="ui",
-                            resolution="kept", at=at, not_used=c.your_label)
-                recorded += 1
+                kept.append(_Change(prediction_id=c.prediction_id, old=now,
+                                    new_label=now.label, new_labeler=labeler.username,
+                                    revision=now.revision, resolution="kept",
+                                    details={"not_used": c.your_label}))
+            _log_changes(session, actor=labeler, changes=kept, source="ui", at=at)
+            recorded = len(kept)
     except OperationalError as exc:
         if _is_busy(exc):
             raise LabelsNotSavedError("not saved: the database is busy; try again") from exc

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from db.models import AuditLog, Feedback, FeedbackHistory
 from db.repositories import users as users_repo
 from db.session import session_scope
-from services import cli
+from services import cli, labels
 from services.auth import CLI, PermissionDenied, Principal, Role
 from services.label_import import (
     ImportConflictError,
@@ -172,6 +172,31 @@ def test_the_row_limit_comes_from_the_settings(engine: Engine, ids: list[str]) -
     with pytest.raises(LabelImportError, match="at most 3 are imported at once"):
         _import(engine, data, settings=replace(Settings(), label_import_max_rows=3))
     assert _counts(engine) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("when", ["stored before", "stored during the import"])
+def test_a_large_import_whose_last_row_conflicts_writes_nothing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """5,000 rows in several batches: a conflict on the last one refuses them all, whether
+    it is seen in the read (nothing is written) or only when the last batch's insert loses
+    the race (the batches written before are rolled back)."""
+    model_id, version_id = make_model(engine)
+    ids = log_predictions(engine, model_id=model_id, version_id=version_id,
+                          rows=[(T0, "stays", None)] * 5000)
+    last = ids[-1]
+    save_labels(engine=engine, actor=BOB, edits=[LabelEdit(last, "churns", None)])
+    if when == "stored during the import":  # the read misses it, as if Bob saved later
+        real = labels._current_labels
+        monkeypatch.setattr(labels, "_current_labels", lambda session, wanted: (
+            {} if len(wanted) > 1 else real(session, wanted)))
+    before = _counts(engine)
+    data = _csv(*(f"{pid},stays" for pid in ids))
+    with pytest.raises(ImportConflictError) as refused:
+        _import(engine, data, settings=replace(Settings(), label_import_max_rows=5000))
+    [(line, conflict)] = refused.value.conflicts
+    assert (line, conflict.prediction_id, conflict.stored_by) == (5001, last, "bob")
+    assert _counts(engine) == before == (1, 1, 1)
 
 
 # --- the command line ----------------------------------------------------------------------

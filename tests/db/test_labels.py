@@ -222,6 +222,100 @@ def test_a_lost_insert_race_becomes_a_conflict(
     assert len(history) == audits == 2
 
 
+@pytest.mark.parametrize("replace_conflicts", [False, True])
+def test_a_mixed_batch_writes_exactly_one_history_row_and_audit_entry_per_change(
+    engine: Engine, replace_conflicts: bool
+) -> None:
+    same, seen, moved, fresh, twice = _predictions(engine, n=5)
+    save_labels(engine=engine, actor=ANN, edits=[LabelEdit(same, "churns", None),
+                                                 LabelEdit(seen, "churns", None),
+                                                 LabelEdit(moved, "churns", None),
+                                                 LabelEdit(twice, "churns", None)])
+    save_labels(engine=engine, actor=ANN, edits=[LabelEdit(twice, "stays", 1)])
+    _, history_before, audits_before = _state(engine)
+    audit_before = _audit(engine)
+    edits = [LabelEdit(fresh, "stays", None),      # new
+             LabelEdit(same, "churns", None),      # unchanged (equal, whatever was seen)
+             LabelEdit(seen, "stays", 1),          # replaced: the revision seen is stored
+             LabelEdit(moved, "stays", None),      # conflict: Bob saw no label
+             LabelEdit(twice, "churns", 1)]        # conflict: stored is revision 2 now
+    result = save_labels(engine=engine, actor=BOB, edits=edits,
+                         replace_conflicts=replace_conflicts)
+
+    changed = [fresh, seen, moved, twice] if replace_conflicts else [fresh, seen]
+    assert (result.saved, result.unchanged, result.replaced) == (
+        len(changed), 1, len(changed) - 1)
+    assert [c.prediction_id for c in result.conflicts] == (
+        [] if replace_conflicts else [moved, twice])
+    feedback, history, audits = _state(engine)
+    new_history = history[len(history_before):]
+    expected = [(fresh, None, "stays", None, "bob", 1, "new"),
+                (seen, "churns", "stays", "ann", "bob", 2, "replaced")]
+    if replace_conflicts:
+        expected += [(moved, "churns", "stays", "ann", "bob", 2, "replaced_conflict"),
+                     (twice, "stays", "churns", "ann", "bob", 3, "replaced_conflict")]
+    assert new_history == expected  # in the order of the edits
+    assert audits == audits_before + len(changed)
+    details = _audit(engine)[len(audit_before):]
+    common = {"source": "ui"}
+    expected_audit = [
+        ("bob", "label", fresh, {"old": None, "new": "stays", "old_labeler": None,
+                                 "revision": 1, "resolution": "new", **common}),
+        ("bob", "label", seen, {"old": "churns", "new": "stays", "old_labeler": "ann",
+                                "revision": 2, "resolution": "replaced", **common}),
+    ]
+    if replace_conflicts:
+        expected_audit += [
+            ("bob", "label", moved, {"old": "churns", "new": "stays", "old_labeler": "ann",
+                                     "revision": 2, "resolution": "replaced_conflict",
+                                     "expected_revision": None, **common}),
+            ("bob", "label", twice, {"old": "stays", "new": "churns", "old_labeler": "ann",
+                                     "revision": 3, "resolution": "replaced_conflict",
+                                     "expected_revision": 1, **common}),
+        ]
+    assert details == expected_audit
+    current = {pid: (label, labeler, rev) for pid, label, labeler, rev in feedback}
+    assert current[same] == ("churns", "ann", 1)
+    assert current[fresh] == ("stays", "bob", 1)
+    assert current[seen] == ("stays", "bob", 2)
+    assert current[moved] == (("stays", "bob", 2) if replace_conflicts else ("churns", "ann", 1))
+    assert current[twice] == (("churns", "bob", 3) if replace_conflicts else ("stays", "ann", 2))
+
+
+def test_a_replacement_that_lost_a_race_becomes_a_conflict(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batched UPDATE whose row count falls short is rolled back and re-run edit by edit."""
+    p1, p2, p3 = _predictions(engine)
+    save_labels(engine=engine, actor=ANN, edits=[LabelEdit(pid, "churns", None)
+                                                 for pid in (p1, p2, p3)])
+    real = labels._current_labels
+    with session_scope(engine) as session:
+        stale = real(session, [p1, p2, p3])  # Bob's read: every label at revision 1
+    # Ann changes p2 twice after Bob's read (on PostgreSQL a read takes no lock).
+    save_labels(engine=engine, actor=ANN, edits=[LabelEdit(p2, "stays", 1)])
+    save_labels(engine=engine, actor=ANN, edits=[LabelEdit(p2, "churns", 2)])
+    calls = 0
+
+    def stale_first_read(session: Any, ids: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return stale if calls == 1 else real(session, ids)
+
+    monkeypatch.setattr(labels, "_current_labels", stale_first_read)
+    result = save_labels(engine=engine, actor=BOB, edits=[LabelEdit(pid, "stays", 1)
+                                                          for pid in (p1, p2, p3)])
+    assert (result.saved, result.unchanged) == (2, 0)
+    [conflict] = result.conflicts
+    assert (conflict.prediction_id, conflict.stored_label, conflict.stored_revision) == (
+        p2, "churns", 3)
+    feedback, history, audits = _state(engine)
+    assert sorted(feedback) == sorted([(p1, "stays", "bob", 2), (p2, "churns", "ann", 3),
+                                       (p3, "stays", "bob", 2)])
+    assert [(h[0], h[6]) for h in history[-2:]] == [(p1, "replaced"), (p3, "replaced")]
+    assert len(history) == audits == 7
+
+
 def test_parallel_labelers_never_duplicate_or_lose_a_label(engine: Engine) -> None:
     items = _predictions(engine, n=100)
     rng = random.Random(7)
