@@ -11,6 +11,7 @@ converted values bound to the driver directly.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -19,30 +20,34 @@ from sqlalchemy.sql.dml import UpdateBase
 
 __all__ = ["executemany"]
 
+# Types whose equal values (with the same tzinfo) are the same value to every converter.
+_REMEMBERED = frozenset({str, int, bool, type(None), date, datetime})
+
 
 def _once_per_value(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``process`` remembering its result per distinct hashable value (of the same type)."""
-    seen: dict[tuple[type, Any], Any] = {}
+    """``process`` remembering its result per distinct value, for the types whose equal
+    values always convert alike (text, whole numbers, times in the same zone)."""
+    seen: dict[tuple[Any, ...], Any] = {}
 
     def run(value: Any) -> Any:
-        try:
-            key = (type(value), value)
-            if key in seen:
-                return seen[key]
-        except TypeError:  # unhashable: a JSON document
-            return process(value)
-        seen[key] = out = process(value)
-        return out
+        kind = type(value)
+        if kind not in _REMEMBERED:
+            return process(value)  # a JSON document, a float (0.0 == -0.0), …
+        key = (kind, value, getattr(value, "tzinfo", None))
+        if key not in seen:
+            seen[key] = process(value)
+        return seen[key]
 
     return run
 
 
-def _constant(value: Any) -> Callable[[Mapping[str, Any]], Any]:
-    return lambda _row: value
-
-
-def _converted(name: str, process: Callable[[Any], Any]) -> Callable[[Mapping[str, Any]], Any]:
-    return lambda row: process(row[name])
+def _picker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The values of ``names`` in a row, in that order (C's itemgetter: no loop per row)."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda row: (row[name],)
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*names)
+    return pick
 
 
 def executemany(connection: Connection, statement: UpdateBase,
@@ -66,18 +71,23 @@ def executemany(connection: Connection, statement: UpdateBase,
             or compiled.escaped_bind_names):
         return connection.execute(statement, list(rows)).rowcount
     given = rows[0].keys()
-    getters: list[Callable[[Mapping[str, Any]], Any]] = []
-    for name in names:
+    constants: dict[str, Any] = {}
+    converters: dict[str, Callable[[Any], Any]] = {}
+    for name in dict.fromkeys(names):  # a parameter may be used more than once
         bind = compiled.binds[name]
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if name not in given:  # a value of the statement itself (``revision + 1``)
             if bind.required:
                 raise KeyError(f"no value for the parameter {name!r}")
             value = bind.effective_value
-            getters.append(_constant(value if process is None else process(value)))
-        elif process is None:
-            getters.append(itemgetter(name))
-        else:
-            getters.append(_converted(name, _once_per_value(process)))
-    converted = [tuple([get(row) for get in getters]) for row in rows]
+            constants[name] = value if process is None else process(value)
+        elif process is not None:
+            converters[name] = _once_per_value(process)
+    values = _picker(names)
+    if not constants and not converters:
+        converted = [values(row) for row in rows]
+    else:
+        converted = [values({**row, **constants,
+                             **{name: process(row[name]) for name, process in converters.items()}})
+                     for row in rows]
     return connection.exec_driver_sql(compiled.string, converted).rowcount

@@ -307,20 +307,24 @@ def _change(actor: Principal, edit: LabelEdit, old: _Stored | None, resolution: 
 
 
 _HISTORY = insert(FeedbackHistory)
-# A first label, the prediction's facts copied in the same statement (INSERT ... SELECT);
-# run once per edit, as an executemany for a batch.
-# (A parameter used twice is converted once per row: the id, the time.)
+# A first label, the prediction's facts copied in the same statement (a subquery a fact,
+# each a lookup of the same primary key); run once per edit, as an executemany for a batch.
+# A single-row INSERT ... VALUES costs SQLite about a third less than INSERT ... SELECT,
+# which keeps a statement journal per row. A prediction that vanished leaves the facts
+# NULL: the NOT NULL constraints refuse the row. (A parameter used more than once is
+# converted once per row: the id, the time.)
 _ID = bindparam("b_prediction_id", type_=Prediction.id.type)
 _AT = bindparam("b_at", type_=UTCDateTime())
-_INSERT = insert(Feedback).from_select(
-    ["prediction_id", "label", "labeler", "source", "created_at", "updated_at", "revision",
-     *PREDICTION_FACTS],
-    select(_ID, bindparam("b_label", type_=Feedback.label.type),
-           bindparam("b_labeler", type_=Feedback.labeler.type),
-           bindparam("b_source", type_=Feedback.source.type),
-           _AT.label("created_at"), _AT.label("updated_at"), literal_column("1"),
-           *PREDICTION_FACTS.values())
-    .where(Prediction.id == _ID),
+_INSERT = insert(Feedback).values(
+    prediction_id=_ID,
+    label=bindparam("b_label", type_=Feedback.label.type),
+    labeler=bindparam("b_labeler", type_=Feedback.labeler.type),
+    source=bindparam("b_source", type_=Feedback.source.type),
+    created_at=_AT,
+    updated_at=_AT,
+    revision=literal_column("1"),
+    **{name: select(fact).where(Prediction.id == _ID).scalar_subquery()
+       for name, fact in PREDICTION_FACTS.items()},
 )
 # A replacement of the label stored at the revision read; matches no row if it moved on.
 _REPLACE = (

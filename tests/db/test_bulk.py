@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, bindparam, insert, text, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    bindparam,
+    insert,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from db.bulk import executemany
@@ -68,6 +82,24 @@ def test_a_constraint_error_is_raised_as_by_execute(engine: Engine) -> None:
         executemany(session.connection(), insert(AuditLog), rows)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM audit_log")).scalar() == 0
+
+
+def test_equal_values_that_convert_differently_are_converted_each(engine: Engine) -> None:
+    """Equal instants in two zones are two texts to a plain DateTime; 0.0 == -0.0."""
+    probe = Table("bulk_probe", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("at", DateTime), Column("x", Float), Column("n", Numeric(4, 2)))
+    probe.create(engine)
+    plus_one = timezone(timedelta(hours=1))
+    rows = [{"at": T0, "x": 0.0, "n": Decimal("1.5")},
+            {"at": T0.astimezone(plus_one), "x": -0.0, "n": Decimal("1.50")},
+            {"at": T0, "x": 0.0, "n": Decimal("1.5")}]
+    with engine.begin() as connection:
+        connection.execute(insert(probe), rows)
+        assert executemany(connection, insert(probe), rows) == 3
+        stored = connection.exec_driver_sql(
+            "SELECT at, x, n FROM bulk_probe ORDER BY id").all()
+    assert [tuple(r) for r in stored[3:]] == [tuple(r) for r in stored[:3]]
+    assert stored[0][0] != stored[1][0]
 
 
 def test_no_rows_run_nothing(engine: Engine) -> None:
