@@ -50,6 +50,15 @@ def _picker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ..
     return pick
 
 
+def _execute(connection: Connection, statement: UpdateBase,
+             rows: Sequence[Mapping[str, Any]]) -> int:
+    # preserve_rowcount: the rows of every page when an INSERT is sent as pages of
+    # multi-row VALUES (psycopg2), not the last page's.
+    result = connection.execute(statement, list(rows),
+                                execution_options={"preserve_rowcount": True})
+    return result.rowcount
+
+
 def executemany(connection: Connection, statement: UpdateBase,
                 rows: Sequence[Mapping[str, Any]]) -> int:
     """Run ``statement`` once per row of ``rows``, in one executemany.
@@ -62,14 +71,14 @@ def executemany(connection: Connection, statement: UpdateBase,
         return 0
     dialect = connection.dialect
     if dialect.paramstyle != "qmark" or len(rows) == 1:  # only SQLite binds directly
-        return connection.execute(statement, list(rows)).rowcount
+        return _execute(connection, statement, rows)
     # Compiled as connection.execute compiles it (it caches that; this is once a batch).
     compiled = statement.compile(dialect=dialect, column_keys=sorted(rows[0]),
                                  for_executemany=True)
     names = compiled.positiontup
     if (names is None or compiled.literal_execute_params or compiled.post_compile_params
             or compiled.escaped_bind_names):
-        return connection.execute(statement, list(rows)).rowcount
+        return _execute(connection, statement, rows)
     given = rows[0].keys()
     constants: dict[str, Any] = {}
     converters: dict[str, Callable[[Any], Any]] = {}
