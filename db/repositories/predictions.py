@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from db.models import Feedback, Prediction
@@ -22,17 +25,58 @@ PREDICTION_FACTS = {
 }
 # Ids per IN (...) query: well below SQLite's bound-parameter limit.
 _CHUNK = 500
+_SQLITE_INSERT = ("INSERT INTO predictions (id, model_id, version_id, ts, features, "
+                  "predicted_class, scores, top_score, latency_ms) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _sqlite_time(value: datetime) -> str:
+    """``value`` as SQLAlchemy's SQLite ``DATETIME`` text of the naive UTC time."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column; attach a time zone")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _insert_sqlite(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """The rows bound as plain values (what ``UTCDateTime`` and ``JSON`` would store).
+
+    SQLAlchemy's per-row type processing costs about four times SQLite's own insert;
+    ordering the batch by id makes neighbouring inserts hit the same pages of the
+    (random-keyed) primary key index.
+    """
+    dumps = json.dumps
+    try:
+        params = sorted(
+            (row["id"], row["model_id"], row["version_id"], _sqlite_time(row["ts"]),
+             dumps(row["features"]), row["predicted_class"], dumps(row["scores"]),
+             row["top_score"], row["latency_ms"])
+            for row in rows
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        # What SQLAlchemy raises when a type refuses a value: the rows are bad data.
+        raise StatementError(f"a prediction row cannot be stored: {exc!r}", _SQLITE_INSERT,
+                             None, exc) from exc
+    connection.exec_driver_sql(_SQLITE_INSERT, params)
 
 
 def insert_predictions(*, session: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Insert prediction rows in one executemany; returns the number inserted.
 
-    Each row has the columns of :class:`db.models.Prediction` (``ts`` timezone-aware).
+    Each row has every column of :class:`db.models.Prediction` (``ts`` timezone-aware).
+    On SQLite the values are bound directly, ordered by id; elsewhere through a Core
+    executemany (the ORM bulk path costs ~45 % more).
+
+    Raises:
+        StatementError: a row lacks a column or has a value its column refuses (a naive
+            ``ts``, features that are not JSON), as SQLAlchemy's own type checks raise it.
     """
     if not rows:
         return 0
-    # A Core executemany on the session's connection: the ORM bulk path costs ~45 % more.
-    session.connection().execute(insert(Prediction), list(rows))
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        _insert_sqlite(connection, rows)
+    else:
+        connection.execute(insert(Prediction), list(rows))
     return len(rows)
 
 
