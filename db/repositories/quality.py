@@ -38,6 +38,15 @@ def version_id(*, session: Session, model_id: int, version: int) -> int:
     return int(found)
 
 
+def _scope(model_id: int, version_id: int | None) -> ColumnElement[bool]:
+    """The model's labels, or one version's: a version row belongs to one model, so the
+    version alone selects them, from the covering ``ix_feedback_version_quality``
+    (adding the model would cost a table lookup per label)."""
+    if version_id is not None:
+        return Feedback.version_id == version_id
+    return Feedback.model_id == model_id
+
+
 def labelled_counts(
     *,
     session: Session,
@@ -57,12 +66,10 @@ def labelled_counts(
     """
     stmt = (
         select(Feedback.label, Feedback.predicted_class, func.count())
-        .where(Feedback.model_id == model_id)
+        .where(_scope(model_id, version_id))
         .group_by(Feedback.label, Feedback.predicted_class)
         .order_by(Feedback.label, Feedback.predicted_class)
     )
-    if version_id is not None:
-        stmt = stmt.where(Feedback.version_id == version_id)
     if since is not None:
         stmt = stmt.where(Feedback.predicted_at >= since)
     if until is not None:

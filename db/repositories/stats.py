@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, cast, func, select
+from sqlalchemy import ColumnElement, Integer, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from db.base import UTCDateTime
@@ -23,10 +24,15 @@ class HourlyLabels:
     correct: int
 
 
-def _hour_bucket(session: Session) -> ColumnElement[datetime]:
-    """The labelled prediction's time truncated to the hour, in the dialect's own syntax."""
+def _hour_bucket(session: Session) -> ColumnElement[Any]:
+    """The labelled prediction's hour, in the dialect's own syntax.
+
+    SQLite stores the time as text ``YYYY-MM-DD HH:MM:SS.ffffff``: its first 13 characters
+    are the hour (``YYYY-MM-DD HH``), half the cost of ``strftime`` a row.
+    """
     if session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d %H:00:00", Feedback.predicted_at)
+        # Literal bounds, so GROUP BY repeats the very expression of the column list.
+        return func.substr(Feedback.predicted_at, literal_column("1"), literal_column("13"))
     return func.date_trunc("hour", Feedback.predicted_at)
 
 
@@ -37,7 +43,8 @@ def count_predictions(*, session: Session, model_id: int, since: datetime) -> in
 
 
 def _correct() -> ColumnElement[int]:
-    return func.sum(cast(case((Feedback.predicted_class == Feedback.label, 1), else_=0), Integer))
+    # CAST(a = b AS INTEGER): 0 or 1 in SQLite and PostgreSQL, cheaper than a CASE.
+    return func.sum(cast(Feedback.predicted_class == Feedback.label, Integer))
 
 
 def label_totals(*, session: Session, model_id: int, since: datetime) -> tuple[int, int]:
@@ -59,18 +66,22 @@ def hourly_labels(
     """
     bucket = _hour_bucket(session).label("hour")
     correct = _correct()
+    # A version row belongs to one model: the version alone selects its labels, from the
+    # covering ix_feedback_version_quality (the model too would cost a table lookup a row).
+    scope = (Feedback.model_id == model_id if version_id is None
+             else Feedback.version_id == version_id)
     stmt = (
         select(bucket, func.count().label("labelled"), correct.label("correct"))
-        .where(Feedback.model_id == model_id, Feedback.predicted_at >= since)
+        .where(scope, Feedback.predicted_at >= since)
         .group_by(bucket)
         .order_by(bucket)
     )
-    if version_id is not None:
-        stmt = stmt.where(Feedback.version_id == version_id)
     to_utc = UTCDateTime()
     dialect = session.get_bind().dialect
     rows = []
     for hour, labelled, right in session.execute(stmt):
+        if isinstance(hour, str):  # SQLite: "YYYY-MM-DD HH"
+            hour = f"{hour}:00:00"
         stamp = to_utc.process_result_value(hour, dialect)
         assert stamp is not None
         rows.append(HourlyLabels(hour=stamp, labelled=int(labelled), correct=int(right or 0)))
