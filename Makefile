@@ -15,7 +15,7 @@ export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup setup-dev prometheus browsers demo demo-reset prometheus-config lint test bench-serving \
-	clean distclean
+	bench-labels clean distclean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -52,6 +52,9 @@ test: setup-dev lint  ## Set up, lint, then run every test tier.
 
 bench-serving: setup  ## Benchmark the Serving page over 7 days of two versions (prints, writes JSON).
 	$(VENV)/bin/python -m benchmarks.serving_page
+
+bench-labels: setup  ## Benchmark saving 10,000 labels in one import on SQLite (prints, writes JSON).
+	$(VENV)/bin/python -m benchmarks.label_save
 
 clean:  ## Remove caches and test artefacts (keeps the venv and the demo data).
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts
