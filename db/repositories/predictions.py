@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
+from db.bulk import executemany
 from db.models import Feedback, Prediction
 
 __all__ = ["PREDICTION_FACTS", "insert_feedback", "insert_predictions", "prediction_facts"]
@@ -116,5 +117,6 @@ def insert_feedback(*, session: Session, rows: Sequence[dict[str, Any]]) -> int:
          "updated_at": row.get("updated_at", row["created_at"]), "revision": 1}
         for row in rows
     ]
-    session.connection().execute(insert(Feedback), prepared)
+    # Each distinct time, labeler and source converted once (the batch shares most).
+    executemany(session.connection(), insert(Feedback), prepared)
     return len(prepared)
