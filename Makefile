@@ -15,7 +15,7 @@ export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup setup-dev prometheus browsers demo demo-reset prometheus-config lint test bench-serving \
-	bench-labels clean distclean
+	bench-labels bench-quality clean distclean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -55,6 +55,9 @@ bench-serving: setup  ## Benchmark the Serving page over 7 days of two versions 
 
 bench-labels: setup  ## Benchmark saving 10,000 labels in one import on SQLite (prints, writes JSON).
 	$(VENV)/bin/python -m benchmarks.label_save
+
+bench-quality: setup  ## Benchmark logging, quality queries and the quality page at 1M predictions (JSON).
+	$(VENV)/bin/python -m benchmarks.quality_store
 
 clean:  ## Remove caches and test artefacts (keeps the venv and the demo data).
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts

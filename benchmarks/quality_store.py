@@ -1,0 +1,370 @@
+"""Benchmark: the quality store at a million logged predictions, 300,000 of them labelled.
+
+Builds a temporary SQLite store (migrated like any other) with one 3-class model whose
+version 2 replaced version 1 25 days before the end of a 60-day history, generated here
+with numpy (nothing downloaded), then measures:
+
+* bulk logging: ``insert_predictions`` in write transactions of ``--batch`` rows, and the
+  labels through ``insert_feedback`` (which copies each prediction's facts);
+* ``quality_report`` (confusion matrix and per-class metrics) of version 1 over all time,
+  cold (first query of a fresh engine; the operating system's file cache stays warm) and
+  warm (median of ``--runs``);
+* ``accuracy_trend`` over the last 30 days by day, cold and warm;
+* the Model quality page (``pages/quality.py`` under Streamlit's ``AppTest``, signed in as an
+  admin) in a fresh process: its first run (new engine, empty caches), runs with the data
+  cache cleared (every store query again) and cached reruns, for the page's default filters
+  and for version 1 over all time; with that process's peak resident memory (``VmHWM``).
+
+Run with ``make bench-quality`` (or ``.venv/bin/python -m benchmarks.quality_store``; a quick
+run: ``--predictions 20000 --labelled 6000``). Prints the figures and writes them as JSON to
+``benchmarks/results/quality_store.json`` (``--output`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine
+
+from db.repositories import registry
+from db.repositories.predictions import insert_feedback, insert_predictions
+from db.schema import upgrade
+from db.session import make_engine, session_scope
+from services.settings import PROJECT_ROOT, Settings
+
+RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "quality_store.json"
+MODEL = "triage"
+CLASSES = ("low", "mid", "high")
+DAYS = 60
+PROMOTED_DAYS_AGO = 25
+TARGETS = {
+    "insert_predictions_rows_per_s": 50_000,  # at least
+    "quality_report_warm_s": 0.1,  # at most, below
+    "accuracy_trend_warm_s": 0.2,
+    "page_uncached_s": 1.5,
+    "page_peak_rss_mb": 600,
+}
+_SECRET = "benchmark-cookie-secret-" + "x" * 32
+_USER = "bench-admin"
+
+
+@dataclass(frozen=True)
+class Built:
+    """The generated store and how long building it took."""
+
+    predictions: int
+    labelled: int
+    predictions_per_s: float
+    labels_per_s: float
+    versions: dict[int, int]  # version number -> predictions
+
+
+def _ids(rng: np.random.Generator, n: int) -> list[str]:
+    """``n`` random 32-digit hex ids, like the inference service's ``uuid4().hex``."""
+    text = rng.bytes(16 * n).hex()
+    return [text[i:i + 32] for i in range(0, 32 * n, 32)]
+
+
+def _register(engine: Engine, start: datetime, promoted: datetime) -> tuple[int, int, int]:
+    with session_scope(engine, write=True) as session:
+        model = registry.create_model(
+            session=session, name=MODEL, task="multiclass", class_labels=list(CLASSES),
+            feature_schema=[{"name": "length", "type": "number"},
+                            {"name": "channel", "type": "category",
+                             "categories": ["mail", "phone", "web"]}])
+        ids = []
+        for at in (start, promoted):
+            version = registry.add_version(session=session, model_id=model.id,
+                                           artifact_path="/nonexistent/benchmark.pkl",
+                                           artifact_sha256="0" * 64, created_by="benchmark")
+            registry.set_production(session=session, model_id=model.id,
+                                    version_id=version.id, actor="benchmark", at=at)
+            ids.append(version.id)
+        return model.id, ids[0], ids[1]
+
+
+def build(engine: Engine, *, predictions: int, labelled: int, batch: int, now: datetime,
+          seed: int = 7) -> Built:
+    """Log ``predictions`` rows over :data:`DAYS` days and label ``labelled`` of them.
+
+    Only the ``insert_*`` calls and their commits are timed, not building the rows.
+    """
+    rng = np.random.default_rng(seed)
+    start = now - timedelta(days=DAYS)
+    promoted = now - timedelta(days=PROMOTED_DAYS_AGO)
+    model_id, v1, v2 = _register(engine, start, promoted)
+    offsets = np.sort(rng.uniform(0.0, DAYS * 86400.0, predictions))
+    is_v2 = offsets >= (promoted - start).total_seconds()
+    probs = rng.dirichlet((2.0, 1.5, 1.0), predictions)
+    predicted = probs.argmax(axis=1)
+    top = probs.max(axis=1)
+    length = rng.lognormal(5.0, 1.0, predictions)
+    channel = rng.integers(0, 3, predictions)
+    latency = rng.lognormal(np.log(12.0), 0.35, predictions)
+    ids = _ids(rng, predictions)
+    # Truth: the predicted class 82 % of the time for v1, 86 % for v2, else another class.
+    right = rng.random(predictions) < np.where(is_v2, 0.86, 0.82)
+    truth = np.where(right, predicted, (predicted + rng.integers(1, 3, predictions)) % 3)
+    spent = 0.0
+    for lo in range(0, predictions, batch):
+        hi = min(lo + batch, predictions)
+        rows = [
+            {"id": ids[i], "model_id": model_id, "version_id": v2 if is_v2[i] else v1,
+             "ts": start + timedelta(seconds=float(offsets[i])),
+             "features": {"length": float(length[i]), "channel": ("mail", "phone", "web")[
+                 int(channel[i])]},
+             "predicted_class": CLASSES[int(predicted[i])],
+             "scores": dict(zip(CLASSES, probs[i].tolist(), strict=True)),
+             "top_score": float(top[i]), "latency_ms": float(latency[i])}
+            for i in range(lo, hi)
+        ]
+        began = time.perf_counter()
+        with session_scope(engine, write=True) as session:
+            insert_predictions(session=session, rows=rows)
+        spent += time.perf_counter() - began
+    chosen = np.sort(rng.choice(predictions, size=labelled, replace=False))
+    labelled_at = now - timedelta(hours=1)
+    label_spent = 0.0
+    for lo in range(0, labelled, batch):
+        rows = [{"prediction_id": ids[i], "label": CLASSES[int(truth[i])], "labeler": "bench",
+                 "source": "csv", "created_at": labelled_at}
+                for i in chosen[lo:lo + batch].tolist()]
+        began = time.perf_counter()
+        with session_scope(engine, write=True) as session:
+            insert_feedback(session=session, rows=rows)
+        label_spent += time.perf_counter() - began
+    return Built(predictions=predictions, labelled=labelled,
+                 predictions_per_s=predictions / spent,
+                 labels_per_s=labelled / label_spent if labelled else 0.0,
+                 versions={1: int((~is_v2).sum()), 2: int(is_v2.sum())})
+
+
+def _timed(call: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
+    """``(first, median of the next runs, first result)`` in seconds."""
+    began = time.perf_counter()
+    result = call()
+    cold = time.perf_counter() - began
+    warm = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        call()
+        warm.append(time.perf_counter() - began)
+    return cold, statistics.median(warm), result
+
+
+def measure_queries(database_url: str, *, runs: int, now: datetime) -> dict[str, Any]:
+    """The quality report and the trend, each on a fresh engine (cold) then warm."""
+    from services.quality import accuracy_trend, quality_report
+
+    figures: dict[str, Any] = {}
+    engine = make_engine(database_url)
+    try:
+        cold, warm, report = _timed(
+            lambda: quality_report(engine=engine, model=MODEL, version=1), runs)
+        figures.update(quality_report_cold_s=cold, quality_report_warm_s=warm,
+                       quality_report_labels=report.n_labelled)
+    finally:
+        engine.dispose()
+    engine = make_engine(database_url)
+    try:
+        since = now - timedelta(days=30)
+        cold, warm, trend = _timed(
+            lambda: accuracy_trend(engine=engine, model=MODEL, version=None, since=since,
+                                   bucket="day"), runs)
+        figures.update(accuracy_trend_cold_s=cold, accuracy_trend_warm_s=warm,
+                       accuracy_trend_buckets=len(trend))
+    finally:
+        engine.dispose()
+    return figures
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size (``VmHWM``) in MB."""
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def page_run(runs: int) -> dict[str, Any]:
+    """Time ``pages/quality.py`` under AppTest in this (fresh) process; settings from the env.
+
+    Signed in as :data:`_USER` through a real signed token, like ``tests/app``.
+    """
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    import dashboard.auth
+    from services.auth.tokens import issue_token
+
+    token = issue_token(username=_USER, secret=_SECRET, ttl_seconds=3600)
+    dashboard.auth._session_cookie = lambda: token
+    began = time.perf_counter()
+    # What pages/quality.py imports: once per server process, whichever page needs it first.
+    for module in ("pandas", "plotly.graph_objects", "dashboard.charts",
+                   "dashboard.components", "services.quality"):
+        importlib.import_module(module)
+    imports = time.perf_counter() - began
+    rss_before = _peak_rss_mb()
+    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "quality.py"), default_timeout=120)
+
+    def run(change: Callable[[], Any] | None = None) -> float:
+        began = time.perf_counter()
+        if change is not None:
+            change()
+        at.run()
+        took = time.perf_counter() - began
+        if at.exception:
+            raise SystemExit(f"the page failed: {at.exception[0].message}")
+        return took
+
+    def uncached() -> float:
+        st.cache_data.clear()
+        return run()
+
+    figures: dict[str, Any] = {"page_imports_s": imports, "page_cold_s": run()}
+    if not any(m.label == "Labelled predictions" for m in at.metric):
+        raise SystemExit("the page shows no figures: " + "; ".join(i.value for i in at.info))
+    figures["page_uncached_s"] = statistics.median(uncached() for _ in range(runs))
+    figures["page_cached_s"] = statistics.median(run() for _ in range(runs))
+    at.selectbox(key="quality-range").set_value("All time")
+    at.selectbox(key=f"quality-version-{MODEL}").set_value("1")
+    figures["page_all_time_v1_first_s"] = run()
+    figures["page_all_time_v1_uncached_s"] = statistics.median(uncached() for _ in range(runs))
+    figures["page_labelled_shown"] = next(m.value for m in at.metric
+                                          if m.label == "Labelled predictions")
+    figures["page_peak_rss_mb"] = _peak_rss_mb()
+    figures["page_rss_before_page_mb"] = rss_before
+    return figures
+
+
+def measure_page(database_url: str, var_dir: str, *, runs: int) -> dict[str, Any]:
+    """:func:`page_run` in a fresh Python process (its memory is the dashboard's alone)."""
+    from services.auth import SYSTEM
+    from services.auth.users import create_user
+
+    engine = make_engine(database_url)
+    try:
+        # No password: the page run hands the app a signed token, as tests/app does.
+        create_user(engine=engine, actor=SYSTEM, username=_USER, role="admin", password=None)
+    finally:
+        engine.dispose()
+    env = {**os.environ, "OPSDASH_DATABASE_URL": database_url, "OPSDASH_VAR_DIR": var_dir,
+           "OPSDASH_COOKIE_SECRET": _SECRET,
+           "OPSDASH_PROMETHEUS_URL": "http://127.0.0.1:9"}  # never asked by this page
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.quality_store", "--page-run", "--runs", str(runs)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the page run failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPUs, load, and a pure-Python reference time."""
+    began = time.perf_counter()
+    sum(range(10_000_000))
+    return {"cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0],
+            "python_reference_s": time.perf_counter() - began}
+
+
+def _rounded(figures: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in figures.items():
+        if isinstance(value, float):
+            value = round(value, 4 if key.endswith("_s") else 1)
+        out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--predictions", type=int, default=1_000_000,
+                        help="logged predictions (default 1,000,000)")
+    parser.add_argument("--labelled", type=int, default=300_000,
+                        help="of which labelled (default 300,000)")
+    parser.add_argument("--batch", type=int, default=10_000,
+                        help="rows per write transaction (default 10,000)")
+    parser.add_argument("--runs", type=int, default=7, help="warm runs (default 7)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument("--page-run", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.page_run:  # the child process of measure_page
+        print(json.dumps(page_run(args.runs)))
+        return 0
+    if not 0 <= args.labelled <= args.predictions or args.predictions < 1:
+        parser.error("need 1 <= --predictions and 0 <= --labelled <= --predictions")
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    before = machine()
+    with tempfile.TemporaryDirectory(prefix="opsdash-bench-") as tmp:
+        settings = replace(Settings(), var_dir=tmp, database_url="")
+        url = settings.resolved_database_url
+        engine = make_engine(url)
+        upgrade(engine)
+        began = time.perf_counter()
+        built = build(engine, predictions=args.predictions, labelled=args.labelled,
+                      batch=args.batch, now=now)
+        engine.dispose()
+        prepared = time.perf_counter() - began
+        database_mb = Path(tmp, "opsdash.db").stat().st_size / 1e6
+        queries = measure_queries(url, runs=args.runs, now=now)
+        page = measure_page(url, tmp, runs=args.runs)
+    figures = _rounded({
+        "benchmark": "quality_store",
+        "predictions": built.predictions,
+        "labelled": built.labelled,
+        "predictions_v1": built.versions[1],
+        "predictions_v2": built.versions[2],
+        "batch_rows": args.batch,
+        "prepare_s": prepared,
+        "database_mb": database_mb,
+        "insert_predictions_rows_per_s": built.predictions_per_s,
+        "insert_feedback_rows_per_s": built.labels_per_s,
+        **queries,
+        **page,
+        "warm_runs": args.runs,
+        "total_s": time.perf_counter() - started,
+        "machine_before": _rounded(before),
+        "machine_after": _rounded(machine()),
+        "targets": TARGETS,
+    })
+    figures["meets_targets"] = {
+        "insert_predictions": figures["insert_predictions_rows_per_s"]
+        >= TARGETS["insert_predictions_rows_per_s"],
+        "quality_report": figures["quality_report_warm_s"] <= TARGETS["quality_report_warm_s"],
+        "accuracy_trend": figures["accuracy_trend_warm_s"] <= TARGETS["accuracy_trend_warm_s"],
+        "page": figures["page_uncached_s"] <= TARGETS["page_uncached_s"],
+        "page_memory": figures["page_peak_rss_mb"] < TARGETS["page_peak_rss_mb"],
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    try:
+        shown = args.output.resolve().relative_to(PROJECT_ROOT)
+    except ValueError:
+        shown = args.output
+    print(f"written to {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
