@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard.auth import current_user, sso_signed_in
 from dashboard.components import signout_form
-from dashboard.navigation import PAGES, SIGNIN, pages_for, start_page
+from dashboard.navigation import HOME, PAGES, SIGNIN, pages_for, start_page
 from db.schema import SchemaError
 from services.auth import Principal
 from services.auth.tokens import MissingSecretError
@@ -44,7 +44,8 @@ if user is None:
     # Only the sign-in page exists for an anonymous visitor; every page's URL shows it
     # (rather than "page not found"), and after signing in the app opens at its start.
     st.navigation(
-        [st.Page(SIGNIN, title="Sign in", default=True)]
+        [st.Page(SIGNIN, title="Sign in", default=True),
+         st.Page(SIGNIN, title="Sign in", url_path=HOME)]
         + [st.Page(SIGNIN, title="Sign in", url_path=entry.url_path) for entry in PAGES],
         position="hidden",
     ).run()
@@ -55,11 +56,13 @@ allowed = pages_for(user.role)
 # role itself); the sidebar links only the pages this role may open.
 start = start_page(user.role)
 pages = {
-    entry.path: st.Page(entry.path, title=entry.title, icon=entry.icon, url_path=entry.url_path,
-                        default=entry == start)
+    entry.path: st.Page(entry.path, title=entry.title, icon=entry.icon, url_path=entry.url_path)
     for entry in PAGES
 }
-page = st.navigation(list(pages.values()), position="hidden")
+# The start page answers at "/" too. Streamlit serves a default page only at "/" (its own
+# path, e.g. a bookmarked /overview, would be "page not found"), so "/" is a second entry.
+home = st.Page(start.path, title=start.title, icon=start.icon, url_path=HOME, default=True)
+page = st.navigation([home, *pages.values()], position="hidden")
 
 with st.sidebar:
     for entry in allowed:

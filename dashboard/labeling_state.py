@@ -31,12 +31,14 @@ __all__ = [
     "EDITS",
     "GENERATION",
     "IMPORT_ERRORS",
+    "IMPORT_OPEN",
     "IMPORT_RESULT",
     "SEEN",
     "SKIPPED",
     "Flash",
     "apply_conflict_choices",
     "collect_table_edits",
+    "forget_import",
     "import_file",
     "label_one",
     "pending_edits",
@@ -60,6 +62,9 @@ _FLASH = "labeling-flash"
 IMPORT_ERRORS = "labeling-import-errors"
 #: What the last import did, shown beside the upload (not at the top of the page).
 IMPORT_RESULT = "labeling-import-result"
+#: Set once the labeler used the import: its section then stays open (a rerun that
+#: changed ``expanded`` would fold it away under their hands).
+IMPORT_OPEN = "labeling-import-open"
 #: Bumped after a table save so the editor starts again from the store.
 GENERATION = "labeling-generation"
 
@@ -203,9 +208,17 @@ def show_import_result() -> bool:
     return True
 
 
+def forget_import() -> None:
+    """A new file was chosen: the last import's outcome no longer applies."""
+    st.session_state[IMPORT_OPEN] = True
+    st.session_state.pop(IMPORT_RESULT, None)
+    st.session_state.pop(IMPORT_ERRORS, None)
+
+
 def import_file(engine: Engine, actor: Principal, name: str, data: bytes,
                 replace: bool) -> None:
     """Import a label CSV file: every row or none; bad rows are kept for the page to list."""
+    st.session_state[IMPORT_OPEN] = True
     st.session_state.pop(IMPORT_ERRORS, None)
     try:
         result = import_labels(engine=engine, actor=actor, data=data, filename=name,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.auth import Role, View, allowed_views
 
-__all__ = ["PAGES", "SIGNIN", "PageEntry", "pages_for", "start_page"]
+__all__ = ["HOME", "PAGES", "SIGNIN", "PageEntry", "pages_for", "start_page"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("pages/users.py", "Users", ":material/group:", "users", View.USERS),
     PageEntry("pages/account.py", "Account", ":material/person:", "account", None),
 )
+#: URL path of the start page's entry served at "/" (the start page also keeps its own).
+HOME = "home"
 #: The only page of an anonymous visitor.
 SIGNIN = "pages/signin.py"
 

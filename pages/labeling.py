@@ -178,9 +178,8 @@ def table(queue: Queue) -> None:
 def import_export() -> None:
     """Label CSV in (every row or none) and predictions with their labels out."""
     limit_mb = config.label_import_max_bytes / 1024 / 1024
-    # Kept open while it has something to say (a rerun would otherwise fold it away).
     with st.expander("Import or export labels", icon=":material/import_export:",
-                     expanded=state.IMPORT_RESULT in st.session_state):
+                     expanded=st.session_state.get(state.IMPORT_OPEN, False)):
         left, right = st.columns(2)
         with left:
             st.markdown(
@@ -189,7 +188,7 @@ def import_export() -> None:
                 f"{config.label_import_max_rows:,} rows). Every row is checked first; one "
                 "bad row and nothing is stored.")
             upload = st.file_uploader("Label file", type=["csv"], disabled=not may_import,
-                                      key="labeling-upload",
+                                      key="labeling-upload", on_change=state.forget_import,
                                       max_upload_size=max(1, math.ceil(limit_mb)))
             replace = st.checkbox("Replace labels that differ from the stored ones",
                                   key="labeling-import-replace", disabled=not may_import)

@@ -126,6 +126,9 @@ def test_a_label_file_is_refused_whole_then_imported(
     good = f"prediction_id,label,labeler\n{ids[0]},stays,vendor\n{ids[1]},churns,vendor\n"
     upload.set_input_files(files=[{"name": "good.csv", "mimeType": "text/csv",
                                    "buffer": good.encode()}])
+    # Choosing another file clears the last outcome once the page has taken the file.
+    expect(page.get_by_text(re.compile(r"^Nothing imported: "))).to_have_count(0,
+                                                                             timeout=15_000)
     page.get_by_role("button").filter(has_text="Import labels").click()
     expect(page.get_by_text("Imported good.csv: 2 rows, 2 labels stored")).to_be_visible(
         timeout=15_000)

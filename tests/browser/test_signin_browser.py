@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from services.audit import query_audit
 from services.auth import SYSTEM
 from tests.browser.signin import launch, nav_links, sign_in
-from tests.live_stack import OPERATOR, OPERATOR_PASSWORD, LiveStack
+from tests.live_stack import MODEL, OPERATOR, OPERATOR_PASSWORD, LiveStack
 
 pytestmark = pytest.mark.browser
 COOKIE = "opsdash_session"
@@ -62,6 +62,11 @@ def test_signing_in_shows_the_roles_pages_and_survives_a_reload(
     page.goto(f"{live_stack.dashboard_url}/audit", wait_until="domcontentloaded")
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible(timeout=30_000)
     expect(page.get_by_text(re.compile(r"^[\d,]+ entr(y|ies), newest first"))).to_be_visible()
+    # The start page also answers at its own path (a bookmark), not with "page not found".
+    page.goto(f"{live_stack.dashboard_url}/overview", wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("heading", name=MODEL)).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
 
 
 def test_signing_out_drops_the_cookie_and_is_audited(
