@@ -44,6 +44,7 @@ from db.repositories import registry
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.schema import upgrade
 from db.session import make_engine, session_scope
+from services.ids import prediction_ids_at
 from services.settings import PROJECT_ROOT, Settings
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "quality_store.json"
@@ -71,12 +72,6 @@ class Built:
     predictions_per_s: float
     labels_per_s: float
     versions: dict[int, int]  # version number -> predictions
-
-
-def _ids(rng: np.random.Generator, n: int) -> list[str]:
-    """``n`` random 32-digit hex ids, like the inference service's ``uuid4().hex``."""
-    text = rng.bytes(16 * n).hex()
-    return [text[i:i + 32] for i in range(0, 32 * n, 32)]
 
 
 def _register(engine: Engine, start: datetime, promoted: datetime) -> tuple[int, int, int]:
@@ -115,7 +110,8 @@ def build(engine: Engine, *, predictions: int, labelled: int, batch: int, now: d
     length = rng.lognormal(5.0, 1.0, predictions)
     channel = rng.integers(0, 3, predictions)
     latency = rng.lognormal(np.log(12.0), 0.35, predictions)
-    ids = _ids(rng, predictions)
+    ids = prediction_ids_at(int(start.timestamp() * 1000) + (offsets * 1000).astype(np.int64),
+                            rng)
     # Truth: the predicted class 82 % of the time for v1, 86 % for v2, else another class.
     right = rng.random(predictions) < np.where(is_v2, 0.86, 0.82)
     truth = np.where(right, predicted, (predicted + rng.integers(1, 3, predictions)) % 3)

@@ -175,6 +175,9 @@ class Feedback(Base):
               "predicted_class"),
         Index("ix_feedback_version_quality", "version_id", "predicted_at", "label",
               "predicted_class"),
+        # Reports over all time group labels from these without sorting (migration 0008).
+        Index("ix_feedback_model_counts", "model_id", "label", "predicted_class"),
+        Index("ix_feedback_version_counts", "version_id", "label", "predicted_class"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

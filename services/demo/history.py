@@ -25,8 +25,9 @@ from services.demo.generator import (
     to_records,
 )
 from services.demo.timeline import arrival_times, drift_schedule, to_datetimes
+from services.ids import prediction_ids_at
 
-__all__ = ["History", "random_ids", "simulate_history"]
+__all__ = ["History", "simulate_history"]
 
 _SCORE_BATCH = 20_000
 _DECIMALS = 4
@@ -37,7 +38,7 @@ class History:
     """Column arrays of one model's seeded history (row ``i`` is one prediction).
 
     Attributes:
-        ids: prediction ids (uuid4 hex).
+        ids: prediction ids (time-ordered, see :mod:`services.ids`).
         seconds: request times, epoch seconds, sorted.
         drift: drift intensity at each request.
         features: model inputs.
@@ -138,7 +139,7 @@ def simulate_history(
     seconds = arrival_times(rng, start=start, end=end, count=count)
     drift = drift_schedule(start=start, end=end).intensities(seconds)
     sample = scenario.draw(rng, count, drift)
-    ids = random_ids(rng, count)
+    ids = prediction_ids_at((seconds * 1000).astype(np.int64), rng)  # epoch seconds
 
     labels = [str(c) for c in pipeline.classes_]
     with threadpool_limits(limits=1):
@@ -170,10 +171,3 @@ def simulate_history(
     )
 
 
-def random_ids(rng: np.random.Generator, count: int) -> list[str]:
-    """``count`` uuid4 hex strings drawn from ``rng`` (reproducible, unlike :func:`uuid.uuid4`)."""
-    raw = np.frombuffer(rng.bytes(16 * count), dtype=np.uint8).reshape(count, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    text = raw.tobytes().hex()
-    return [text[i : i + 32] for i in range(0, 32 * count, 32)]

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from db.base import utcnow
+from services.ids import prediction_ids
 from services.serving.metrics import ServingMetrics
 from services.serving.model_holder import ModelHolder
 from services.serving.payload import PayloadError, Problem, parse_request, validate_records
@@ -102,7 +102,7 @@ class Predictor:
                 {"detail": f"model {entry.name!r} failed to score: {exc.__class__.__name__}"},
             )
         ts = utcnow()
-        ids = [uuid.uuid4().hex for _ in scored]
+        ids = prediction_ids([ts] * len(scored))
         answers = [
             {
                 "prediction_id": pid,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from services.demo.generator import Scenario, to_frame, to_records
-from services.demo.history import random_ids
 from services.demo.scenarios import SCENARIOS, get_scenario
 from services.demo.training import TrainedModel, train_scenario
 from services.features import validate_record
@@ -153,12 +150,3 @@ def test_training_is_reproducible_and_keeps_a_reference_sample(scenario: Scenari
     assert set(first.reference_sample[0]) == set(scenario.feature_names)
 
 
-def test_random_ids_are_reproducible_uuid4_hex() -> None:
-    ids = random_ids(np.random.default_rng(9), 1000)
-    assert ids == random_ids(np.random.default_rng(9), 1000)
-    assert ids != random_ids(np.random.default_rng(10), 1000)
-    assert len(set(ids)) == 1000
-    for text in ids[:50]:
-        parsed = uuid.UUID(hex=text)
-        assert parsed.version == 4
-        assert parsed.hex == text
