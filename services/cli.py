@@ -12,7 +12,6 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from sqlalchemy import Engine
@@ -24,6 +23,7 @@ from services import label_cli, prediction_import_cli, shadow_cli
 from services.auth import CLI, PermissionDenied, Role
 from services.auth.names import UserError
 from services.auth.passwords import PasswordPolicyError, check_password_policy
+from services.cli_common import CliError, parse_time
 from services.prediction_import import PredictionImportError
 from services.settings import Settings, SettingsError, get_settings
 
@@ -38,10 +38,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-class CliError(Exception):
-    """A failure explained in one line to the user."""
 
 
 def _engine(settings: Settings, *, check: bool = True) -> Engine:
@@ -103,24 +99,12 @@ def _cmd_models(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {"models": models}
 
 
-def _parse_time(text: str | None, option: str) -> datetime | None:
-    """An ISO 8601 time; without a UTC offset it is taken as UTC."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"{option} {text!r} is not an ISO 8601 time, e.g. 2024-05-01T12:00"
-                       ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _cmd_metrics(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from db.repositories.registry import RegistryError
     from services.quality import QualityError, quality_report
 
-    since = _parse_time(args.since, "--since")
-    until = _parse_time(args.until, "--until")
+    since = parse_time(args.since, "--since")
+    until = parse_time(args.until, "--until")
     if since is not None and until is not None and since >= until:
         raise CliError("--since must be earlier than --until")
     try:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Engine
 
+from services.cli_common import parse_time
 from services.settings import Settings
 
 __all__ = ["COMMANDS", "LabelCommandError", "add_parsers"]
@@ -38,17 +38,6 @@ time: --since inclusive, --until exclusive. The file imports back with import-la
 
 class LabelCommandError(Exception):
     """The command failed; ``str()`` says why, one problem a line."""
-
-
-def _time(text: str | None, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise LabelCommandError(f"{option} {text!r} is not an ISO 8601 time, e.g. "
-                                "2024-05-01T12:00") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _engine(settings: Settings) -> Engine:
@@ -153,7 +142,7 @@ def _run_export(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     if args.json and args.output is None:
         raise LabelCommandError("--json prints a summary, so it needs --output FILE (the CSV "
                                 "would share standard output)")
-    since, until = _time(args.since, "--since"), _time(args.until, "--until")
+    since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
     engine = _engine(settings)
     try:
         lines = export_csv(engine=engine, actor=CLI, model=args.model, version=args.version,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from services.cli_common import CliError, parse_time
 from services.settings import Settings
 
 __all__ = ["COMMAND", "NAME", "add_parser", "print_scored", "run_shadow_score"]
@@ -48,25 +48,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def _time(text: str | None, option: str) -> datetime | None:
-    """An ISO 8601 time; without a UTC offset it is taken as UTC."""
-    from services.cli import CliError
-
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"{option} {text!r} is not an ISO 8601 time, e.g. 2024-05-01T12:00"
-                       ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def run_shadow_score(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Shadow-score as the local admin ``cli``; the result as JSON values.
 
     Raises:
-        services.cli.CliError: bad options, no such model or version, or the version's
+        services.cli_common.CliError: bad options, no such model or version, or the version's
             artifact cannot score (missing, tampered with, wrong classes).
         SchemaError: the database has no current schema.
     """
@@ -74,11 +60,10 @@ def run_shadow_score(args: argparse.Namespace, settings: Settings) -> dict[str, 
     from db.schema import check_schema
     from db.session import make_engine
     from services.auth import CLI
-    from services.cli import CliError
     from services.shadow import ShadowError, shadow_score
 
-    since = _time(args.since, "--since")
-    until = _time(args.until, "--until")
+    since = parse_time(args.since, "--since")
+    until = parse_time(args.until, "--until")
     if since is not None and until is not None and since >= until:
         raise CliError("--since must be earlier than --until")
     if args.limit is not None and args.limit < 1:
