@@ -36,6 +36,8 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 # One real stack per session, shared by the integration and browser tiers.
+# The command line in-process, for the db tests of its commands.
+from tests.cli_runner import run_cli  # noqa: E402
 from tests.live_stack import live_stack  # noqa: E402
 
-__all__ = ["engine", "live_stack", "settings"]
+__all__ = ["engine", "live_stack", "run_cli", "settings"]

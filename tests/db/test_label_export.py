@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,18 +14,17 @@ from sqlalchemy import Engine
 from db.repositories import registry
 from db.repositories.registry import RegistryError
 from db.session import session_scope
-from services import cli
 from services.auth import CLI, PermissionDenied, Principal, Role
 from services.label_export import EXPORT_COLUMNS, export_csv
 from services.label_import import ImportResult, import_labels
 from services.labels import LabelEdit, save_labels
 from services.settings import Settings
+from tests.cli_runner import RunCli
 from tests.factories import log_predictions, make_model
 
 ANN = Principal(username="ann", role=Role.LABELER)
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 EVIL = '=HYPERLINK("http://evil.example","x")'
-RunCli = Callable[..., tuple[int, str, str]]
 
 
 def _rows(lines: object) -> list[dict[str, str]]:
@@ -136,21 +134,6 @@ def test_the_caller_model_version_and_window_are_checked_at_once(
 
 
 # --- the command line ----------------------------------------------------------------------
-
-@pytest.fixture
-def run_cli(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch,
-            capsys: pytest.CaptureFixture[str]) -> RunCli:
-    """Run the command line in-process on the test store; returns (status, stdout, stderr)."""
-    monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
-    monkeypatch.setenv("OPSDASH_DATABASE_URL", "")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
-
 
 def test_cli_exports_to_a_file_and_imports_it_back(
     store: dict[str, list[str]], run_cli: RunCli, tmp_path: Path

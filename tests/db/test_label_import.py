@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from db.models import AuditLog, Feedback, FeedbackHistory
 from db.repositories import users as users_repo
 from db.session import session_scope
-from services import cli, labels
+from services import labels
 from services.auth import CLI, PermissionDenied, Principal, Role
 from services.label_import import (
     ImportConflictError,
@@ -27,12 +26,12 @@ from services.label_import import (
 )
 from services.labels import LabelEdit, save_labels
 from services.settings import Settings
+from tests.cli_runner import RunCli
 from tests.factories import log_predictions, make_model
 
 ANN = Principal(username="ann", role=Role.LABELER)
 BOB = Principal(username="bob", role=Role.LABELER)
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
-RunCli = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
@@ -200,21 +199,6 @@ def test_a_large_import_whose_last_row_conflicts_writes_nothing(
 
 
 # --- the command line ----------------------------------------------------------------------
-
-@pytest.fixture
-def run_cli(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch,
-            capsys: pytest.CaptureFixture[str]) -> RunCli:
-    """Run the command line in-process on the test store; returns (status, stdout, stderr)."""
-    monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
-    monkeypatch.setenv("OPSDASH_DATABASE_URL", "")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
-
 
 def _file(tmp_path: Path, data: bytes, name: str = "labels.csv") -> str:
     path = tmp_path / name

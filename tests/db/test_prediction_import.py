@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,12 @@ from services import cli
 from services.auth import CLI, PermissionDenied, Principal, Role
 from services.prediction_import import PredictionImportError, import_predictions
 from services.quality import quality_report
-from services.settings import Settings
+from tests.cli_runner import RunCli
 from tests.factories import make_model
 
 HEADER = "prediction_id,timestamp,model,version,predicted,score_stays,score_churns," \
          "tenure_months,plan"
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
-RunCli = Callable[..., tuple[int, str, str]]
 
 
 def _line(i: int, *, predicted: str = "stays", model: str = "churn") -> str:
@@ -183,21 +181,6 @@ def test_only_operators_and_admins_may_import(engine: Engine, model: tuple[int, 
     operator = Principal(username="olga", role=Role.OPERATOR)
     import_predictions(engine=engine, actor=operator, path=_csv(tmp_path, [_line(1)]))
     assert _state(engine) == (1, [("olga", "import_predictions")])
-
-
-@pytest.fixture
-def run_cli(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch,
-            capsys: pytest.CaptureFixture[str]) -> RunCli:
-    """Run the command line in-process on the test store; returns (status, stdout, stderr)."""
-    monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
-    monkeypatch.setenv("OPSDASH_DATABASE_URL", "")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
 
 
 def test_cli_imports_and_says_what(run_cli: RunCli, model: tuple[int, int],

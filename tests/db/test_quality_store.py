@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,9 +13,8 @@ from sqlalchemy import Engine
 from db.repositories import registry
 from db.repositories.quality import labelled_counts
 from db.session import session_scope
-from services import cli
 from services.quality import matrix_from_counts, quality_report
-from services.settings import Settings
+from tests.cli_runner import RunCli
 from tests.factories import log_predictions, make_model
 
 CLASSES = ("low", "mid", "high")
@@ -25,7 +23,6 @@ SINCE = START + timedelta(hours=10)
 UNTIL = START + timedelta(hours=30)
 
 Row = tuple[datetime, str, str | None]
-RunCli = Callable[..., tuple[int, str, str]]
 
 
 def _rows(rng: random.Random, count: int) -> list[Row]:
@@ -122,21 +119,6 @@ def test_quality_report_equals_scikit_learn(engine: Engine, store: dict[int, lis
     _assert_matches(report.to_json(), _expected(*_pairs(store[1], SINCE, UNTIL)))
     every = quality_report(engine=engine, model="triage", version=None, since=None, until=None)
     _assert_matches(every.to_json(), _expected(*_pairs(store[1] + store[2])))
-
-
-@pytest.fixture
-def run_cli(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch,
-            capsys: pytest.CaptureFixture[str]) -> RunCli:
-    """Run the command line in-process on the test store; returns (status, stdout, stderr)."""
-    monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
-    monkeypatch.setenv("OPSDASH_DATABASE_URL", "")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
 
 
 def test_metrics_json_equals_scikit_learn(store: dict[int, list[Row]],
