@@ -27,8 +27,8 @@ from datetime import datetime
 from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Feedback, Model, ModelVersion, Prediction
-from db.repositories.registry import RegistryError
+from db.models import Feedback, ModelVersion, Prediction
+from db.repositories import registry
 from db.session import session_scope
 from services.auth.principal import Principal, require
 from services.auth.roles import View
@@ -57,16 +57,9 @@ def _scope(
     session: Session, *, model: str, version: int | None, since: datetime | None,
     until: datetime | None, labelled_only: bool,
 ) -> _Scope:
-    found = session.scalar(select(Model.id).where(Model.name == model))
-    if found is None:
-        raise RegistryError(f"no model named {model!r}")
-    version_id = None
-    if version is not None:
-        version_id = session.scalar(select(ModelVersion.id).where(
-            ModelVersion.model_id == found, ModelVersion.version == version))
-        if version_id is None:
-            raise RegistryError(f"model {model!r} has no version {version}")
-    return _Scope(model_id=found, model=model, version_id=version_id, since=since,
+    found = registry.get_model(session=session, name=model)
+    version_id = registry.version_row_id(session=session, model=found, version=version)
+    return _Scope(model_id=found.id, model=model, version_id=version_id, since=since,
                   until=until, labelled_only=labelled_only)
 
 

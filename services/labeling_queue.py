@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from db.base import utcnow
@@ -91,30 +91,12 @@ class Progress:
 
 def _scope(session: Any, wanted: QueueFilter, labeler: str | None) -> tuple[Any, QueueScope]:
     model = registry.get_model(session=session, name=wanted.model)
-    version_id = None
-    if wanted.version is not None:
-        version_id = session.scalar(select(ModelVersion.id).where(
-            ModelVersion.model_id == model.id, ModelVersion.version == wanted.version))
-        if version_id is None:
-            raise registry.RegistryError(
-                f"model {wanted.model!r} has no version {wanted.version}")
+    version_id = registry.version_row_id(session=session, model=model, version=wanted.version)
     if wanted.predicted_class is not None and wanted.predicted_class not in model.class_labels:
         raise LabelError(f"{wanted.predicted_class!r} is not a class of {wanted.model!r}")
     return model, QueueScope(model_id=model.id, version_id=version_id,
                              predicted_class=wanted.predicted_class, since=wanted.since,
                              until=wanted.until, labeler=labeler)
-
-
-def _candidate(session: Any, model_id: int) -> ModelVersion | None:
-    """The newest candidate version newer than production, if any."""
-    production = registry.production_version(session=session, model_id=model_id)
-    stmt = (select(ModelVersion).where(ModelVersion.model_id == model_id,
-                                       ModelVersion.status == "candidate")
-            .order_by(ModelVersion.version.desc()).limit(1))
-    found = session.scalars(stmt).first()
-    if found is None or (production is not None and found.version < production.version):
-        return None
-    return found  # type: ignore[no-any-return]
 
 
 def _disagreement_ids(session: Any, scope: QueueScope, candidate: ModelVersion,
@@ -163,7 +145,7 @@ def labeling_queue(
         raise LabelError(f"a queue page holds 1 to 1000 predictions, not {limit}")
     with session_scope(engine) as session:
         model, scope = _scope(session, wanted, user.username)
-        candidate = _candidate(session, model.id)
+        candidate = registry.newest_candidate(session=session, model_id=model.id)
         ids, note, used = None, "", order
         if order == "disagreement":
             if candidate is None:

@@ -374,14 +374,7 @@ def quality_report(
     with session_scope(engine) as session:
         found = registry.get_model(session=session, name=model)
         labels = list(found.class_labels)
-        version_id = None
-        if version is not None:
-            try:
-                version_id = store.version_id(session=session, model_id=found.id,
-                                              version=version)
-            except registry.RegistryError:
-                raise registry.RegistryError(
-                    f"model {model!r} has no version {version}") from None
+        version_id = registry.version_row_id(session=session, model=found, version=version)
         counts = store.labelled_counts(session=session, model_id=found.id,
                                        version_id=version_id, since=since, until=until)
     return report_from_matrix(matrix_from_counts(counts, labels), labels,
@@ -423,7 +416,6 @@ def accuracy_trend(
     from zoneinfo import ZoneInfo
 
     from db.base import utcnow
-    from db.repositories import quality as store
     from db.repositories import registry, stats
     from db.session import session_scope
 
@@ -432,8 +424,7 @@ def accuracy_trend(
     zone = ZoneInfo(tz)
     with session_scope(engine) as session:
         found = registry.get_model(session=session, name=model)
-        version_id = None if version is None else store.version_id(
-            session=session, model_id=found.id, version=version)
+        version_id = registry.version_row_id(session=session, model=found, version=version)
         hours = stats.hourly_labels(session=session, model_id=found.id, since=since,
                                     version_id=version_id)
 

@@ -75,7 +75,6 @@ def compare_versions(
         QualityError: ``a`` and ``b`` are the same version, or a label or answer lies
             outside the model's classes.
     """
-    from db.repositories import quality as quality_store
     from db.repositories import registry
     from db.repositories import shadow as store
     from db.session import session_scope
@@ -85,16 +84,10 @@ def compare_versions(
     with session_scope(engine) as session:
         found = registry.get_model(session=session, name=model)
         labels = [str(c) for c in found.class_labels]
-        ids = []
-        for number in (a, b):
-            try:
-                ids.append(quality_store.version_id(session=session, model_id=found.id,
-                                                    version=number))
-            except registry.RegistryError:
-                raise registry.RegistryError(
-                    f"model {model!r} has no version {number}") from None
-        counts = store.answer_counts(session=session, model_id=found.id, a_id=ids[0],
-                                     b_id=ids[1], since=since, until=until)
+        a_id = registry.version_row_id(session=session, model=found, version=a)
+        b_id = registry.version_row_id(session=session, model=found, version=b)
+        counts = store.answer_counts(session=session, model_id=found.id, a_id=a_id,
+                                     b_id=b_id, since=since, until=until)
     shared = sum(n for *_, n in counts)
 
     def report(pairs: list[tuple[str, str, int]]) -> QualityReport:

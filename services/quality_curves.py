@@ -319,14 +319,7 @@ def binary_curves(
         found = registry.get_model(session=session, name=model)
         labels = [str(c) for c in found.class_labels]
         _, chosen = _pair(labels, positive)
-        version_id = None
-        if version is not None:
-            try:
-                version_id = store.version_id(session=session, model_id=found.id,
-                                              version=version)
-            except registry.RegistryError:
-                raise registry.RegistryError(
-                    f"model {model!r} has no version {version}") from None
+        version_id = registry.version_row_id(session=session, model=found, version=version)
         bins = store.score_bins(session=session, model_id=found.id, version_id=version_id,
                                 positive=chosen, bins=grid, since=since, until=until)
     return curves_from_bins(bins, labels=labels, positive=chosen, grid=grid)

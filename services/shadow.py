@@ -22,7 +22,6 @@ from sqlalchemy import Engine
 from db.base import utcnow
 from db.repositories import registry
 from db.repositories import shadow as store
-from db.repositories.quality import version_id as version_row
 from db.session import session_scope
 from services.artifacts import ArtifactError
 from services.audit import record
@@ -74,10 +73,7 @@ class _Target:
 def _target(engine: Engine, model: str, version: int) -> _Target:
     with session_scope(engine) as session:
         found = registry.get_model(session=session, name=model)
-        try:
-            vid = version_row(session=session, model_id=found.id, version=version)
-        except registry.RegistryError:
-            raise registry.RegistryError(f"model {model!r} has no version {version}") from None
+        vid = registry.version_row_id(session=session, model=found, version=version)
         row = next(v for v in found.versions if v.id == vid)
         return _Target(
             model_id=found.id, version_id=vid,

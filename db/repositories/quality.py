@@ -12,30 +12,13 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Integer, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from db.models import Feedback, ModelVersion
-from db.repositories.registry import RegistryError
+from db.models import Feedback
 
-__all__ = ["ScoreBin", "labelled_counts", "score_bins", "version_id"]
+__all__ = ["ScoreBin", "labelled_counts", "score_bins"]
 
 #: Added before flooring, so a score on the grid (0.29 stored as 0.28999999999999998)
 #: lands in its own bin and not the one below.
 _GRID_EPSILON = 1e-7
-
-
-def version_id(*, session: Session, model_id: int, version: int) -> int:
-    """The row id of version number ``version`` of a model.
-
-    Raises:
-        RegistryError: the model has no such version.
-    """
-    found = session.scalar(
-        select(ModelVersion.id).where(
-            ModelVersion.model_id == model_id, ModelVersion.version == version
-        )
-    )
-    if found is None:
-        raise RegistryError(f"the model has no version {version}")
-    return int(found)
 
 
 def _scope(model_id: int, version_id: int | None) -> ColumnElement[bool]:

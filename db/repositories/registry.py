@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,9 +19,11 @@ __all__ = [
     "get_model",
     "last_promotion",
     "list_models",
+    "newest_candidate",
     "production_version",
     "promotions_since",
     "set_production",
+    "version_row_id",
 ]
 
 
@@ -61,6 +63,28 @@ def get_model(*, session: Session, name: str) -> Model:
     if model is None:
         raise RegistryError(f"no model named {name!r}")
     return model
+
+
+@overload
+def version_row_id(*, session: Session, model: Model, version: int) -> int: ...
+@overload
+def version_row_id(*, session: Session, model: Model, version: None) -> None: ...
+@overload
+def version_row_id(*, session: Session, model: Model, version: int | None) -> int | None: ...
+def version_row_id(*, session: Session, model: Model, version: int | None) -> int | None:
+    """The row id of version number ``version`` of ``model`` (``None`` stays ``None``:
+    every version).
+
+    Raises:
+        RegistryError: the model has no such version.
+    """
+    if version is None:
+        return None
+    found = session.scalar(select(ModelVersion.id).where(
+        ModelVersion.model_id == model.id, ModelVersion.version == version))
+    if found is None:
+        raise RegistryError(f"model {model.name!r} has no version {version}")
+    return int(found)
 
 
 def list_models(*, session: Session) -> list[Model]:
@@ -110,6 +134,20 @@ def production_version(*, session: Session, model_id: int) -> ModelVersion | Non
         .join(ProductionPointer, ProductionPointer.version_id == ModelVersion.id)
         .where(ProductionPointer.model_id == model_id)
     )
+
+
+def newest_candidate(*, session: Session, model_id: int) -> ModelVersion | None:
+    """The newest version with status ``candidate`` newer than production, if any."""
+    production = production_version(session=session, model_id=model_id)
+    found = session.scalars(
+        select(ModelVersion)
+        .where(ModelVersion.model_id == model_id, ModelVersion.status == "candidate")
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    ).first()
+    if found is None or (production is not None and found.version < production.version):
+        return None
+    return found
 
 
 def set_production(
