@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
 from db.base import utcnow
 from db.models import ModelVersion, Prediction
@@ -24,7 +23,7 @@ from db.session import session_scope
 from services.audit import record
 from services.auth.principal import Principal, require
 from services.auth.roles import Action, View
-from services.labels import LabelError, LabelsNotSavedError
+from services.labels import LabelError, label_write
 
 __all__ = [
     "ORDERS",
@@ -199,17 +198,12 @@ def mark_unsure(*, engine: Engine, actor: Principal | None, prediction_id: str) 
         LabelsNotSavedError: the database stayed busy; nothing was written.
     """
     user = require(actor, Action.LABEL)
-    try:
-        with session_scope(engine, write=True) as session:
-            if session.get(Prediction, prediction_id) is None:
-                raise LabelError(f"no such prediction: {prediction_id!r}")
-            added = labeling.abstain(session=session, prediction_id=prediction_id,
-                                     labeler=user.username, at=utcnow())
-            if added:
-                record(session=session, actor=user.username, action="label_unsure",
-                       object_type="prediction", object_id=prediction_id, details={})
-            return added
-    except OperationalError as exc:
-        if "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
-            raise LabelsNotSavedError("not saved: the database is busy; try again") from exc
-        raise
+    with label_write(engine) as session:
+        if session.get(Prediction, prediction_id) is None:
+            raise LabelError(f"no such prediction: {prediction_id!r}")
+        added = labeling.abstain(session=session, prediction_id=prediction_id,
+                                 labeler=user.username, at=utcnow())
+        if added:
+            record(session=session, actor=user.username, action="label_unsure",
+                   object_type="prediction", object_id=prediction_id, details={})
+        return added

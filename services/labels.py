@@ -25,7 +25,8 @@ constraint and the revision still make the loser a conflict, never an ``Integrit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,7 @@ __all__ = [
     "SaveResult",
     "keep_labels",
     "label_history",
+    "label_write",
     "save_labels",
 ]
 
@@ -253,6 +255,21 @@ def _validate_against_store(edits: Sequence[LabelEdit], classes: dict[str, list[
 def _is_busy(exc: OperationalError) -> bool:
     message = str(exc.orig).lower()
     return "database is locked" in message or "database is busy" in message
+
+
+@contextmanager
+def label_write(engine: Engine) -> Iterator[Session]:
+    """One write transaction of labeling data; a database that stays busy (locked by
+    another writer beyond the busy timeout) becomes :class:`LabelsNotSavedError`, with
+    nothing written.
+    """
+    try:
+        with session_scope(engine, write=True) as session:
+            yield session
+    except OperationalError as exc:
+        if _is_busy(exc):
+            raise LabelsNotSavedError("not saved: the database is busy; try again") from exc
+        raise
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs five times more, per change
@@ -533,28 +550,23 @@ def save_labels(
     if not edits:
         return SaveResult(saved=0, unchanged=0, conflicts=[])
     ids = [e.prediction_id for e in edits]
-    try:
-        with session_scope(engine, write=True) as session:
-            _validate_against_store(edits, _classes(session, ids))
-            stored = _current_labels(session, ids)
-            at = utcnow()
-            outcomes = _apply_all(session, actor=labeler, edits=edits, stored=stored,
-                                  source=source, replace_conflicts=replace_conflicts,
-                                  all_or_nothing=all_or_nothing, at=at)
-            changes = [o for o in outcomes if isinstance(o, _Change)]
-            conflicts = [o for o in outcomes if isinstance(o, Conflict)]
-            if all_or_nothing and conflicts:  # lost races: rolls the whole save back
-                raise LabelConflictError(conflicts)
-            _log_changes(session, actor=labeler, changes=changes, source=source, at=at)
-            result = SaveResult(saved=len(changes), unchanged=outcomes.count(None),
-                                conflicts=conflicts,
-                                replaced=sum(c.old is not None for c in changes))
-            if on_saved is not None:
-                on_saved(session, result)
-    except OperationalError as exc:
-        if _is_busy(exc):
-            raise LabelsNotSavedError("not saved: the database is busy; try again") from exc
-        raise
+    with label_write(engine) as session:
+        _validate_against_store(edits, _classes(session, ids))
+        stored = _current_labels(session, ids)
+        at = utcnow()
+        outcomes = _apply_all(session, actor=labeler, edits=edits, stored=stored,
+                              source=source, replace_conflicts=replace_conflicts,
+                              all_or_nothing=all_or_nothing, at=at)
+        changes = [o for o in outcomes if isinstance(o, _Change)]
+        conflicts = [o for o in outcomes if isinstance(o, Conflict)]
+        if all_or_nothing and conflicts:  # lost races: rolls the whole save back
+            raise LabelConflictError(conflicts)
+        _log_changes(session, actor=labeler, changes=changes, source=source, at=at)
+        result = SaveResult(saved=len(changes), unchanged=outcomes.count(None),
+                            conflicts=conflicts,
+                            replaced=sum(c.old is not None for c in changes))
+        if on_saved is not None:
+            on_saved(session, result)
     return result
 
 
@@ -575,25 +587,20 @@ def keep_labels(
     labeler = require(actor, Action.LABEL)
     if not conflicts:
         return 0
-    try:
-        with session_scope(engine, write=True) as session:
-            stored = _current_labels(session, [c.prediction_id for c in conflicts])
-            at = utcnow()
-            kept: list[_Change] = []
-            for c in conflicts:
-                now = stored.get(c.prediction_id)
-                if now is None or now.revision != c.stored_revision:
-                    continue
-                kept.append(_Change(prediction_id=c.prediction_id, old=now,
-                                    new_label=now.label, new_labeler=labeler.username,
-                                    revision=now.revision, resolution="kept",
-                                    details={"not_used": c.your_label}))
-            _log_changes(session, actor=labeler, changes=kept, source="ui", at=at)
-            recorded = len(kept)
-    except OperationalError as exc:
-        if _is_busy(exc):
-            raise LabelsNotSavedError("not saved: the database is busy; try again") from exc
-        raise
+    with label_write(engine) as session:
+        stored = _current_labels(session, [c.prediction_id for c in conflicts])
+        at = utcnow()
+        kept: list[_Change] = []
+        for c in conflicts:
+            now = stored.get(c.prediction_id)
+            if now is None or now.revision != c.stored_revision:
+                continue
+            kept.append(_Change(prediction_id=c.prediction_id, old=now,
+                                new_label=now.label, new_labeler=labeler.username,
+                                revision=now.revision, resolution="kept",
+                                details={"not_used": c.your_label}))
+        _log_changes(session, actor=labeler, changes=kept, source="ui", at=at)
+        recorded = len(kept)
     return recorded
 
 
