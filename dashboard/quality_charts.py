@@ -86,19 +86,25 @@ def roc_figure(
                           "true positives %{y:.1f} %<extra></extra>",
         )
         if at is not None and at.fpr is not None and at.recall is not None:
-            fig.add_scatter(
-                x=[100 * at.fpr], y=[100 * at.recall], mode="markers",
-                name=f"threshold {at.threshold:.2f}",
-                marker={"color": theme.bad, "size": 11, "symbol": "circle"},
-                hovertemplate=f"threshold {at.threshold:.2f}: false positives %{{x:.1f}} %, "
-                              "true positives %{y:.1f} %<extra></extra>",
-            )
+            _threshold_marker(fig, at, x=at.fpr, y=at.recall, x_name="false positives",
+                              y_name="true positives", theme=theme)
     else:
         _empty(fig, gap, theme)
     _square(fig, title=f"{html.escape(model)}: ROC curve, positive class '{pos}'{auc}",
             x=f"false positive rate (% of true '{neg}')",
             y=f"true positive rate (% of true '{pos}')")
     return fig
+
+
+def _threshold_marker(fig: go.Figure, at: ThresholdMetrics, *, x: float, y: float,
+                      x_name: str, y_name: str, theme: Theme) -> None:
+    """The chosen threshold as a point on a curve (shares drawn as percentages)."""
+    fig.add_scatter(
+        x=[100 * x], y=[100 * y], mode="markers", name=f"threshold {at.threshold:.2f}",
+        marker={"color": theme.bad, "size": 11, "symbol": "circle"},
+        hovertemplate=f"threshold {at.threshold:.2f}: {x_name} %{{x:.1f}} %, "
+                      f"{y_name} %{{y:.1f}} %<extra></extra>",
+    )
 
 
 def precision_recall_figure(
@@ -132,13 +138,8 @@ def precision_recall_figure(
                           "precision %{y:.1f} %<extra></extra>",
         )
         if at is not None and at.recall is not None and at.precision is not None:
-            fig.add_scatter(
-                x=[100 * at.recall], y=[100 * at.precision], mode="markers",
-                name=f"threshold {at.threshold:.2f}",
-                marker={"color": theme.bad, "size": 11, "symbol": "circle"},
-                hovertemplate=f"threshold {at.threshold:.2f}: recall %{{x:.1f}} %, "
-                              "precision %{y:.1f} %<extra></extra>",
-            )
+            _threshold_marker(fig, at, x=at.recall, y=at.precision, x_name="recall",
+                              y_name="precision", theme=theme)
     else:
         _empty(fig, gap, theme)
     _square(fig, title=f"{html.escape(model)}: precision and recall of '{pos}'{ap}",
