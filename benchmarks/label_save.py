@@ -18,7 +18,6 @@ Prints the figures and writes them as JSON to ``benchmarks/results/label_save.js
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from benchmarks.report import report
 from db.repositories import registry
 from db.repositories.predictions import insert_predictions
 from db.schema import upgrade
@@ -143,12 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_rows_per_s": TARGET_ROWS_PER_S,
         "meets_target": new_median >= TARGET_ROWS_PER_S,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    print(f"written to {RESULTS.relative_to(PROJECT_ROOT)}")
+    report(figures, RESULTS)
     return 0
 
 

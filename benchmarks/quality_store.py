@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
+from benchmarks.report import report
 from db.repositories import registry
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.schema import upgrade
@@ -349,16 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         "page": figures["page_uncached_s"] <= TARGETS["page_uncached_s"],
         "page_memory": figures["page_peak_rss_mb"] < TARGETS["page_peak_rss_mb"],
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    try:
-        shown = args.output.resolve().relative_to(PROJECT_ROOT)
-    except ValueError:
-        shown = args.output
-    print(f"written to {shown}")
+    report(figures, args.output)
     return 0
 
 

@@ -12,7 +12,6 @@ Prints the figures and writes them as JSON to ``benchmarks/results/serving_page.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, update
 
+from benchmarks.report import report
 from db.models import Prediction
 from db.repositories import registry
 from db.schema import upgrade
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(engine)
         now = datetime.now(UTC)
         t0 = time.perf_counter()
-        report = seed_demo(engine=engine, settings=settings, now=now)
+        seeded = seed_demo(engine=engine, settings=settings, now=now)
         _second_version(engine, now)
         samples = backfill_prometheus(engine=engine, paths=paths,
                                       instance=scrape_target(settings), promtool=promtool,
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "serving_page",
         "range_days": args.days,
         "versions": 2,
-        "predictions_in_store": report.predictions,
+        "predictions_in_store": seeded.predictions,
         "backfilled_samples": samples,
         "prepare_s": round(prepared, 1),
         "cold_s": round(cold, 3),
@@ -133,12 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_warm_s": TARGET_WARM_S,
         "meets_target": statistics.median(warm) <= TARGET_WARM_S,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    print(f"written to {RESULTS.relative_to(PROJECT_ROOT)}")
+    report(figures, RESULTS)
     return 0
 
 
