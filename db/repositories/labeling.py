@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, insert, select
+from sqlalchemy import Select, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,10 +67,6 @@ class QueueRow:
     label: str | None
     labeler: str | None
     revision: int | None
-
-
-def _unlabelled() -> ColumnElement[bool]:
-    return ~exists().where(Feedback.prediction_id == Prediction.id)
 
 
 def _scoped(stmt: Select[Any], scope: QueueScope) -> Select[Any]:
@@ -144,9 +140,29 @@ def queue_rows(
 
 
 def count_awaiting(*, session: Session, scope: QueueScope) -> int:
-    """How many predictions in ``scope`` have no label yet."""
-    stmt = _scoped(select(func.count()).select_from(Prediction).where(_unlabelled()), scope)
-    return int(session.scalar(stmt) or 0)
+    """How many predictions in ``scope`` have no label yet.
+
+    Counted as predictions minus labels in the scope, each from its own index (a label
+    carries its prediction's model, version, class and time), instead of probing
+    ``feedback`` once per prediction. ``scope.labeler`` is not applied here.
+    """
+    predictions = select(func.count()).select_from(Prediction).where(
+        Prediction.model_id == scope.model_id)
+    labels = select(func.count()).select_from(Feedback).where(
+        Feedback.model_id == scope.model_id)
+    if scope.version_id is not None:
+        predictions = predictions.where(Prediction.version_id == scope.version_id)
+        labels = labels.where(Feedback.version_id == scope.version_id)
+    if scope.predicted_class is not None:
+        predictions = predictions.where(Prediction.predicted_class == scope.predicted_class)
+        labels = labels.where(Feedback.predicted_class == scope.predicted_class)
+    if scope.since is not None:
+        predictions = predictions.where(Prediction.ts >= scope.since)
+        labels = labels.where(Feedback.predicted_at >= scope.since)
+    if scope.until is not None:
+        predictions = predictions.where(Prediction.ts < scope.until)
+        labels = labels.where(Feedback.predicted_at < scope.until)
+    return int(session.scalar(predictions) or 0) - int(session.scalar(labels) or 0)
 
 
 def labelled_since(*, session: Session, model_id: int, since: datetime
