@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import streamlit as st
 
 from dashboard.resources import engine_for, metrics_source
 from services.overview import ModelOverview, ServingSnapshot, serving_snapshot, store_overview
+from services.quality import QualityReport, TrendBucket, accuracy_trend, quality_report
+from services.quality_compare import VersionComparison, compare_versions
+from services.quality_curves import BinaryCurves, binary_curves
 from services.settings import get_settings
 
-__all__ = ["overview_figures", "serving_figures"]
+__all__ = [
+    "current_minute",
+    "forget_label_figures",
+    "overview_figures",
+    "quality_comparison",
+    "quality_curves",
+    "quality_figures",
+    "quality_trend",
+    "serving_figures",
+]
+
+_TTL = get_settings().cache_ttl_seconds
 
 
-@st.cache_data(ttl=get_settings().cache_ttl_seconds, show_spinner=False)
+def current_minute() -> str:
+    """A cache key for reads over "the last N days": they move with the clock."""
+    return datetime.now(UTC).strftime("%Y%m%d%H%M")
+
+
+def _since(days: float | None) -> datetime | None:
+    return None if days is None else datetime.now(UTC) - timedelta(days=days)
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False)
 def overview_figures(database_url: str, tz: str, days: int) -> list[ModelOverview]:
     """Store-based overview figures of every model."""
     return store_overview(engine=engine_for(database_url), tz=tz, days=days)
@@ -21,3 +46,47 @@ def overview_figures(database_url: str, tz: str, days: int) -> list[ModelOvervie
 def serving_figures(prometheus_url: str, timeout: float) -> ServingSnapshot:
     """Live request rate and p95 latency per model, or why Prometheus did not answer."""
     return serving_snapshot(source=metrics_source(prometheus_url, timeout))
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False)
+def quality_figures(database_url: str, model: str, version: int | None, days: float | None,
+                    minute: str) -> QualityReport:
+    """The quality report of predictions made in the last ``days`` (``None``: all time)."""
+    del minute  # part of the cache key only
+    return quality_report(engine=engine_for(database_url), model=model, version=version,
+                          since=_since(days))
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False)
+def quality_curves(database_url: str, model: str, version: int | None, positive: str,
+                   days: float | None, minute: str) -> BinaryCurves:
+    """ROC and precision-recall curves of a binary model."""
+    del minute  # cache key only
+    return binary_curves(engine=engine_for(database_url), model=model, version=version,
+                         positive=positive, since=_since(days))
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False)
+def quality_comparison(database_url: str, model: str, a: int, b: int, days: float | None,
+                       minute: str) -> VersionComparison:
+    """Two versions on the labelled predictions both answered."""
+    del minute  # cache key only
+    return compare_versions(engine=engine_for(database_url), model=model, a=a, b=b,
+                            since=_since(days))
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False)
+def quality_trend(database_url: str, model: str, version: int | None, days: int, bucket: str,
+                  tz: str, min_labels: int, minute: str) -> list[TrendBucket]:
+    """Accuracy per hour or local day over the last ``days``."""
+    del minute  # cache key only
+    return accuracy_trend(engine=engine_for(database_url), model=model, version=version,
+                          since=datetime.now(UTC) - timedelta(days=days), tz=tz,
+                          bucket=bucket, min_labels=min_labels)
+
+
+def forget_label_figures() -> None:
+    """Drop every cached figure computed from labels (after labels were saved)."""
+    for cached in (overview_figures, quality_figures, quality_curves, quality_comparison,
+                   quality_trend):
+        cached.clear()

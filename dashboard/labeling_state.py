@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import Engine
 
+from dashboard.data import forget_label_figures
 from services.auth import PermissionDenied, Principal
 from services.label_import import ImportConflictError, LabelImportError, import_labels
 from services.labeling_queue import mark_unsure
@@ -111,7 +112,7 @@ def _save(engine: Engine, actor: Principal, edits: list[LabelEdit], *,
         return False
     if result.saved:
         # Quality figures read the labels: drop cached ones so every page moves at once.
-        st.cache_data.clear()
+        forget_label_figures()
     if result.conflicts:
         st.session_state[CONFLICTS] = list(result.conflicts)
         _flash("warning", f"{len(result.conflicts)} of your labels were not saved: someone "
@@ -240,7 +241,7 @@ def import_file(engine: Engine, actor: Principal, name: str, data: bytes,
         _import_flash("error", f"Nothing imported: {exc}.")
         return
     if result.saved:
-        st.cache_data.clear()
+        forget_label_figures()
     _import_flash("success", f"Imported {name}: {result.rows:,} rows, {result.saved:,} labels "
                              f"stored ({result.replaced:,} replaced), {result.unchanged:,} "
                              "already so.")

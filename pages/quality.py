@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -12,6 +12,13 @@ from dashboard import format as fmt
 from dashboard.auth import guard
 from dashboard.charts import accuracy_trend_figure, confusion_figure
 from dashboard.components import registered_models, version_label
+from dashboard.data import (
+    current_minute,
+    quality_comparison,
+    quality_curves,
+    quality_figures,
+    quality_trend,
+)
 from dashboard.quality_charts import (
     precision_recall_figure,
     roc_figure,
@@ -23,12 +30,8 @@ from services.quality import (
     ClassMetrics,
     Interval,
     QualityReport,
-    TrendBucket,
-    accuracy_trend,
-    quality_report,
 )
-from services.quality_compare import VersionComparison, compare_versions
-from services.quality_curves import BinaryCurves, binary_curves, threshold_metrics
+from services.quality_curves import threshold_metrics
 
 guard(View.QUALITY)
 config = settings()
@@ -50,58 +53,20 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
                           help="Each row as shares of its true class: recall on the diagonal.")
 
 
-def _since(days: float | None) -> datetime | None:
-    return None if days is None else datetime.now(UTC) - timedelta(days=days)
-
-
-@st.cache_data(ttl=config.cache_ttl_seconds, show_spinner=False)
-def _report(database_url: str, model: str, version: int | None, days: float | None,
-            minute: str) -> QualityReport:
-    del minute  # part of the cache key only: "last N days" moves with the clock
-    return quality_report(engine=engine_for(database_url), model=model, version=version,
-                          since=_since(days))
-
-
-@st.cache_data(ttl=config.cache_ttl_seconds, show_spinner=False)
-def _curves(database_url: str, model: str, version: int | None, positive: str,
-            days: float | None, minute: str) -> BinaryCurves:
-    del minute  # cache key only
-    return binary_curves(engine=engine_for(database_url), model=model, version=version,
-                         positive=positive, since=_since(days))
-
-
-@st.cache_data(ttl=config.cache_ttl_seconds, show_spinner=False)
-def _comparison(database_url: str, model: str, a: int, b: int, days: float | None,
-                minute: str) -> VersionComparison:
-    del minute  # cache key only
-    return compare_versions(engine=engine_for(database_url), model=model, a=a, b=b,
-                            since=_since(days))
-
-
 window = RANGES[span]
 window_days = None if window is None else window.total_seconds() / 86400
-minute = datetime.now(UTC).strftime("%Y%m%d%H%M")
+minute = current_minute()
 chosen = None if version == ALL else int(version)
-report = _report(config.resolved_database_url, model, chosen, window_days, minute)
+report = quality_figures(config.resolved_database_url, model, chosen, window_days, minute)
 
 
 def trend_figure() -> go.Figure:
     days = 30 if window is None else max(1, round(window.total_seconds() / 86400))
     bucket = "hour" if days <= 2 else "day"
-    buckets = _trend(config.resolved_database_url, model,
-                     None if version == ALL else int(version), days, bucket,
-                     datetime.now(UTC).strftime("%Y%m%d%H%M"))
+    buckets = quality_trend(config.resolved_database_url, model, chosen, days, bucket,
+                            config.timezone, config.quality_min_labels, minute)
     return accuracy_trend_figure(model=model, buckets=buckets, bucket=bucket,
                                  tz=config.timezone, min_labels=config.quality_min_labels)
-
-
-@st.cache_data(ttl=config.cache_ttl_seconds, show_spinner=False)
-def _trend(database_url: str, model: str, version: int | None, days: int, bucket: str,
-           minute: str) -> list[TrendBucket]:
-    del minute  # cache key only
-    return accuracy_trend(engine=engine_for(database_url), model=model, version=version,
-                          since=datetime.now(UTC) - timedelta(days=days), tz=config.timezone,
-                          bucket=bucket, min_labels=config.quality_min_labels)
 
 
 def _pct(value: float | None) -> str:
@@ -184,8 +149,8 @@ def _threshold(labels: tuple[str, ...]) -> None:
             help="A prediction counts as the positive class when its probability of that "
                  "class is at least this. At 0.50 that is the model's own answer (ties "
                  "aside).")
-    curves = _curves(config.resolved_database_url, model, chosen, positive, window_days,
-                     minute)
+    curves = quality_curves(config.resolved_database_url, model, chosen, positive,
+                            window_days, minute)
     at = threshold_metrics(curves, threshold=threshold)
     name = fmt.md_text(positive)
     cols = st.columns(4)
@@ -224,8 +189,8 @@ def _compare() -> None:
         key=f"quality-compare-{model}-{base}", format_func=lambda v: version_label(choice, v),
         help="Both versions are measured on the same labelled predictions: those each of "
              "them answered, by serving them or by scoring them in the shadow.")
-    comparison = _comparison(config.resolved_database_url, model, int(base), int(other),
-                             window_days, minute)
+    comparison = quality_comparison(config.resolved_database_url, model, int(base),
+                                    int(other), window_days, minute)
     first, second = version_label(choice, base), version_label(choice, other)
     if comparison.shared == 0:
         st.info(
