@@ -101,6 +101,11 @@ class Settings:
     signin_max_failures: int = 5
     #: ... for this many seconds.
     signin_lockout_seconds: int = 300
+    #: Drift: the dataset has drifted when at least this share of its features has.
+    drift_share: float = 0.5
+    #: Optional TOML file choosing a drift test or threshold per feature (see
+    #: ``services/drift_config.py``).
+    drift_config_file: str = ""
     #: Single sign-on: the ID-token claim that names the user's role (e.g. ``groups``).
     #: Empty means the role is the local user's with the verified e-mail address.
     oidc_role_claim: str = ""
