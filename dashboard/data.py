@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import streamlit as st
 
 from dashboard.resources import engine_for, metrics_source
+from db.repositories import drift as drift_repo
+from db.session import session_scope
+from services.artifacts import load_artifact
+from services.drift import Kind
+from services.drift_view import Frame, decode_rows, feature_weights, records_frame, with_predictions
 from services.overview import ModelOverview, ServingSnapshot, serving_snapshot, store_overview
 from services.quality import QualityReport, TrendBucket, accuracy_trend, quality_report
 from services.quality_compare import VersionComparison, compare_versions
@@ -14,7 +21,11 @@ from services.quality_curves import BinaryCurves, binary_curves
 from services.settings import get_settings
 
 __all__ = [
+    "TrainingReference",
     "current_minute",
+    "drift_day",
+    "drift_subject",
+    "drift_training_reference",
     "forget_label_figures",
     "overview_figures",
     "quality_comparison",
@@ -90,3 +101,57 @@ def forget_label_figures() -> None:
     for cached in (overview_figures, quality_figures, quality_curves, quality_comparison,
                    quality_trend):
         cached.clear()
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False)
+def drift_subject(database_url: str, model: str, minute: str) -> drift_repo.DriftSubject | None:
+    """The model, its production version and logged span (refreshed every minute)."""
+    del minute  # cache key only
+    with session_scope(engine_for(database_url)) as session:
+        return drift_repo.drift_subject(session, model)
+
+
+@dataclass(frozen=True)
+class TrainingReference:
+    """The production version's training sample, scored by it, and its feature weights."""
+
+    frame: Frame
+    weights: dict[str, float]
+    #: Why the model's answers or the weights are missing ("" when all is there).
+    problem: str
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def drift_training_reference(
+    database_url: str, version_id: int, artifact_path: str, artifact_sha256: str,
+    kinds: tuple[tuple[str, Kind], ...],
+) -> TrainingReference:
+    """Read once per version: the sample never changes once stored."""
+    with session_scope(engine_for(database_url)) as session:
+        records = drift_repo.reference_sample(session, version_id)
+    frame = records_frame(records, dict(kinds))
+    if not records:
+        return TrainingReference(frame=frame, weights={}, problem="")
+    try:
+        pipeline = load_artifact(Path(artifact_path), artifact_sha256)
+        scored = with_predictions(frame, pipeline.predict_proba,
+                                  [str(c) for c in pipeline.classes_])
+        weights = feature_weights(pipeline.predict_proba, frame)
+    except Exception as exc:  # any artifact problem degrades to equal weights
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return TrainingReference(
+            frame=frame, weights={},
+            problem=f"The production model could not be loaded ({reason}), so every feature "
+                    "counts the same and its answers are not compared with the reference.")
+    return TrainingReference(frame=scored, weights=weights, problem="")
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def drift_day(database_url: str, model_id: int, start: datetime, end: datetime, rows: int,
+              kinds: tuple[tuple[str, Kind], ...]) -> Frame:
+    """One day's logged inputs; ``rows`` (its count now) is part of the key, so a day that
+    gained predictions is read again and a finished one is read once."""
+    del rows  # cache key only
+    with session_scope(engine_for(database_url)) as session:
+        raw = drift_repo.raw_rows(session, model_id, start, end)
+    return decode_rows(raw, dict(kinds))

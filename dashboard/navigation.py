@@ -29,6 +29,7 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("pages/serving.py", "Serving", ":material/speed:", "serving", View.SERVING),
     PageEntry("pages/quality.py", "Model quality", ":material/verified:", "quality",
               View.QUALITY),
+    PageEntry("pages/drift.py", "Drift", ":material/query_stats:", "drift", View.DRIFT),
     PageEntry("pages/labeling.py", "Label feedback", ":material/label:", "labeling",
               View.LABELING),
     PageEntry("pages/audit.py", "Audit log", ":material/history:", "audit", View.AUDIT),

@@ -22,6 +22,7 @@ PAGES: list[tuple[str, str, View | None]] = [
     ("pages/overview.py", "Overview", View.OVERVIEW),
     ("pages/serving.py", "Serving", View.SERVING),
     ("pages/quality.py", "Model quality", View.QUALITY),
+    ("pages/drift.py", "Drift", View.DRIFT),
     ("pages/labeling.py", "Label feedback", View.LABELING),
     ("pages/audit.py", "Audit log", View.AUDIT),
     ("pages/users.py", "Users", View.USERS),
@@ -51,11 +52,11 @@ def _may(role: Role, view: View | None) -> bool:
 
 #: What each role's sidebar links, written out rather than derived from the code under test.
 EXPECTED_LINKS = {
-    Role.ADMIN: ["Overview", "Serving", "Model quality", "Label feedback", "Audit log", "Users",
-                 "Account"],
-    Role.OPERATOR: ["Overview", "Serving", "Model quality", "Label feedback", "Audit log",
+    Role.ADMIN: ["Overview", "Serving", "Model quality", "Drift", "Label feedback", "Audit log",
+                 "Users", "Account"],
+    Role.OPERATOR: ["Overview", "Serving", "Model quality", "Drift", "Label feedback", "Audit log",
                     "Account"],
-    Role.ANALYST: ["Overview", "Serving", "Model quality", "Account"],
+    Role.ANALYST: ["Overview", "Serving", "Model quality", "Drift", "Account"],
     Role.LABELER: ["Model quality", "Label feedback", "Account"],
 }
 

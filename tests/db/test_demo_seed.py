@@ -20,6 +20,7 @@ from services.demo.candidate import candidate_plan
 from services.demo.generator import to_frame
 from services.demo.scenarios import SCENARIOS, get_scenario
 from services.demo.seed import SeedReport, seed_demo
+from services.demo.training import REFERENCE_ROWS
 from services.quality_compare import compare_versions
 from services.settings import Settings
 
@@ -85,7 +86,7 @@ def test_both_models_serve_version_1_from_the_start_of_history(
             assert version.status == "production"
             assert version.created_by == "demo-seed"
             assert 0.8 < version.holdout_metrics["accuracy"] < 0.95
-            assert len(version.reference_sample) == 1000
+            assert len(version.reference_sample) == REFERENCE_ROWS
             assert version.train_window_end == report.start
             assert model.task == scenario.task
             assert model.feature_schema == scenario.schema()

@@ -8,7 +8,7 @@ import pytest
 
 from services.demo.generator import Scenario, to_frame, to_records
 from services.demo.scenarios import SCENARIOS, get_scenario
-from services.demo.training import TrainedModel, train_scenario
+from services.demo.training import REFERENCE_ROWS, TrainedModel, train_scenario
 from services.features import validate_record
 
 SCENARIO_IDS = [s.name for s in SCENARIOS]
@@ -146,7 +146,7 @@ def test_training_is_reproducible_and_keeps_a_reference_sample(scenario: Scenari
     again = train_scenario(scenario, rng=np.random.default_rng(8))
     assert first.holdout_metrics == again.holdout_metrics
     assert first.reference_sample == again.reference_sample
-    assert len(first.reference_sample) == 1000
+    assert len(first.reference_sample) == REFERENCE_ROWS
     assert set(first.reference_sample[0]) == set(scenario.feature_names)
 
 
