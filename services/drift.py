@@ -175,12 +175,21 @@ def numeric_sample(values: Any) -> Sample:
 
 
 def categorical_sample(values: Any) -> Sample:
-    """Prepare a categorical column: counts per category (as text); ``None``/NaN are missing."""
+    """Prepare a categorical column: counts per category (as text); ``None``/NaN and
+    infinities are missing. A whole float is written as an integer, so ``1.0`` (an integer
+    column that turned float because of a gap) is the category ``1``."""
     series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
     counts = series.value_counts(dropna=True, sort=False)
     by_text: dict[str, int] = {}
     for key, count in zip(counts.index, counts.to_numpy(dtype=np.int64).tolist(), strict=True):
-        text = key if isinstance(key, str) else str(key)
+        if isinstance(key, str):
+            text = key
+        elif isinstance(key, float):
+            if not math.isfinite(key):
+                continue  # counted as missing below
+            text = str(int(key)) if key.is_integer() else str(key)
+        else:
+            text = str(key)
         by_text[text] = by_text.get(text, 0) + count
     categories = sorted(by_text)
     return Sample(
