@@ -33,6 +33,10 @@ def _day(day: date) -> str:
     return f"{day:%a} {day:%b} {day.day}"
 
 
+def _short_day(day: date) -> str:
+    return f"{day:%b} {day.day}"
+
+
 def distribution_figure(
     *, feature: str, kind: Kind, reference: np.ndarray, current: np.ndarray,
     reference_label: str, current_label: str, new_categories: Sequence[str] = (),
@@ -143,7 +147,7 @@ def class_mix_figure(
     reference: Frame | None, tz: str, theme: Theme = THEME,
 ) -> go.Figure:
     """Share of each predicted class per day (stacked), the reference's mix first."""
-    x = [_day(d) for d in days]
+    x = [_short_day(d) for d in days]
     columns = list(frames)
     labels = list(x)
     if reference is not None and reference.predicted.size:
@@ -171,7 +175,7 @@ def top_score_figure(
     tz: str, theme: Theme = THEME,
 ) -> go.Figure:
     """Top-class probability per day: median with its 10th–90th percentile band."""
-    x = [_day(d) for d in days]
+    x = [_short_day(d) for d in days]
     quantiles = [np.quantile(f.top_score, [0.1, 0.5, 0.9]) if f.top_score.size else None
                  for f in frames]
     low = [None if q is None else float(q[0]) for q in quantiles]

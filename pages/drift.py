@@ -162,8 +162,8 @@ cols[0].metric("Inputs", "drifted" if result.drifted else "no dataset drift",
                help=f"The inputs have drifted when at least {100 * share:.0f} % of the "
                     "tested features did.")
 cols[1].metric("Drifted features", f"{result.drifted_columns} of {result.tested}",
-               f"{100 * result.drifted_share:.0f} % (alarm at {100 * share:.0f} %)",
-               delta_color="off")
+               help=f"{100 * result.drifted_share:.0f} % of the tested features; the alarm "
+                    f"is at {100 * share:.0f} %.")
 cols[2].metric("Current predictions", fmt.count(current.rows))
 cols[3].metric("Reference rows", fmt.count(reference.rows))
 for line in summary(analysis, model=model, reference=reference_label, window=current_label):
@@ -253,11 +253,10 @@ else:
                "without predictions, or a model that could not be loaded); the charts "
                "show the answers day by day.")
 reference_for_charts = reference if reference.predicted.size else None
-left, right = st.columns(2)
-left.plotly_chart(class_mix_figure(model=model, days=days, frames=frames,
-                                   classes=subject.class_labels,
-                                   reference=reference_for_charts, tz=config.timezone),
-                  key="class-mix")
-right.plotly_chart(top_score_figure(model=model, days=days, frames=frames,
-                                    reference=reference_for_charts, tz=config.timezone),
-                   key="top-score")
+st.plotly_chart(class_mix_figure(model=model, days=days, frames=frames,
+                                 classes=subject.class_labels,
+                                 reference=reference_for_charts, tz=config.timezone),
+                key="class-mix")
+st.plotly_chart(top_score_figure(model=model, days=days, frames=frames,
+                                 reference=reference_for_charts, tz=config.timezone),
+                key="top-score")
