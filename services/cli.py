@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from db.schema import SchemaError, check_schema, upgrade
 from db.session import make_engine
-from services import label_cli, prediction_import_cli, shadow_cli
+from services import drift_cli, label_cli, prediction_import_cli, shadow_cli
 from services.auth import CLI, PermissionDenied, Role
 from services.auth.names import UserError
 from services.auth.passwords import PasswordPolicyError, check_password_policy
@@ -344,6 +344,7 @@ COMMANDS: dict[str, Command] = {
     "users set-password": (_cmd_users_set_password, _print_changed),
     prediction_import_cli.NAME: prediction_import_cli.COMMAND,
     shadow_cli.NAME: shadow_cli.COMMAND,
+    drift_cli.NAME: drift_cli.COMMAND,
 }
 
 _ROLES = ", ".join(r.value for r in Role)
@@ -416,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_users_parser(sub)
     prediction_import_cli.add_parser(sub)
     shadow_cli.add_parser(sub)
+    drift_cli.add_parser(sub)
     return parser
 
 
@@ -439,10 +441,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print(json.dumps(result, indent=2, default=str, allow_nan=False))
     else:
         show(result)
-    return 0
+    # A command may end with another status once its result is out (drift --fail-on-drift).
+    status: Callable[[argparse.Namespace, dict[str, Any]], int] | None = getattr(
+        args, "exit_status", None)
+    return status(args, result) if status is not None else 0
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -65,6 +65,7 @@ __all__ = [
     "DriftError",
     "Sample",
     "categorical_sample",
+    "check_columns",
     "choose_test",
     "column_drift",
     "compare",
@@ -728,6 +729,29 @@ def infer_kinds(
     return kinds
 
 
+def check_columns(
+    reference: Sequence[Any], current: Sequence[Any], categorical: Collection[str] = ()
+) -> None:
+    """Both files have the same columns (in any order), and ``categorical`` names some of them.
+
+    Raises:
+        DriftError: naming the columns only in one file, or the unknown categorical ones.
+    """
+    ref_set, cur_set = set(reference), set(current)
+    if ref_set != cur_set:
+        only_ref = [c for c in reference if c not in cur_set]
+        only_cur = [c for c in current if c not in ref_set]
+        parts = []
+        if only_ref:
+            parts.append(f"only in the reference: {', '.join(map(str, only_ref))}")
+        if only_cur:
+            parts.append(f"only in the current file: {', '.join(map(str, only_cur))}")
+        raise DriftError("the files have different columns (" + "; ".join(parts) + ")")
+    unknown = [c for c in categorical if c not in ref_set]
+    if unknown:
+        raise DriftError(f"--categorical names columns the files do not have: {', '.join(unknown)}")
+
+
 def compare_frames(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -745,19 +769,8 @@ def compare_frames(
         DriftError: the frames' columns differ, or see :func:`compare`.
     """
     _check_share(drift_share)
-    ref_cols, cur_cols = list(reference.columns), list(current.columns)
-    if set(ref_cols) != set(cur_cols):
-        only_ref = [c for c in ref_cols if c not in set(cur_cols)]
-        only_cur = [c for c in cur_cols if c not in set(ref_cols)]
-        parts = []
-        if only_ref:
-            parts.append(f"only in the reference: {', '.join(map(str, only_ref))}")
-        if only_cur:
-            parts.append(f"only in the current file: {', '.join(map(str, only_cur))}")
-        raise DriftError("the files have different columns (" + "; ".join(parts) + ")")
-    unknown = [c for c in categorical if c not in set(ref_cols)]
-    if unknown:
-        raise DriftError(f"--categorical names columns the files do not have: {', '.join(unknown)}")
+    ref_cols = list(reference.columns)
+    check_columns(ref_cols, list(current.columns), categorical)
     kinds = infer_kinds((reference, current), ref_cols, categorical)
     return compare(
         frame_samples(reference, kinds),

@@ -35,6 +35,7 @@ __all__ = [
     "cell_version",
     "detect_format",
     "file_sha256",
+    "format_by_suffix",
     "open_rows",
 ]
 
@@ -121,13 +122,19 @@ def cell_version(value: Any) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def format_by_suffix(path: Path) -> str | None:
+    """``csv`` (``.csv``) or ``parquet`` (``.parquet``, ``.parq``, ``.pq``) by the file
+    name's extension, in any case; ``None`` for any other name."""
+    return _SUFFIXES.get(path.suffix.lower())
+
+
 def detect_format(path: Path) -> str:
     """``csv`` or ``parquet``: by the file name's extension, else by the first bytes.
 
     Raises:
         PredictionFileError: the file cannot be opened.
     """
-    by_suffix = _SUFFIXES.get(path.suffix.lower())
+    by_suffix = format_by_suffix(path)
     if by_suffix is not None:
         return by_suffix
     try:
