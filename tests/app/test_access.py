@@ -37,6 +37,9 @@ MARKERS: dict[str, Callable[[AppTest], bool]] = {
     or any("No models are registered" in i.value for i in at.info),
     "pages/quality.py": lambda at: [s.label for s in at.selectbox][:2] == ["Model", "Version"]
     or any("No models are registered" in i.value for i in at.info),
+    "pages/drift.py": lambda at: [s.label for s in at.selectbox][:3] == [
+        "Model", "Reference", "Current window"]
+    or any("No models are registered" in i.value for i in at.info),
     "pages/labeling.py": lambda at: [s.label for s in at.selectbox][:3] == [
         "Model", "Version", "Predicted class"]
     or any("No models are registered" in i.value for i in at.info),
