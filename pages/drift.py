@@ -109,9 +109,11 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
         current_start, current_end = now - window, now + timedelta(seconds=1)
         current_label = "the " + span.lower()
     if reference_kind == EARLIER:
-        ref_from, ref_to = _pick_days(
-            "Reference days", "drift-reference-days",
-            (first_day, min(today, first_day + timedelta(days=2))))
+        # By default the first three days of history, ending before the current window.
+        before_current = current_start.astimezone(zone).date() - timedelta(days=1)
+        default_to = max(first_day, min(first_day + timedelta(days=2), before_current))
+        ref_from, ref_to = _pick_days("Reference days", "drift-reference-days",
+                                      (first_day, default_to))
         reference_start, reference_end = _local_midnight(ref_from), _local_midnight(
             ref_to + timedelta(days=1))
         reference_label = f"the predictions of {ref_from:%d %b} to {ref_to:%d %b %Y}"
