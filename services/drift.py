@@ -411,7 +411,7 @@ def wasserstein_distance(u: FloatArray, v: FloatArray) -> float:
     u_index = (merged + m - 1) // m - 1
     v_index = (merged + n - 1) // n - 1
     gaps = np.abs(u[u_index] - v[v_index])
-    return float(np.dot(widths, gaps) / (n * m))
+    return float(np.dot(widths.astype(np.float64), gaps) / (n * m))
 
 
 def wasserstein_normed(u: FloatArray, v: FloatArray) -> float:
