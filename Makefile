@@ -9,13 +9,15 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+# The drift benchmark's own environment: Evidently, which needs pandas 2 (the app runs pandas 3).
+BENCH_DRIFT_VENV ?= .venv-bench-drift
 
 export DEBIAN_FRONTEND := noninteractive
 export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup setup-dev prometheus browsers demo demo-reset prometheus-config lint test bench-serving \
-	bench-labels bench-quality clean distclean
+	bench-labels bench-quality bench-drift clean distclean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -59,10 +61,14 @@ bench-labels: setup  ## Benchmark saving 10,000 labels in one import on SQLite (
 bench-quality: setup  ## Benchmark logging, quality queries and the quality page at 1M predictions (JSON).
 	$(VENV)/bin/python -m benchmarks.quality_store
 
+bench-drift:  ## Our drift engine against Evidently's DataDriftPreset, 50k and 500k rows (own venv).
+	@PYTHON=$(PYTHON) bash scripts/venv.sh $(BENCH_DRIFT_VENV) requirements-bench-drift.txt
+	$(BENCH_DRIFT_VENV)/bin/python -m benchmarks.drift_evidently
+
 clean:  ## Remove caches and test artefacts (keeps the venv and the demo data).
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts
-	find . \( -path ./.git -o -path ./$(VENV) -o -path ./var \) -prune \
+	find . \( -path ./.git -o -path ./$(VENV) -o -path ./$(BENCH_DRIFT_VENV) -o -path ./var \) -prune \
 		-o -type d -name __pycache__ -exec rm -rf {} +
 
-distclean: clean  ## Also remove the virtual environment and var/ (all demo data).
-	rm -rf $(VENV) var
+distclean: clean  ## Also remove the virtual environments and var/ (all demo data).
+	rm -rf $(VENV) $(BENCH_DRIFT_VENV) var
