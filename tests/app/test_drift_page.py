@@ -406,9 +406,12 @@ def test_two_stable_earlier_windows_have_not_drifted(
     today = _today()
     at = _open(app)
     at.selectbox(key="drift-reference").select("An earlier window").run()
-    # The default reference is the first three days.
+    # The default reference is the first three days, cut to end before the current window
+    # (the last 7 days begin on today - 7).
     assert at.date_input(key="drift-reference-days").value == (
-        today - timedelta(days=9), today - timedelta(days=7))
+        today - timedelta(days=9), today - timedelta(days=8))
+    at.date_input(key="drift-reference-days").set_value(
+        (today - timedelta(days=9), today - timedelta(days=7))).run()
     at = _current_days(at, today - timedelta(days=5), today - timedelta(days=3))
     metrics = _metrics(at)
     assert metrics["Inputs"] == "no dataset drift"
