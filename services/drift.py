@@ -115,6 +115,8 @@ BINNED_VALUES = 20
 KS_EXACT_ROWS = 10_000
 PSI_BINS = 10
 PSI_FLOOR = 1e-4
+#: Below this product of the sample sizes the Wasserstein steps are computed in floats.
+_EXACT_FLOAT_STEPS = 2**52
 #: Threads that prepare columns (sorting and counting release the GIL).
 _WORKERS = 2
 #: Smallest p-value a score is computed from (keeps ``log p`` finite).
@@ -158,6 +160,22 @@ class Sample:
             np.not_equal(v[1:], v[:-1], out=keep[1:])
             return v[keep]
         return np.arange(len(self.categories), dtype=np.int64)
+
+    def distinct_count(self, cap: int) -> int:
+        """Distinct values, exact up to ``cap``; ``cap + 1`` means "more than ``cap``".
+
+        A continuous column answers from an evenly spaced subset of its sorted values
+        (a subset cannot have more distinct values than the whole); only a column with
+        few values is counted in full.
+        """
+        if self.kind == CATEGORICAL:
+            return min(len(self.categories), cap + 1)
+        v = self.values
+        if v.size > 4 * (cap + 1):
+            probe = v[:: max(1, v.size // (8 * (cap + 1)))]
+            if int(np.count_nonzero(probe[1:] != probe[:-1])) + 1 > cap:
+                return cap + 1
+        return min(int(self.distinct.size), cap + 1)
 
 
 def numeric_sample(values: Any) -> Sample:
@@ -340,13 +358,9 @@ def _distinct_union(reference: Sample, current: Sample, *, cap: int) -> int:
     """Distinct values of both samples together, exact up to ``cap`` (more: ``cap + 1``)."""
     if reference.kind == CATEGORICAL:
         return len(set(reference.categories) | set(current.categories))
-    ref = reference.distinct
-    if ref.size > cap:
+    if reference.distinct_count(cap) > cap or current.distinct_count(cap) > cap:
         return cap + 1
-    cur = current.distinct
-    if cur.size > cap:
-        return cap + 1
-    return int(np.union1d(ref, cur).size)
+    return int(np.union1d(reference.distinct, current.distinct).size)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -399,19 +413,42 @@ def wasserstein_distance(u: FloatArray, v: FloatArray) -> float:
     n, m = u.size, v.size
     if n == m:
         return float(np.mean(np.abs(u - v)))
+    if n * m >= _EXACT_FLOAT_STEPS:
+        return _wasserstein_int(u, v)
+    # The step integers are exact in float64 here, and so are the quotients' floors
+    # (a quotient is never within 1/max(n, m) of an integer without being one), so the
+    # vectorised float arithmetic gives the integer result without slow integer division.
+    i = np.arange(1.0, n + 1.0)
+    j = np.arange(1.0, m + 1.0)
+    steps_u = i * m
+    steps_v = j * n
+    merged = np.empty(n + m)
+    # A step of u goes after every step of v strictly below it; v's go after u's ties.
+    merged[(i - 1.0 + np.floor((steps_u - 1.0) / n)).astype(np.intp)] = steps_u
+    merged[(j - 1.0 + np.floor(steps_v / m)).astype(np.intp)] = steps_v
+    widths = np.diff(merged, prepend=0.0)
+    u_index = (np.ceil(merged / m) - 1.0).astype(np.intp)
+    v_index = (np.ceil(merged / n) - 1.0).astype(np.intp)
+    gaps = np.abs(u[u_index] - v[v_index])
+    return float(np.dot(widths, gaps) / (float(n) * m))
+
+
+def _wasserstein_int(u: FloatArray, v: FloatArray) -> float:
+    """:func:`wasserstein_distance` in integer arithmetic, for sizes whose product float64
+    cannot hold exactly."""
+    n, m = u.size, v.size
     i = np.arange(1, n + 1, dtype=np.int64)
     j = np.arange(1, m + 1, dtype=np.int64)
     steps_u = i * m
     steps_v = j * n
     merged = np.empty(n + m, dtype=np.int64)
-    # A step of u goes after every step of v strictly below it; v's go after u's ties.
     merged[i - 1 + (steps_u - 1) // n] = steps_u
     merged[j - 1 + steps_v // m] = steps_v
-    widths = np.diff(merged, prepend=0)
+    widths = np.diff(merged, prepend=0).astype(np.float64)
     u_index = (merged + m - 1) // m - 1
     v_index = (merged + n - 1) // n - 1
     gaps = np.abs(u[u_index] - v[v_index])
-    return float(np.dot(widths.astype(np.float64), gaps) / (n * m))
+    return float(np.dot(widths, gaps) / (float(n) * m))
 
 
 def wasserstein_normed(u: FloatArray, v: FloatArray) -> float:
@@ -480,7 +517,7 @@ def jensen_shannon(reference: Sample, current: Sample) -> float:
     """Jensen–Shannon distance (natural log) of the two value distributions."""
     if (
         reference.kind == NUMERIC
-        and reference.distinct.size > BINNED_VALUES
+        and reference.distinct_count(BINNED_VALUES) > BINNED_VALUES
     ):
         edges = _sturges_edges(reference.values, current.values)
         p = _counts_in_bins(reference.values, edges)
@@ -539,7 +576,7 @@ def psi(reference: Sample, current: Sample, *, bins: int = PSI_BINS) -> float:
     otherwise the cut points are its ``1/bins .. (bins-1)/bins`` quantiles (duplicates
     merged), each bin closed on the right. Empty bins count as a share of 0.0001.
     """
-    if reference.kind == NUMERIC and reference.distinct.size > bins:
+    if reference.kind == NUMERIC and reference.distinct_count(bins) > bins:
         cuts = np.unique(_sorted_quantiles(reference.values, np.arange(1, bins) / bins))
         ref_share = _bin_shares(reference.values, cuts)
         cur_share = _bin_shares(current.values, cuts)
@@ -704,14 +741,16 @@ def frame_samples(frame: pd.DataFrame, kinds: Mapping[str, Kind]) -> dict[str, S
     """Prepare the columns of a data frame by kind, two at a time (sorting and counting
     release the GIL, so a second core halves the wait)."""
 
-    def prepare(name: str) -> Sample:
-        if kinds[name] == NUMERIC:
-            return numeric_sample(frame[name].to_numpy(dtype=np.float64, na_value=np.nan))
-        return categorical_sample(frame[name])
-
     names = list(kinds)
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        return dict(zip(names, pool.map(prepare, names), strict=True))
+        prepared = pool.map(lambda name: _frame_sample(frame, name, kinds[name]), names)
+        return dict(zip(names, prepared, strict=True))
+
+
+def _frame_sample(frame: pd.DataFrame, name: str, kind: Kind) -> Sample:
+    if kind == NUMERIC:
+        return numeric_sample(frame[name].to_numpy(dtype=np.float64, na_value=np.nan))
+    return categorical_sample(frame[name])
 
 
 def infer_kinds(
@@ -772,9 +811,14 @@ def compare_frames(
     ref_cols = list(reference.columns)
     check_columns(ref_cols, list(current.columns), categorical)
     kinds = infer_kinds((reference, current), ref_cols, categorical)
-    return compare(
-        frame_samples(reference, kinds),
-        frame_samples(current, kinds),
-        config=config,
-        drift_share=drift_share,
-    )
+    config = config or {}
+
+    def one(name: str) -> ColumnDrift:
+        return column_drift(name, _frame_sample(reference, name, kinds[name]),
+                            _frame_sample(current, name, kinds[name]),
+                            config=config.get(name))
+
+    # Column by column on two threads: sorting and counting release the GIL.
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        columns = tuple(pool.map(one, ref_cols))
+    return DatasetDrift(columns=columns, drift_share=drift_share)
