@@ -17,7 +17,7 @@ export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup setup-dev prometheus browsers demo demo-reset prometheus-config lint test bench-serving \
-	bench-labels bench-quality bench-drift clean distclean
+	bench-labels bench-quality bench-drift bench-drift-page clean distclean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -60,6 +60,9 @@ bench-labels: setup  ## Benchmark saving 10,000 labels in one import on SQLite (
 
 bench-quality: setup  ## Benchmark logging, quality queries and the quality page at 1M predictions (JSON).
 	$(VENV)/bin/python -m benchmarks.quality_store
+
+bench-drift-page: setup  ## Benchmark the Drift page over the demo's last 7 days (prints, writes JSON).
+	$(VENV)/bin/python -m benchmarks.drift_page
 
 bench-drift:  ## Our drift engine against Evidently's DataDriftPreset, 50k and 500k rows (own venv).
 	@PYTHON=$(PYTHON) bash scripts/venv.sh $(BENCH_DRIFT_VENV) requirements-bench-drift.txt
