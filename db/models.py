@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Computed,
     Float,
     ForeignKey,
     Index,
@@ -142,8 +143,10 @@ class Prediction(Base):
     __table_args__ = (
         Index("ix_predictions_model_ts", "model_id", "ts"),
         Index("ix_predictions_version_ts", "version_id", "ts"),
-        # The labeling queue's default order: least confident first.
-        Index("ix_predictions_model_top_score", "model_id", "top_score"),
+        # The labeling queue's default order, least confident first, reads the bands in
+        # order and sorts within one (migration 0009): new rows land at the end of their
+        # band, not all over an index ordered by the exact score.
+        Index("ix_predictions_model_top_score_band", "model_id", "top_score_band"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -157,6 +160,12 @@ class Prediction(Base):
     #: Probability of the predicted class (kept apart for "least confident first").
     top_score: Mapped[float] = mapped_column(Float)
     latency_ms: Mapped[float] = mapped_column(Float)
+    #: ``top_score`` in whole percent (0 to 100), computed by the database and never written
+    #: (a virtual column on SQLite; PostgreSQL stores it, rounding where SQLite truncates).
+    #: A higher score never has a lower band, so ordering by ``(top_score_band,
+    #: top_score)`` is ordering by ``top_score``.
+    top_score_band: Mapped[int] = mapped_column(
+        Integer, Computed("CAST(top_score * 100 AS INTEGER)"))
 
 
 class Feedback(Base):

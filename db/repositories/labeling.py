@@ -1,9 +1,10 @@
 """The labeling queue: predictions awaiting ground truth, read a page at a time.
 
 Nothing here reads a whole table: the queue is ``ORDER BY ... LIMIT`` over an index
-(``ix_predictions_model_top_score`` for least confident first, ``ix_predictions_model_ts``
-for newest first) skipping labelled predictions through ``feedback``'s unique
-``prediction_id``; counts are single aggregate queries.
+(``ix_predictions_model_top_score_band`` for least confident first: the bands in order,
+sorting only the rows of the bands it reads; ``ix_predictions_model_ts`` for newest first)
+skipping labelled predictions through ``feedback``'s unique ``prediction_id``; counts are
+single aggregate queries.
 """
 
 from __future__ import annotations
@@ -129,7 +130,10 @@ def queue_rows(
             return []
         stmt = stmt.where(Prediction.id.in_(list(ids)))
     elif order == "least_confident":
-        stmt = stmt.order_by(Prediction.top_score, Prediction.ts.desc())
+        # The band first, so SQLite walks the band index and stops after the band that
+        # completes the page; the order is the top score's either way.
+        stmt = stmt.order_by(Prediction.top_score_band, Prediction.top_score,
+                             Prediction.ts.desc())
     else:
         stmt = stmt.order_by(Prediction.ts.desc())
     rows = [QueueRow(*row) for row in session.execute(stmt.limit(limit))]

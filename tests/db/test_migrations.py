@@ -67,3 +67,46 @@ def test_bulk_labels_carry_their_prediction_facts(engine: Engine) -> None:
             "SELECT model_id, version_id, predicted_class, top_score FROM feedback "
             "WHERE prediction_id = :pid"), {"pid": pid}).one()
     assert tuple(row) == (model_id, version_id, "churns", 0.8)
+
+
+def _prediction_indexes(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(text(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'predictions' "
+            "AND name LIKE 'ix_%'")).scalars())
+
+
+def test_0009_bands_existing_predictions_and_downgrades(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    cfg = alembic_config(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+    model_id, version_id = make_model(engine)
+    at = datetime(2026, 11, 5, 12, tzinfo=UTC)
+    with engine.begin() as conn:
+        for pid, score in (("p1", 0.5), ("p2", 0.987), ("p3", 1.0)):
+            conn.execute(text(
+                "INSERT INTO predictions (id, model_id, version_id, ts, features, "
+                "predicted_class, scores, top_score, latency_ms) VALUES (:id, :m, :v, :ts, "
+                "'{}', 'churns', '{}', :s, 4.0)"),
+                {"id": pid, "m": model_id, "v": version_id, "ts": at.replace(tzinfo=None),
+                 "s": score})
+    upgrade(engine)
+    with engine.connect() as conn:
+        bands = conn.execute(text(
+            "SELECT id, top_score_band FROM predictions ORDER BY id")).all()
+    assert [tuple(row) for row in bands] == [("p1", 50), ("p2", 98), ("p3", 100)]
+    assert "ix_predictions_model_top_score_band" in _prediction_indexes(engine)
+    assert "ix_predictions_model_top_score" not in _prediction_indexes(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008")
+    assert _prediction_indexes(engine) == {"ix_predictions_model_ts",
+                                           "ix_predictions_version_ts",
+                                           "ix_predictions_model_top_score"}
+    with engine.connect() as conn:
+        columns = [row[1] for row in conn.execute(text("PRAGMA table_info(predictions)"))]
+    assert columns == ["id", "model_id", "version_id", "ts", "features", "predicted_class",
+                       "scores", "top_score", "latency_ms"]
