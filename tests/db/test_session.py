@@ -19,6 +19,7 @@ def test_sqlite_runs_with_wal_and_foreign_keys(engine: Engine) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
 
 
 def test_an_error_rolls_back_everything_in_the_scope(engine: Engine) -> None:
