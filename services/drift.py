@@ -70,7 +70,6 @@ __all__ = [
     "column_drift",
     "compare",
     "compare_frames",
-    "frame_samples",
     "infer_kinds",
     "jensen_shannon",
     "ks_statistic",
@@ -149,17 +148,16 @@ class Sample:
         return int(self.counts.sum())
 
     @cached_property
-    def distinct(self) -> IntArray | FloatArray:
-        """Sorted distinct values (numeric), or one index per category."""
-        if self.kind == NUMERIC:
-            v = self.values
-            if v.size == 0:
-                return v
-            keep = np.empty(v.size, dtype=bool)
-            keep[0] = True
-            np.not_equal(v[1:], v[:-1], out=keep[1:])
-            return v[keep]
-        return np.arange(len(self.categories), dtype=np.int64)
+    def distinct(self) -> FloatArray:
+        """Sorted distinct values of a numeric sample (a categorical one has
+        ``categories``)."""
+        v = self.values
+        if v.size == 0:
+            return v
+        keep = np.empty(v.size, dtype=bool)
+        keep[0] = True
+        np.not_equal(v[1:], v[:-1], out=keep[1:])
+        return v[keep]
 
     def distinct_count(self, cap: int) -> int:
         """Distinct values, exact up to ``cap``; ``cap + 1`` means "more than ``cap``".
@@ -712,15 +710,8 @@ def compare(
             in (0, 1], or a column's configuration does not fit it.
     """
     _check_share(drift_share)
-    missing = [c for c in reference if c not in current]
-    extra = [c for c in current if c not in reference]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"not in the current sample: {', '.join(missing)}")
-        if extra:
-            parts.append(f"not in the reference: {', '.join(extra)}")
-        raise DriftError("the samples have different columns (" + "; ".join(parts) + ")")
+    _same_columns(list(reference), list(current), what="samples",
+                  only_reference="not in the current sample", only_current="not in the reference")
     config = config or {}
     return DatasetDrift(
         columns=tuple(
@@ -732,19 +723,21 @@ def compare(
     )
 
 
+def _same_columns(reference: Sequence[Any], current: Sequence[Any], *, what: str,
+                  only_reference: str, only_current: str) -> None:
+    """Raise :class:`DriftError` naming the columns of only one side, each side's in order."""
+    ref_set, cur_set = set(reference), set(current)
+    if ref_set == cur_set:
+        return
+    parts = [f"{label}: {', '.join(map(str, names))}" for label, names in (
+        (only_reference, [c for c in reference if c not in cur_set]),
+        (only_current, [c for c in current if c not in ref_set])) if names]
+    raise DriftError(f"the {what} have different columns (" + "; ".join(parts) + ")")
+
+
 def _check_share(drift_share: float) -> None:
     if not (0.0 < drift_share <= 1.0):
         raise DriftError(f"the drift share must be in (0, 1], got {drift_share}")
-
-
-def frame_samples(frame: pd.DataFrame, kinds: Mapping[str, Kind]) -> dict[str, Sample]:
-    """Prepare the columns of a data frame by kind, two at a time (sorting and counting
-    release the GIL, so a second core halves the wait)."""
-
-    names = list(kinds)
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        prepared = pool.map(lambda name: _frame_sample(frame, name, kinds[name]), names)
-        return dict(zip(names, prepared, strict=True))
 
 
 def _frame_sample(frame: pd.DataFrame, name: str, kind: Kind) -> Sample:
@@ -776,16 +769,9 @@ def check_columns(
     Raises:
         DriftError: naming the columns only in one file, or the unknown categorical ones.
     """
-    ref_set, cur_set = set(reference), set(current)
-    if ref_set != cur_set:
-        only_ref = [c for c in reference if c not in cur_set]
-        only_cur = [c for c in current if c not in ref_set]
-        parts = []
-        if only_ref:
-            parts.append(f"only in the reference: {', '.join(map(str, only_ref))}")
-        if only_cur:
-            parts.append(f"only in the current file: {', '.join(map(str, only_cur))}")
-        raise DriftError("the files have different columns (" + "; ".join(parts) + ")")
+    _same_columns(reference, current, what="files", only_reference="only in the reference",
+                  only_current="only in the current file")
+    ref_set = set(reference)
     unknown = [c for c in categorical if c not in ref_set]
     if unknown:
         raise DriftError(f"--categorical names columns the files do not have: {', '.join(unknown)}")
