@@ -18,6 +18,7 @@ from services.serving_view import Marker
 
 __all__ = [
     "accuracy_trend_figure",
+    "add_band",
     "confusion_figure",
     "daily_accuracy_figure",
     "time_series_figure",
@@ -26,6 +27,20 @@ __all__ = [
 
 def _day(day: date) -> str:
     return f"{day:%b} {day.day}"
+
+
+def add_band(fig: go.Figure, *, x: Sequence[object], low: Sequence[float | None],
+             high: Sequence[float | None], name: str, fillcolor: str,
+             hovertemplate: str | None = None) -> None:
+    """A shaded band between ``low`` and ``high`` (gaps where either is ``None``): an
+    invisible upper line, then the lower one filled up to it. Without ``hovertemplate``
+    the band has no hover text."""
+    hover: dict[str, str] = ({"hoverinfo": "skip"} if hovertemplate is None
+                             else {"hovertemplate": hovertemplate})
+    fig.add_scatter(x=x, y=high, mode="lines", line={"width": 0}, showlegend=False,
+                    hoverinfo="skip", connectgaps=False)
+    fig.add_scatter(x=x, y=low, mode="lines", line={"width": 0}, fill="tonexty",
+                    fillcolor=fillcolor, name=name, connectgaps=False, **hover)
 
 
 def daily_accuracy_figure(
@@ -242,11 +257,8 @@ def accuracy_trend_figure(
     low = [None if b.interval is None else 100 * b.interval[0] for b in buckets]
     high = [None if b.interval is None else 100 * b.interval[1] for b in buckets]
     fig = go.Figure(layout=theme.layout())
-    fig.add_scatter(x=x, y=high, mode="lines", line={"width": 0}, showlegend=False,
-                    hoverinfo="skip", connectgaps=False)
-    fig.add_scatter(x=x, y=low, mode="lines", line={"width": 0}, fill="tonexty",
-                    fillcolor="rgba(37,99,235,0.15)", name="95 % interval",
-                    hoverinfo="skip", connectgaps=False)
+    add_band(fig, x=x, low=low, high=high, name="95 % interval",
+             fillcolor="rgba(37,99,235,0.15)")
     fig.add_scatter(
         x=x, y=[None if b.accuracy is None else 100 * b.accuracy for b in buckets],
         customdata=[[b.labelled] for b in buckets], mode="lines+markers", name="accuracy",

@@ -13,6 +13,7 @@ from datetime import date
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.charts import add_band
 from dashboard.theme import THEME, Theme
 from services.drift import NUMERIC, Kind
 from services.drift_view import DayCell, Frame
@@ -159,14 +160,9 @@ def class_mix_figure(
                   else 100 * float(np.mean(f.predicted == cls)) for f in columns]
         fig.add_bar(x=labels, y=shares, name=html.escape(cls),
                     hovertemplate="%{y:.1f} %<extra>" + html.escape(cls) + "</extra>")
-    fig.update_layout(
-        barmode="stack",
-        title={"text": f"{html.escape(model)}: predicted-class mix per day "
-                       f"(days in {html.escape(tz)})"},
-        xaxis={"type": "category", "title": {"text": f"day ({html.escape(tz)})"}},
-        yaxis={"title": {"text": "share of predictions (%)"}, "range": [0, 100]},
-        height=340,
-    )
+    _per_day_layout(fig, model=model, what="predicted-class mix", tz=tz,
+                    yaxis={"title": {"text": "share of predictions (%)"}, "range": [0, 100]})
+    fig.update_layout(barmode="stack")
     return fig
 
 
@@ -182,11 +178,8 @@ def top_score_figure(
     mid = [None if q is None else float(q[1]) for q in quantiles]
     high = [None if q is None else float(q[2]) for q in quantiles]
     fig = go.Figure(layout=theme.layout())
-    fig.add_scatter(x=x, y=high, mode="lines", line={"width": 0}, showlegend=False,
-                    hoverinfo="skip", connectgaps=False)
-    fig.add_scatter(x=x, y=low, mode="lines", line={"width": 0}, fill="tonexty",
-                    fillcolor="rgba(31,119,180,0.18)", name="10th–90th percentile",
-                    hovertemplate="p10 %{y:.2f}<extra></extra>", connectgaps=False)
+    add_band(fig, x=x, low=low, high=high, name="10th–90th percentile",
+             fillcolor="rgba(31,119,180,0.18)", hovertemplate="p10 %{y:.2f}<extra></extra>")
     fig.add_scatter(x=x, y=mid, mode="lines+markers", name="median",
                     line={"color": theme.primary, "width": 3},
                     hovertemplate="median %{y:.2f}<extra></extra>", connectgaps=False)
@@ -194,11 +187,18 @@ def top_score_figure(
         ref_mid = float(np.median(reference.top_score))
         fig.add_hline(y=ref_mid, line={"color": _REFERENCE, "dash": "dash"},
                       annotation_text=f"reference median {ref_mid:.2f}")
-    fig.update_layout(
-        title={"text": f"{html.escape(model)}: probability of the predicted class per day "
-                       f"(days in {html.escape(tz)})"},
-        xaxis={"type": "category", "title": {"text": f"day ({html.escape(tz)})"}},
-        yaxis={"title": {"text": "top-class probability"}, "range": [0, 1]},
-        height=340,
-    )
+    _per_day_layout(fig, model=model, what="probability of the predicted class", tz=tz,
+                    yaxis={"title": {"text": "top-class probability"}, "range": [0, 1]})
     return fig
+
+
+def _per_day_layout(fig: go.Figure, *, model: str, what: str, tz: str,
+                    yaxis: dict[str, object]) -> None:
+    """Title, day axis (in the time zone ``tz``) and height of a chart with one point per
+    day."""
+    zone = html.escape(tz)
+    fig.update_layout(
+        title={"text": f"{html.escape(model)}: {what} per day (days in {zone})"},
+        xaxis={"type": "category", "title": {"text": f"day ({zone})"}},
+        yaxis=yaxis, height=340,
+    )
