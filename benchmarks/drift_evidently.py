@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -56,7 +55,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from benchmarks.report import report
+from benchmarks.report import machine, report
 from services.drift import DatasetDrift, compare_frames
 from services.settings import PROJECT_ROOT
 
@@ -472,14 +471,6 @@ def measure(rows: int, *, runs: int, evidently_runs: int, evidently_warm_up: boo
     if theirs.notes:
         figures[f"evidently_status_vs_rule_{label}"] = list(theirs.notes)
     return figures, table
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on: CPUs, load, and a pure-Python reference time."""
-    began = time.perf_counter()
-    sum(range(10_000_000))
-    return {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
-            "python_reference_s": round(time.perf_counter() - began, 4)}
 
 
 def _rounded(figures: dict[str, Any]) -> dict[str, Any]:

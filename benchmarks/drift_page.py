@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,8 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.quality_store import _peak_rss_mb, _rounded, machine
-from benchmarks.report import report
+from benchmarks.report import machine, page_run_in_fresh_process, peak_rss_mb, report, rounded
 from services.settings import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "drift_page.json"
@@ -114,7 +110,7 @@ def page_run(runs: int) -> dict[str, Any]:
     figures["page_verdict"] = f"{shown['Inputs']} ({shown['Drifted features']})"
     heatmap = [c for c in at.get("plotly_chart") if "day by day" in c.proto.spec]
     figures["page_heatmap_days"] = len(json.loads(heatmap[0].proto.spec)["data"][0]["x"])
-    figures["page_peak_rss_mb"] = _peak_rss_mb()
+    figures["page_peak_rss_mb"] = peak_rss_mb()
     return figures
 
 
@@ -137,16 +133,11 @@ def measure_page(var_dir: str, *, runs: int) -> dict[str, Any]:
         create_user(engine=engine, actor=SYSTEM, username=_USER, role="admin", password=None)
     finally:
         engine.dispose()
-    env = {**os.environ, "OPSDASH_VAR_DIR": var_dir, "OPSDASH_DATABASE_URL": "",
+    env = {"OPSDASH_VAR_DIR": var_dir, "OPSDASH_DATABASE_URL": "",
            "OPSDASH_COOKIE_SECRET": _SECRET,
            "OPSDASH_PROMETHEUS_URL": "http://127.0.0.1:9"}  # never asked by this page
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.drift_page", "--page-run", "--runs", str(runs)],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"the page run failed:\n{done.stderr[-3000:]}")
     figures: dict[str, Any] = {"demo_predictions": seeded.predictions, "demo_seed_s": seed_s}
-    figures.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    figures.update(page_run_in_fresh_process("benchmarks.drift_page", runs, env, timeout=900))
     return figures
 
 
@@ -163,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = {**machine(), **measure_page(var_dir, runs=args.runs)}
     figures["target_page_warm_s"] = TARGET_WARM_S
     figures["page_warm_met"] = figures["page_warm_s"] <= TARGET_WARM_S
-    report(_rounded(figures), args.output)
+    report(rounded(figures), args.output)
     return 0
 
 

@@ -25,10 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,7 +37,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
-from benchmarks.report import report
+from benchmarks.report import machine, page_run_in_fresh_process, peak_rss_mb, report, rounded
 from db.repositories import registry
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.schema import upgrade
@@ -189,16 +186,6 @@ def measure_queries(database_url: str, *, runs: int, now: datetime) -> dict[str,
     return figures
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident set size (``VmHWM``) in MB."""
-    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def page_run(runs: int) -> dict[str, Any]:
     """Time ``pages/quality.py`` under AppTest in this (fresh) process; settings from the env.
 
@@ -218,7 +205,7 @@ def page_run(runs: int) -> dict[str, Any]:
                    "dashboard.components", "services.quality"):
         importlib.import_module(module)
     imports = time.perf_counter() - began
-    rss_before = _peak_rss_mb()
+    rss_before = peak_rss_mb()
     at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "quality.py"), default_timeout=120)
 
     def run(change: Callable[[], Any] | None = None) -> float:
@@ -246,7 +233,7 @@ def page_run(runs: int) -> dict[str, Any]:
     figures["page_all_time_v1_uncached_s"] = statistics.median(uncached() for _ in range(runs))
     figures["page_labelled_shown"] = next(m.value for m in at.metric
                                           if m.label == "Labelled predictions")
-    figures["page_peak_rss_mb"] = _peak_rss_mb()
+    figures["page_peak_rss_mb"] = peak_rss_mb()
     figures["page_rss_before_page_mb"] = rss_before
     return figures
 
@@ -262,32 +249,10 @@ def measure_page(database_url: str, var_dir: str, *, runs: int) -> dict[str, Any
         create_user(engine=engine, actor=SYSTEM, username=_USER, role="admin", password=None)
     finally:
         engine.dispose()
-    env = {**os.environ, "OPSDASH_DATABASE_URL": database_url, "OPSDASH_VAR_DIR": var_dir,
+    env = {"OPSDASH_DATABASE_URL": database_url, "OPSDASH_VAR_DIR": var_dir,
            "OPSDASH_COOKIE_SECRET": _SECRET,
            "OPSDASH_PROMETHEUS_URL": "http://127.0.0.1:9"}  # never asked by this page
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.quality_store", "--page-run", "--runs", str(runs)],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"the page run failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on: CPUs, load, and a pure-Python reference time."""
-    began = time.perf_counter()
-    sum(range(10_000_000))
-    return {"cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0],
-            "python_reference_s": time.perf_counter() - began}
-
-
-def _rounded(figures: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in figures.items():
-        if isinstance(value, float):
-            value = round(value, 4 if key.endswith("_s") else 1)
-        out[key] = value
-    return out
+    return page_run_in_fresh_process("benchmarks.quality_store", runs, env, timeout=600)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         database_mb = Path(tmp, "opsdash.db").stat().st_size / 1e6
         queries = measure_queries(url, runs=args.runs, now=now)
         page = measure_page(url, tmp, runs=args.runs)
-    figures = _rounded({
+    figures = rounded({
         "benchmark": "quality_store",
         "predictions": built.predictions,
         "labelled": built.labelled,
@@ -338,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         **page,
         "warm_runs": args.runs,
         "total_s": time.perf_counter() - started,
-        "machine_before": _rounded(before),
-        "machine_after": _rounded(machine()),
+        "machine_before": rounded(before),
+        "machine_after": rounded(machine()),
         "targets": TARGETS,
     })
     figures["meets_targets"] = {

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from services.settings import PROJECT_ROOT
 
-__all__ = ["report"]
+__all__ = ["machine", "page_run_in_fresh_process", "peak_rss_mb", "report", "rounded"]
 
 
 def report(figures: dict[str, Any], path: Path) -> None:
@@ -23,3 +27,44 @@ def report(figures: dict[str, Any], path: Path) -> None:
     except ValueError:
         shown = path
     print(f"written to {shown}")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPUs, load, and a pure-Python reference time."""
+    began = time.perf_counter()
+    sum(range(10_000_000))
+    return {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
+            "python_reference_s": round(time.perf_counter() - began, 4)}
+
+
+def rounded(figures: dict[str, Any]) -> dict[str, Any]:
+    """Seconds (``*_s``) to four decimals, other floats to one."""
+    out: dict[str, Any] = {}
+    for key, value in figures.items():
+        if isinstance(value, float):
+            value = round(value, 4 if key.endswith("_s") else 1)
+        out[key] = value
+    return out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (``VmHWM``) in MB."""
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def page_run_in_fresh_process(module: str, runs: int, env: dict[str, str],
+                              timeout: float) -> dict[str, Any]:
+    """Run ``python -m module --page-run --runs N`` (its memory is the page's alone) and
+    return the JSON object it prints last; stop the benchmark with its error if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--page-run", "--runs", str(runs)],
+        cwd=PROJECT_ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the page run failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
