@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "TrainingReference",
     "current_minute",
     "drift_day",
+    "drift_history",
     "drift_subject",
     "drift_training_reference",
     "forget_label_figures",
@@ -155,3 +157,13 @@ def drift_day(database_url: str, model_id: int, start: datetime, end: datetime, 
     with session_scope(engine_for(database_url)) as session:
         raw = drift_repo.raw_rows(session, model_id, start, end)
     return decode_rows(raw, dict(kinds))
+
+
+def drift_history(database_url: str, model_id: int, bounds: Sequence[datetime],
+                  kinds: tuple[tuple[str, Kind], ...]) -> list[Frame]:
+    """The logged inputs of each window ``[bounds[i], bounds[i + 1])``: every window's
+    count is read now, and a window is read again only when its count changed."""
+    with session_scope(engine_for(database_url)) as session:
+        counts = drift_repo.count_between(session, model_id, bounds)
+    return [drift_day(database_url, model_id, start, end, rows, kinds)
+            for start, end, rows in zip(bounds[:-1], bounds[1:], counts, strict=True)]

@@ -13,7 +13,7 @@ from dashboard.auth import guard
 from dashboard.components import registered_models
 from dashboard.data import (
     current_minute,
-    drift_day,
+    drift_history,
     drift_subject,
     drift_training_reference,
 )
@@ -24,8 +24,6 @@ from dashboard.drift_charts import (
     top_score_figure,
 )
 from dashboard.resources import engine_for, settings
-from db.repositories.drift import count_between
-from db.session import session_scope
 from services.auth import View
 from services.drift import P_VALUE_TESTS, ColumnDrift
 from services.drift_config import DriftConfigError, load_drift_config
@@ -120,12 +118,17 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
 
 # ---------------------------------------------------------------- read what is drawn
 bounds = day_bounds(subject.first_at, now, config.timezone)
-with session_scope(engine) as session:
-    counts = count_between(session, subject.model_id, bounds)
 days = [b.astimezone(zone).date() for b in bounds[:-1]]
-frames = [drift_day(url, subject.model_id, start, end, rows, kind_items)
-          for start, end, rows in zip(bounds[:-1], bounds[1:], counts, strict=True)]
-history = Frame.concat(frames, names)
+frames = drift_history(url, subject.model_id, bounds, kind_items)
+
+
+def _window(start: datetime, end: datetime) -> Frame:
+    """The logged rows in ``[start, end)``, from the days that overlap it only."""
+    overlapping = [frame for day_start, day_end, frame
+                   in zip(bounds[:-1], bounds[1:], frames, strict=True)
+                   if day_end > start and day_start < end]
+    return Frame.concat(overlapping, names).between(start, end)
+
 
 training = None
 if subject.version_id is not None and subject.artifact_path and subject.artifact_sha256:
@@ -141,8 +144,8 @@ if reference_kind == TRAINING:
     reference = training.frame
     reference_label = f"the training sample of v{subject.version}"
 else:
-    reference = history.between(reference_start, reference_end)
-current = history.between(current_start, current_end)
+    reference = _window(reference_start, reference_end)
+current = _window(current_start, current_end)
 if reference.rows == 0 or current.rows == 0:
     empty = "reference" if reference.rows == 0 else "current window"
     st.info(f"The {empty} holds no predictions of {name}, so there is nothing to compare. "
