@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,9 +11,8 @@ import streamlit as st
 from dashboard.resources import engine_for, metrics_source
 from db.repositories import drift as drift_repo
 from db.session import session_scope
-from services.artifacts import load_artifact
 from services.drift import Kind
-from services.drift_view import Frame, decode_rows, feature_weights, records_frame, with_predictions
+from services.drift_view import Frame, TrainingReference, decode_rows, training_reference
 from services.overview import ModelOverview, ServingSnapshot, serving_snapshot, store_overview
 from services.quality import QualityReport, TrendBucket, accuracy_trend, quality_report
 from services.quality_compare import VersionComparison, compare_versions
@@ -22,7 +20,6 @@ from services.quality_curves import BinaryCurves, binary_curves
 from services.settings import get_settings
 
 __all__ = [
-    "TrainingReference",
     "current_minute",
     "drift_day",
     "drift_history",
@@ -113,39 +110,14 @@ def drift_subject(database_url: str, model: str, minute: str) -> drift_repo.Drif
         return drift_repo.drift_subject(session, model)
 
 
-@dataclass(frozen=True)
-class TrainingReference:
-    """The production version's training sample, scored by it, and its feature weights."""
-
-    frame: Frame
-    weights: dict[str, float]
-    #: Why the model's answers or the weights are missing ("" when all is there).
-    problem: str
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def drift_training_reference(
     database_url: str, version_id: int, artifact_path: str, artifact_sha256: str,
     kinds: tuple[tuple[str, Kind], ...],
 ) -> TrainingReference:
     """Read once per version: the sample never changes once stored."""
-    with session_scope(engine_for(database_url)) as session:
-        records = drift_repo.reference_sample(session, version_id)
-    frame = records_frame(records, dict(kinds))
-    if not records:
-        return TrainingReference(frame=frame, weights={}, problem="")
-    try:
-        pipeline = load_artifact(Path(artifact_path), artifact_sha256)
-        scored = with_predictions(frame, pipeline.predict_proba,
-                                  [str(c) for c in pipeline.classes_])
-        weights = feature_weights(pipeline.predict_proba, frame)
-    except Exception as exc:  # any artifact problem degrades to equal weights
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return TrainingReference(
-            frame=frame, weights={},
-            problem=f"The production model could not be loaded ({reason}), so every feature "
-                    "counts the same and its answers are not compared with the reference.")
-    return TrainingReference(frame=scored, weights=weights, problem="")
+    return training_reference(engine_for(database_url), version_id, Path(artifact_path),
+                              artifact_sha256, dict(kinds))
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)

@@ -18,14 +18,18 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from sqlalchemy import Engine
 
-from db.repositories.drift import RawRows
+from db.repositories.drift import RawRows, reference_sample
+from db.session import session_scope
+from services.artifacts import load_artifact
 from services.drift import (
     CATEGORICAL,
     NUMERIC,
@@ -44,6 +48,7 @@ __all__ = [
     "DriftAnalysis",
     "Frame",
     "RankedFeature",
+    "TrainingReference",
     "analyse",
     "day_bounds",
     "decode_rows",
@@ -51,6 +56,7 @@ __all__ = [
     "feature_weights",
     "records_frame",
     "summary",
+    "training_reference",
     "with_predictions",
 ]
 
@@ -222,6 +228,41 @@ def with_predictions(
     predicted[:] = [str(classes[i]) for i in best]
     return Frame(columns=frame.columns, seconds=frame.seconds, predicted=predicted,
                  top_score=proba[np.arange(len(best)), best])
+
+
+@dataclass(frozen=True)
+class TrainingReference:
+    """A version's training sample, scored by the version, and its feature weights."""
+
+    frame: Frame
+    weights: dict[str, float]
+    #: Why the model's answers or the weights are missing ("" when all is there).
+    problem: str
+
+
+def training_reference(
+    engine: Engine, version_id: int, artifact_path: Path, artifact_sha256: str,
+    kinds: Mapping[str, Kind],
+) -> TrainingReference:
+    """The version's stored training sample, with the version's answers and its feature
+    weights. A model that cannot be loaded leaves both out and says why."""
+    with session_scope(engine) as session:
+        records = reference_sample(session, version_id)
+    frame = records_frame(records, kinds)
+    if not records:
+        return TrainingReference(frame=frame, weights={}, problem="")
+    try:
+        pipeline = load_artifact(artifact_path, artifact_sha256)
+        scored = with_predictions(frame, pipeline.predict_proba,
+                                  [str(c) for c in pipeline.classes_])
+        weights = feature_weights(pipeline.predict_proba, frame)
+    except Exception as exc:  # any artifact problem degrades to equal weights
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return TrainingReference(
+            frame=frame, weights={},
+            problem=f"The production model could not be loaded ({reason}), so every feature "
+                    "counts the same and its answers are not compared with the reference.")
+    return TrainingReference(frame=scored, weights=weights, problem="")
 
 
 def _frame_column(values: np.ndarray[Any, Any]) -> Any:
