@@ -145,9 +145,7 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     ],
 )
 def test_unknown_keys(text: str, message: str) -> None:
-    with pytest.raises(DriftConfigError) as info:
-        parse_drift_config(text, origin="f.toml")
-    assert str(info.value) == message
+    assert _refusal(text) == message
 
 
 @pytest.mark.parametrize(
@@ -175,9 +173,7 @@ def test_unknown_keys(text: str, message: str) -> None:
     ],
 )
 def test_bad_tests_and_thresholds(text: str, message: str) -> None:
-    with pytest.raises(DriftConfigError) as info:
-        parse_drift_config(text, origin="f.toml")
-    assert str(info.value) == message
+    assert _refusal(text) == message
 
 
 @pytest.mark.parametrize(
@@ -197,9 +193,7 @@ def test_bad_tests_and_thresholds(text: str, message: str) -> None:
     ],
 )
 def test_share_out_of_range(text: str, message: str) -> None:
-    with pytest.raises(DriftConfigError) as info:
-        parse_drift_config(text, origin="f.toml")
-    assert str(info.value) == message
+    assert _refusal(text) == message
 
 
 @pytest.mark.parametrize(
@@ -213,10 +207,15 @@ def test_share_out_of_range(text: str, message: str) -> None:
     ],
 )
 def test_entries_must_be_tables(text: str, message: str) -> None:
-    with pytest.raises(DriftConfigError) as info:
-        parse_drift_config(text, origin="f.toml")
-    assert str(info.value) == message
+    assert _refusal(text) == message
 
 
 def test_the_error_is_a_value_error() -> None:
     assert issubclass(DriftConfigError, ValueError)
+
+
+def _refusal(text: str) -> str:
+    """The message :func:`parse_drift_config` refuses ``text`` (named f.toml) with."""
+    with pytest.raises(DriftConfigError) as info:
+        parse_drift_config(text, origin="f.toml")
+    return str(info.value)
