@@ -24,13 +24,23 @@ def test_migrated_schema_matches_the_models(tmp_path: Path) -> None:
     assert diff == []
 
 
-def test_upgrade_to_0004_copies_prediction_facts_into_existing_labels(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    engine = make_engine(url)
-    cfg = alembic_config(url)
+def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
+    """Upgrade (or downgrade) the store to ``revision`` with Alembic's own commands."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+def _store_at(tmp_path: Path, revision: str) -> Engine:
+    """A new store file migrated up to ``revision`` only."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    _migrate(engine, revision)
+    return engine
+
+
+def test_upgrade_to_0004_copies_prediction_facts_into_existing_labels(tmp_path: Path) -> None:
+    engine = _store_at(tmp_path, "0003")
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO models (id, name, task, description, class_labels, feature_schema, "
@@ -77,12 +87,7 @@ def _prediction_indexes(engine: Engine) -> set[str]:
 
 
 def test_0009_bands_existing_predictions_and_downgrades(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    engine = make_engine(url)
-    cfg = alembic_config(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
+    engine = _store_at(tmp_path, "0008")
     model_id, version_id = make_model(engine)
     at = datetime(2026, 11, 5, 12, tzinfo=UTC)
     with engine.begin() as conn:
@@ -100,9 +105,7 @@ def test_0009_bands_existing_predictions_and_downgrades(tmp_path: Path) -> None:
     assert [tuple(row) for row in bands] == [("p1", 50), ("p2", 98), ("p3", 100)]
     assert "ix_predictions_model_top_score_band" in _prediction_indexes(engine)
     assert "ix_predictions_model_top_score" not in _prediction_indexes(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0008")
+    _migrate(engine, "0008", down=True)
     assert _prediction_indexes(engine) == {"ix_predictions_model_ts",
                                            "ix_predictions_version_ts",
                                            "ix_predictions_model_top_score"}
