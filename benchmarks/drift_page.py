@@ -18,7 +18,9 @@ Figures:
   window and of every day of the heatmap, the distributions and the charts;
 * ``page_uncached_s``: runs after clearing every cached read (as after a restart), for
   reference;
-* the peak resident memory of that process.
+* the peak resident memory of that process, and its memory after the cold run and the
+  warm runs. After every run the benchmark collects garbage as Streamlit's server does
+  (``AppTest`` does not), timed apart as ``page_post_run_gc_s``.
 
 Run with ``make bench-drift-page`` (or ``.venv/bin/python -m benchmarks.drift_page``).
 Prints the figures and writes them as JSON to ``benchmarks/results/drift_page.json``.
@@ -36,7 +38,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import machine, page_run_in_fresh_process, peak_rss_mb, report, rounded
+from benchmarks.report import (
+    collect_like_the_server,
+    machine,
+    page_run_in_fresh_process,
+    peak_rss_mb,
+    report,
+    rounded,
+    rss_mb,
+)
 from services.settings import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "drift_page.json"
@@ -86,6 +96,8 @@ def page_run(runs: int) -> dict[str, Any]:
     dashboard.auth._session_cookie = lambda: token
     at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "drift.py"), default_timeout=300)
 
+    collections: list[float] = []
+
     def run(before: Callable[[], Any] | None = None) -> float:
         if before is not None:
             before()
@@ -94,15 +106,18 @@ def page_run(runs: int) -> dict[str, Any]:
         took = time.perf_counter() - began
         if at.exception:
             raise SystemExit(f"the page failed: {at.exception[0].message}")
+        collections.append(collect_like_the_server())
         return took
 
-    figures: dict[str, Any] = {"page_cold_s": run()}
+    figures: dict[str, Any] = {"page_cold_s": run(), "page_peak_rss_after_cold_mb": peak_rss_mb()}
     shown = {m.label: m.value for m in at.metric}
     if "Drifted features" not in shown:
         raise SystemExit("the page shows no verdict: " + "; ".join(i.value for i in at.info))
     warm = [run(lambda: _log_a_few(database_url)) for _ in range(runs)]
     figures["page_warm_s"] = statistics.median(warm)
     figures["page_warm_max_s"] = max(warm)
+    figures["page_rss_after_warm_mb"] = rss_mb()
+    figures["page_peak_rss_after_warm_mb"] = peak_rss_mb()
     figures["page_uncached_s"] = statistics.median(
         run(st.cache_data.clear) for _ in range(max(1, runs // 3)))
     figures["page_current_predictions"] = shown["Current predictions"]
@@ -111,6 +126,8 @@ def page_run(runs: int) -> dict[str, Any]:
     heatmap = [c for c in at.get("plotly_chart") if "day by day" in c.proto.spec]
     figures["page_heatmap_days"] = len(json.loads(heatmap[0].proto.spec)["data"][0]["x"])
     figures["page_peak_rss_mb"] = peak_rss_mb()
+    figures["page_rss_end_mb"] = rss_mb()
+    figures["page_post_run_gc_s"] = statistics.median(collections)
     return figures
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from services.settings import PROJECT_ROOT
 
-__all__ = ["machine", "page_run_in_fresh_process", "peak_rss_mb", "report", "rounded"]
+__all__ = ["collect_like_the_server", "machine", "page_run_in_fresh_process", "peak_rss_mb",
+           "report", "rounded", "rss_mb"]
 
 
 def report(figures: dict[str, Any], path: Path) -> None:
@@ -49,12 +50,41 @@ def rounded(figures: dict[str, Any]) -> dict[str, Any]:
 
 def peak_rss_mb() -> float:
     """This process's peak resident set size (``VmHWM``) in MB."""
-    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def collect_like_the_server() -> float:
+    """What a Streamlit server does after every script run: a full garbage collection.
+
+    ``AppTest``'s script runner leaves it out, so the memory of pages run there would
+    grow with garbage a dashboard never keeps (each run's page namespace is a reference
+    cycle). Returns the seconds it took.
+    """
+    import gc
+
+    began = time.perf_counter()
+    gc.collect(2)
+    return time.perf_counter() - began
+
+
+def rss_mb() -> float | None:
+    """This process's resident set size now (``VmRSS``) in MB; ``None`` without ``/proc``."""
+    return _status_mb("VmRSS")
+
+
+def _status_mb(field: str) -> float | None:
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text(encoding="utf-8").splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def page_run_in_fresh_process(module: str, runs: int, env: dict[str, str],

@@ -45,4 +45,6 @@ def test_a_tiny_run_measures_everything_and_writes_json(
         ",", ""))  # the page showed version 1's labels, as the report counted them
     assert set(figures["meets_targets"]) == {"insert_predictions", "quality_report",
                                              "accuracy_trend", "page", "page_memory"}
+    assert set(figures["references_measured"]) == set(figures["references_stated"])
+    assert all(value > 0 for value in figures["references_measured"].values())
     assert "written to" in capsys.readouterr().out
