@@ -19,11 +19,12 @@ from sqlalchemy.exc import OperationalError
 
 from db.schema import SchemaError, check_schema, upgrade
 from db.session import make_engine
-from services import drift_cli, label_cli, prediction_import_cli, shadow_cli
+from services import drift_cli, label_cli, prediction_import_cli, registry_cli, shadow_cli
 from services.auth import CLI, PermissionDenied, Role
 from services.auth.names import UserError
 from services.auth.passwords import PasswordPolicyError, check_password_policy
 from services.cli_common import CliError, parse_time
+from services.model_registry import RegistrationError
 from services.prediction_import import PredictionImportError
 from services.settings import Settings, SettingsError, get_settings
 
@@ -334,6 +335,7 @@ COMMANDS: dict[str, Command] = {
     "seed-demo": (_cmd_seed_demo, _print_seed),
     "models": (_cmd_models, _print_models),
     "metrics": (_cmd_metrics, _print_metrics),
+    **registry_cli.COMMANDS,
     **label_cli.COMMANDS,
     "demo-users": (_cmd_demo_users, _print_demo_users),
     "users add": (_cmd_users_add, _print_added),
@@ -412,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--json", action="store_true", help="print the result as JSON")
+    registry_cli.add_parsers(sub)
     label_cli.add_parsers(sub)
     _add_metrics_parser(sub)
     _add_users_parser(sub)
@@ -429,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = get_settings()
         result = run(args, settings)
     except (SchemaError, SettingsError, CliError, UserError, PasswordPolicyError,
-            PermissionDenied, PredictionImportError) as exc:
+            PermissionDenied, PredictionImportError, RegistrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OperationalError as exc:

@@ -169,6 +169,10 @@ def shadow_score(
 def _load(target: _Target, model: str, version: int) -> LoadedModel:
     from services.serving.reloader import ModelLoadError, load_model
 
+    if not target.artifact_path:
+        raise ShadowError(
+            f"cannot shadow-score {model} v{version}: it was registered without an artifact "
+            "(a version served elsewhere); register one with `add-version --artifact`")
     try:
         loaded = load_model(version=version, version_id=target.version_id,
                             artifact_path=target.artifact_path,

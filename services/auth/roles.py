@@ -29,6 +29,7 @@ class Action(StrEnum):
     LABEL = "label"
     IMPORT_LABELS = "import_labels"
     IMPORT_PREDICTIONS = "import_predictions"
+    REGISTER_MODELS = "register_models"
     RETRAIN = "retrain"
     PROMOTE = "promote"
     ROLLBACK = "rollback"
@@ -51,8 +52,8 @@ class View(StrEnum):
 _ACTIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
     Role.OPERATOR: frozenset(
-        {Action.IMPORT_PREDICTIONS, Action.RETRAIN, Action.PROMOTE, Action.ROLLBACK,
-         Action.EDIT_ALERT_RULES}
+        {Action.IMPORT_PREDICTIONS, Action.REGISTER_MODELS, Action.RETRAIN, Action.PROMOTE,
+         Action.ROLLBACK, Action.EDIT_ALERT_RULES}
     ),
     Role.ANALYST: frozenset(),
     Role.LABELER: frozenset({Action.LABEL, Action.IMPORT_LABELS}),

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from sqlalchemy import Engine, select
 
 from db.base import utcnow
-from db.models import AuditLog, Feedback, Prediction, ShadowPrediction, User
+from db.models import AuditLog, Feedback, Model, ModelVersion, Prediction, ShadowPrediction, User
 from db.repositories import registry
 from db.repositories import users as users_repo
 from db.repositories.predictions import insert_predictions
@@ -42,6 +42,7 @@ from services.demo.training import build_pipeline
 from services.label_export import export_csv
 from services.label_import import import_labels
 from services.labels import LabelEdit, label_history, save_labels
+from services.model_registry import register_model, register_version
 from services.prediction_import import import_predictions
 from services.settings import Settings
 from services.shadow import shadow_score
@@ -89,8 +90,8 @@ def _pipeline() -> Pipeline:
     return build_pipeline(SCHEMA).fit(frame, ["churns", "churns", "stays", "stays"])
 
 
-def _shadow_score(engine: Engine, actor: Principal | None) -> Any:
-    """Register a candidate v2 with a real artifact, then shadow-score with it."""
+def _add_candidate(engine: Engine) -> None:
+    """A candidate v2 of churn with a real artifact (part of the seeded store)."""
     assert engine.url.database
     path = Path(engine.url.database).parent / "churn-v2.pkl"
     sha256 = save_artifact(_pipeline(), path)
@@ -98,7 +99,13 @@ def _shadow_score(engine: Engine, actor: Principal | None) -> Any:
         registry.add_version(session=session, model_id=registry.get_model(
             session=session, name="churn").id, artifact_path=str(path),
             artifact_sha256=sha256, created_by="test")
-    return shadow_score(engine=engine, actor=actor, model="churn", version=2)
+
+
+def _register_version(engine: Engine, actor: Principal | None) -> Any:
+    """Register churn's v3 with the seeded v2's artifact (loaded and checked)."""
+    assert engine.url.database
+    return register_version(engine=engine, actor=actor, model="churn",
+                            artifact=Path(engine.url.database).parent / "churn-v2.pkl")
 
 
 GUARDED = [
@@ -136,7 +143,12 @@ GUARDED = [
     Guarded("label_history", View.LABELING, LABELING_READERS,
             lambda e, a: label_history(engine=e, actor=a, prediction_id=PREDICTION)),
     Guarded("import_predictions", Action.IMPORT_PREDICTIONS, OPERATORS, _import_predictions),
-    Guarded("shadow_score", Action.RETRAIN, OPERATORS, _shadow_score),
+    Guarded("shadow_score", Action.RETRAIN, OPERATORS,
+            lambda e, a: shadow_score(engine=e, actor=a, model="churn", version=2)),
+    Guarded("register_model", Action.REGISTER_MODELS, OPERATORS,
+            lambda e, a: register_model(engine=e, actor=a, name="triage", task="binary",
+                                        classes=["low", "high"], features=SCHEMA)),
+    Guarded("register_version", Action.REGISTER_MODELS, OPERATORS, _register_version),
 ]
 
 #: Actions without a service function yet; each later gets rows in GUARDED.
@@ -163,11 +175,12 @@ def _seed(engine: Engine) -> None:
             "predicted_class": "stays",
             "scores": {"stays": 0.8}, "top_score": 0.8, "latency_ms": 1.0,
         }])
+    _add_candidate(engine)
 
 
 def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The state guarded actions change (users, labels, predictions, shadow answers), and
-    the audit log."""
+    """The state guarded actions change (users, labels, predictions, shadow answers, models
+    and versions), and the audit log."""
     with session_scope(engine) as session:
         users = [tuple(u.__dict__[c.key] for c in User.__table__.columns)
                  for u in session.scalars(select(User).order_by(User.id))]
@@ -179,6 +192,9 @@ def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ..
         users += [tuple(row) for row in session.execute(
             select(ShadowPrediction.prediction_id, ShadowPrediction.version_id)
             .order_by(ShadowPrediction.id))]
+        users += [tuple(row) for row in session.execute(
+            select(ModelVersion.model_id, ModelVersion.version).order_by(ModelVersion.id))]
+        users += [tuple(row) for row in session.execute(select(Model.name).order_by(Model.id))]
         audit = [(a.id, a.actor, a.action, a.object_id)
                  for a in session.scalars(select(AuditLog).order_by(AuditLog.id))]
     return users, audit

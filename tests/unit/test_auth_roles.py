@@ -20,8 +20,8 @@ from services.auth import (
 
 EXPECTED_ACTIONS = {
     Role.ADMIN: set(Action),
-    Role.OPERATOR: {Action.IMPORT_PREDICTIONS, Action.RETRAIN, Action.PROMOTE, Action.ROLLBACK,
-                    Action.EDIT_ALERT_RULES},
+    Role.OPERATOR: {Action.IMPORT_PREDICTIONS, Action.REGISTER_MODELS, Action.RETRAIN,
+                    Action.PROMOTE, Action.ROLLBACK, Action.EDIT_ALERT_RULES},
     Role.ANALYST: set(),
     Role.LABELER: {Action.LABEL, Action.IMPORT_LABELS},
 }
@@ -37,7 +37,7 @@ def test_the_enums_hold_the_agreed_values() -> None:
     assert [r.value for r in Role] == ["admin", "operator", "analyst", "labeler"]
     assert {a.value for a in Action} == {
         "manage_users", "change_settings", "label", "import_labels", "import_predictions",
-        "retrain", "promote", "rollback", "edit_alert_rules",
+        "register_models", "retrain", "promote", "rollback", "edit_alert_rules",
     }
     assert {v.value for v in View} == {
         "overview", "serving", "quality", "drift", "labeling", "lifecycle", "audit", "users",
