@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.exc import DatabaseError
 
 import db.session
-from db.models import AuditLog, Feedback, FeedbackHistory
+from db.models import AuditLog, Feedback, FeedbackHistory, Prediction
 from db.session import make_engine, session_scope
 from services import labels
 from services.auth import PermissionDenied, Principal, Role
@@ -72,6 +73,24 @@ def test_a_new_label_is_inserted_with_history_and_audit(engine: Engine) -> None:
     assert [(a, act, obj, d["old"], d["new"], d["revision"])
             for a, act, obj, d in _audit(engine)] == [
         ("ann", "label", p1, None, "churns", 1), ("ann", "label", p2, None, "stays", 1)]
+
+
+@pytest.mark.parametrize("statement", [
+    update(FeedbackHistory).values(new_labeler="someone else"),
+    delete(FeedbackHistory),
+    delete(Prediction),  # the history would go with it (ON DELETE CASCADE)
+], ids=["update", "delete", "delete-prediction"])
+def test_the_database_refuses_to_edit_or_delete_label_history(
+        engine: Engine, statement: Any) -> None:
+    p1, *_ = _predictions(engine)
+    save_labels(engine=engine, actor=ANN, edits=[LabelEdit(p1, "churns", None)])
+    save_labels(engine=engine, actor=BOB, edits=[LabelEdit(p1, "stays", 1)])
+    before = _state(engine)
+    with pytest.raises(DatabaseError, match="feedback_history is append-only"), \
+            session_scope(engine, write=True) as session:
+        session.execute(statement)
+    assert _state(engine) == before
+    assert len(before[1]) == 2
 
 
 def test_the_same_label_again_writes_nothing(engine: Engine) -> None:
