@@ -3,7 +3,8 @@
 A local account signs in through the ``/auth/signin`` route (``dashboard.web_routes``),
 which sets a signed, expiring, HttpOnly cookie; single sign-on goes through Streamlit's
 ``st.login`` when ``[auth]`` is configured in ``secrets.toml``. Either way the role is read
-from the store on every page run, so a role change or a disabled account applies at once.
+from the store on every page run, so a role change, a disabled account or a sign-out
+(which revokes the session in the store, for every copy of the cookie) applies at once.
 Nothing here touches the store or Prometheus for a visitor who carries no valid cookie.
 """
 
@@ -20,8 +21,9 @@ import streamlit as st
 from dashboard.resources import engine_for, settings
 from dashboard.web_routes import COOKIE_NAME
 from services.auth import Principal, View, can
+from services.auth.sessions import session_principal
 from services.auth.signin import SignInError, record_sign_out, sign_in_with_claims
-from services.auth.tokens import read_session_token
+from services.auth.tokens import read_session
 from services.auth.users import get_principal, is_disabled
 
 __all__ = [
@@ -156,10 +158,11 @@ def current_user() -> Principal | None:
     if not token:
         return None
     config = settings()
-    username = read_session_token(token, settings=config)
-    if username is None:  # forged, expired or from another secret: anonymous
+    session = read_session(token, settings=config)
+    if session is None:  # forged, expired or from another secret: anonymous
         return None
-    return get_principal(engine=engine_for(config.resolved_database_url), username=username)
+    # Signed out, ended by a password change or a disabled account: anonymous too.
+    return session_principal(engine=engine_for(config.resolved_database_url), token=session)
 
 
 def guard(view: View) -> Principal:

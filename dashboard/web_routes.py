@@ -21,14 +21,14 @@ from starlette.routing import Route
 from db.schema import check_schema
 from db.session import make_engine
 from services.auth.principal import Principal
-from services.auth.signin import SignInError, authenticate, record_sign_out
+from services.auth.sessions import end_session
+from services.auth.signin import SignInError, authenticate
 from services.auth.tokens import (
     MissingSecretError,
     cookie_secret,
     issue_session_token,
-    read_session_token,
+    read_session,
 )
-from services.auth.users import get_principal
 from services.settings import Settings, get_settings
 
 __all__ = ["COOKIE_NAME", "SIGNIN_PATH", "SIGNOUT_PATH", "routes"]
@@ -134,17 +134,15 @@ def _authenticate(config: Settings, username: str, password: str) -> Principal:
 
 
 def _sign_out(config: Settings, token: str) -> None:
-    username = read_session_token(token, settings=config)
-    if username is None:
+    session = read_session(token, settings=config)
+    if session is None:
         return
-    engine = _engine(config.resolved_database_url)
-    principal = get_principal(engine=engine, username=username)
-    if principal is not None:
-        record_sign_out(engine=engine, actor=principal)
+    end_session(engine=_engine(config.resolved_database_url), token=session)
 
 
 async def signout(request: Request) -> Response:
-    """``POST``: drop the cookie, audit the sign-out, 303 to the sign-in page."""
+    """``POST``: end the session in the store, drop the cookie, audit the sign-out, 303 to
+    the sign-in page."""
     if not _same_origin(request):
         return PlainTextResponse("sign-out forms must come from this site", status_code=403)
     token = request.cookies.get(COOKIE_NAME)

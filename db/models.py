@@ -42,6 +42,7 @@ __all__ = [
     "ProductionPointer",
     "Promotion",
     "RetrainJob",
+    "RevokedSession",
     "ShadowPrediction",
     "User",
 ]
@@ -277,6 +278,24 @@ class User(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Sign-in sessions that began earlier have ended (a password reset or change, or the
+    #: account disabled); ``None``: none ended that way.
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RevokedSession(Base):
+    """A signed-out session: its cookie (and any copy of it) no longer signs anybody in.
+
+    Kept until the token would have expired anyway.
+    """
+
+    __tablename__ = "revoked_sessions"
+
+    #: The nonce of the session's signed token.
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class AuditLog(Base):

@@ -46,4 +46,5 @@ with st.form("change-password", clear_on_submit=True, width=420):
             except (UserError, PasswordPolicyError, PermissionDenied) as exc:
                 st.error(f"Not changed: {md_text(str(exc))}.")
             else:
-                st.success("Password changed. It applies from your next sign-in.")
+                st.success("Password changed. Every session of yours has ended, this one "
+                           "included: sign in again with the new password.")

@@ -3,8 +3,9 @@
 A token is ``v1.<payload>.<signature>``: the payload is URL-safe base64 of a small JSON object
 (user name, issued-at, expiry, random nonce) and the signature an HMAC-SHA256 over the version
 and payload. The token proves who signed in and until when; it carries no role, so the
-dashboard looks the user up on every page run (see ``services.auth.users.get_principal``)
-and a role change or a disabled account applies at once.
+dashboard looks the user up on every page run (see ``services.auth.sessions``) and a role
+change or a disabled account applies at once. The nonce names the session: signing out
+revokes it in the store, so a copy of the cookie stops working too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
 
@@ -25,12 +27,15 @@ from services.settings import Settings
 __all__ = [
     "MIN_SECRET_LENGTH",
     "MissingSecretError",
+    "SessionToken",
     "cookie_secret",
     "ensure_demo_secret",
     "issue_session_token",
     "issue_token",
+    "read_session",
     "read_session_token",
     "read_token",
+    "read_token_claims",
 ]
 
 #: Shortest signing secret accepted.
@@ -43,6 +48,8 @@ _VERSION = "v1"
 _CONTEXT = b"opsdash-session\x00"
 # Longer tokens are rejected before any work is done on them.
 _MAX_TOKEN_LENGTH = 2048
+# Longest nonce accepted (issued ones have 16 characters).
+_MAX_NONCE_LENGTH = 64
 # Tolerated clock difference between dashboard replicas for the issued-at time.
 _CLOCK_SKEW_SECONDS = 60.0
 _HOW_TO_SET = (
@@ -53,6 +60,16 @@ _HOW_TO_SET = (
 
 class MissingSecretError(RuntimeError):
     """No usable signing secret is configured; ``str()`` says how to set one."""
+
+
+@dataclass(frozen=True)
+class SessionToken:
+    """What a valid token says: who signed in, when (Unix times), and the session's nonce."""
+
+    username: str
+    issued_at: float
+    expires_at: float
+    nonce: str
 
 
 def _check_secret(secret: str) -> bytes:
@@ -105,8 +122,10 @@ def issue_token(
     return f"{signed_part}.{_sign(key, signed_part)}"
 
 
-def read_token(token: str, *, secret: str, now: float | None = None) -> str | None:
-    """The user name in ``token``, or ``None`` if it is forged, expired or malformed.
+def read_token_claims(
+    token: str, *, secret: str, now: float | None = None
+) -> SessionToken | None:
+    """What ``token`` says, or ``None`` if it is forged, expired or malformed.
 
     Raises:
         ValueError: the secret is too short (a configuration error, not a bad token).
@@ -128,14 +147,24 @@ def read_token(token: str, *, secret: str, now: float | None = None) -> str | No
     if not isinstance(claims, dict):
         return None
     username, issued, expires = claims.get("u"), claims.get("iat"), claims.get("exp")
+    nonce = claims.get("n")
     if not isinstance(username, str) or not username:
         return None
     if not (_is_number(issued) and _is_number(expires)):
         return None
+    if not isinstance(nonce, str) or not 0 < len(nonce) <= _MAX_NONCE_LENGTH:
+        return None
     current = time.time() if now is None else now
     if not float(issued) - _CLOCK_SKEW_SECONDS <= current < float(expires):
         return None
-    return username
+    return SessionToken(username=username, issued_at=float(issued), expires_at=float(expires),
+                        nonce=nonce)
+
+
+def read_token(token: str, *, secret: str, now: float | None = None) -> str | None:
+    """The user name in ``token``, or ``None`` (see :func:`read_token_claims`)."""
+    claims = read_token_claims(token, secret=secret, now=now)
+    return None if claims is None else claims.username
 
 
 def _demo_secret_path(settings: Settings) -> Path:
@@ -194,10 +223,22 @@ def issue_session_token(*, username: str, settings: Settings, now: float | None 
                        ttl_seconds=settings.session_hours * 3600, now=now)
 
 
+def read_session(
+    token: str, *, settings: Settings, now: float | None = None
+) -> SessionToken | None:
+    """What a sign-in token says, or ``None`` (see :func:`read_token_claims`).
+
+    Raises:
+        MissingSecretError: no usable secret is configured.
+    """
+    return read_token_claims(token, secret=cookie_secret(settings), now=now)
+
+
 def read_session_token(token: str, *, settings: Settings, now: float | None = None) -> str | None:
     """The user name in a sign-in token, or ``None`` (see :func:`read_token`).
 
     Raises:
         MissingSecretError: no usable secret is configured.
     """
-    return read_token(token, secret=cookie_secret(settings), now=now)
+    claims = read_session(token, settings=settings, now=now)
+    return None if claims is None else claims.username

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.models import User
 from db.repositories import users as users_repo
 from db.session import session_scope
@@ -187,7 +188,7 @@ def set_role(*, engine: Engine, actor: Principal | None, username: str, role: st
 
 
 def disable_user(*, engine: Engine, actor: Principal | None, username: str) -> None:
-    """Stop a user from signing in; open sessions end at their next page run.
+    """Stop a user from signing in; open sessions end at their next page run, for good.
 
     Raises:
         PermissionDenied: ``actor`` may not manage users.
@@ -199,6 +200,8 @@ def disable_user(*, engine: Engine, actor: Principal | None, username: str) -> N
         if not user.disabled:
             _keep_an_admin(session, user, "disabled")
             user.disabled = True
+            # For good: enabling the account again does not bring old sessions back.
+            user.sessions_valid_after = utcnow()
             _audit(session, admin, "disable_user", user.username)
 
 
@@ -221,7 +224,8 @@ def enable_user(*, engine: Engine, actor: Principal | None, username: str) -> No
 def set_password(
     *, engine: Engine, actor: Principal | None, username: str, password: str
 ) -> None:
-    """Set a user's password (an admin reset); also lifts a lock-out.
+    """Set a user's password (an admin reset); also lifts a lock-out and ends every session
+    of the user.
 
     Raises:
         PermissionDenied: ``actor`` may not manage users.
@@ -235,13 +239,15 @@ def set_password(
     with session_scope(engine, write=True) as session:
         user = _existing(session, name)
         user.password_hash, user.failed_attempts, user.locked_until = password_hash, 0, None
+        user.sessions_valid_after = utcnow()  # every session of the old password ends
         _audit(session, admin, "set_password", user.username)
 
 
 def change_own_password(
     *, engine: Engine, actor: Principal | None, current_password: str, new_password: str
 ) -> None:
-    """Let a signed-in user change their own password (no ``manage_users`` needed).
+    """Let a signed-in user change their own password (no ``manage_users`` needed); every
+    session of the user ends, the current one included.
 
     Raises:
         PermissionDenied: nobody is signed in.
@@ -262,6 +268,7 @@ def change_own_password(
     with session_scope(engine, write=True) as session:
         user = _existing(session, actor.username)
         user.password_hash = password_hash
+        user.sessions_valid_after = utcnow()  # this session too: sign in with the new one
         _audit(session, actor, "change_password", user.username)
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from services.auth import SYSTEM, Role, View, allowed_views
-from services.auth.tokens import issue_token
+from services.auth.sessions import end_session
+from services.auth.tokens import issue_token, read_token_claims
 from services.auth.users import disable_user
 from services.settings import Settings
 from tests.app.conftest import SECRET
@@ -182,6 +183,22 @@ def test_a_disabled_account_loses_its_open_session_at_the_next_run(
     assert not at.info
     assert any("opsdash-username" in h.value for h in at.get("html"))  # the sign-in form
     assert not at.sidebar.text  # nobody is named as signed in
+
+
+def test_a_session_signed_out_elsewhere_ends_at_the_next_run(
+    app: Callable[..., AppTest], engine: Engine
+) -> None:
+    token = issue_token(username="operator-user", secret=SECRET, ttl_seconds=600)
+    app(as_role=Role.OPERATOR)  # creates the account
+    at = app(as_role=None, token=token)
+    assert at.title[0].value == "Overview"
+    session = read_token_claims(token, secret=SECRET)
+    assert session is not None
+    end_session(engine=engine, token=session)  # e.g. the same cookie, signed out in a copy
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Sign in to opsdash"
+    assert not at.metric
 
 
 def test_a_missing_cookie_secret_stops_the_app_with_how_to_set_it(

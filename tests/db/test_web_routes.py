@@ -18,7 +18,8 @@ from dashboard import web_routes
 from dashboard.web_routes import COOKIE_NAME, SIGNIN_PATH, SIGNOUT_PATH, routes
 from services.audit import query_audit
 from services.auth import SYSTEM, Role
-from services.auth.tokens import issue_token, read_session_token
+from services.auth.sessions import session_principal
+from services.auth.tokens import issue_token, read_session, read_session_token
 from services.auth.users import create_user, disable_user
 from services.settings import Settings
 
@@ -311,6 +312,24 @@ def test_signing_out_drops_the_cookie_and_is_audited(
     assert cookie["max-age"] == "0"
     assert cookie["path"] == "/"
     assert _audit(engine) == [("ann", "sign_in", None), ("ann", "sign_out", None)]
+
+
+def test_a_copy_of_the_cookie_signs_nobody_in_once_signed_out(
+    client: TestClient, engine: Engine, env: Settings, ann: None
+) -> None:
+    token = _signed_in_cookie(client)
+    client.cookies.clear()
+    session = read_session(token, settings=env)
+    assert session is not None
+    assert session_principal(engine=engine, token=session) is not None
+    _post(client, SIGNOUT_PATH, headers={"cookie": f"{COOKIE_NAME}={token}"})
+    assert session_principal(engine=engine, token=session) is None
+    # Signing out again with the copy changes nothing and audits nothing more.
+    _post(client, SIGNOUT_PATH, headers={"cookie": f"{COOKIE_NAME}={token}"})
+    assert _audit(engine) == [("ann", "sign_in", None), ("ann", "sign_out", None)]
+    again = read_session(_signed_in_cookie(client), settings=env)
+    assert again is not None
+    assert session_principal(engine=engine, token=again) is not None
 
 
 @pytest.mark.parametrize("cookie", ["", "v1.forged.token", None])
