@@ -16,7 +16,7 @@ export DEBIAN_FRONTEND := noninteractive
 export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup setup-dev prometheus browsers demo demo-reset prometheus-config lint test bench-serving \
+.PHONY: help setup setup-dev prometheus browsers postgresql demo demo-reset prometheus-config lint test bench-serving \
 	bench-labels bench-quality bench-drift bench-drift-page clean distclean
 
 help:  ## List the targets.
@@ -25,12 +25,15 @@ help:  ## List the targets.
 setup: prometheus  ## Virtual environment with the runtime dependencies, plus Debian's prometheus.
 	@PYTHON=$(PYTHON) bash scripts/venv.sh $(VENV) requirements.txt
 
-setup-dev: prometheus browsers  ## setup, plus test and lint tools and Debian's chromium.
+setup-dev: prometheus browsers postgresql  ## setup, plus test tools, Debian's chromium and postgresql.
 	@PYTHON=$(PYTHON) bash scripts/venv.sh $(VENV) requirements-dev.txt
 
 prometheus:  ## Install Debian's prometheus and promtool unless present (its service stays off).
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null \
 		|| bash scripts/apt-install.sh prometheus
+
+postgresql:  ## Install Debian's postgresql unless present (the PostgreSQL tests; its service stays off).
+	@compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || bash scripts/apt-install.sh postgresql
 
 browsers:  ## Install Debian's chromium and chromedriver unless present (for browser tests).
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the given Debian packages that are not installed yet, without prompts, without
 # recommended extras, and without letting their maintainer scripts start any service (Debian's
-# prometheus package would otherwise start a server on 0.0.0.0:9090).
+# prometheus package would otherwise start a server on 0.0.0.0:9090, postgresql one on 5432).
 #
 # Usage: scripts/apt-install.sh PACKAGE...
 # Runs apt through sudo when not root. Runs `apt-get update` only when a package has no
@@ -84,4 +84,8 @@ if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; th
   for unit in prometheus prometheus-node-exporter; do
     as_root systemctl disable --now "$unit" >/dev/null 2>&1 || true
   done
+fi
+# Likewise Debian's PostgreSQL cluster: the tests start their own, on loopback.
+if [[ " ${missing[*]} " == *" postgresql "* ]] && [ -d /run/systemd/system ]; then
+  as_root systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi

@@ -19,7 +19,8 @@ def run_cli(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch,
             capsys: pytest.CaptureFixture[str]) -> RunCli:
     """Run the command line in-process on the test store; returns (status, stdout, stderr)."""
     monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
-    monkeypatch.setenv("OPSDASH_DATABASE_URL", "")
+    # Empty: the SQLite file in the var folder; the PostgreSQL tier sets its database's URL.
+    monkeypatch.setenv("OPSDASH_DATABASE_URL", settings.database_url)
 
     def run(*args: str) -> tuple[int, str, str]:
         status = cli.main(list(args))
