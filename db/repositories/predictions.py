@@ -127,8 +127,15 @@ def insert_predictions(*, session: Session, rows: Sequence[dict[str, Any]]) -> i
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         _insert_sqlite(connection, rows)
-    else:
-        connection.execute(insert(Prediction), list(rows))
+        return len(rows)
+    statement = insert(Prediction)
+    try:
+        connection.execute(statement, list(rows))
+    except (TypeError, ValueError, RecursionError) as exc:
+        # The JSON type's encoder raises these itself (features or scores that are not
+        # JSON): bad data like any other value a column refuses, not a store failure.
+        raise StatementError(f"a prediction row cannot be stored: {exc!r}", str(statement),
+                             None, exc) from exc
     return len(rows)
 
 
