@@ -1,7 +1,9 @@
 """Fixtures shared by every test tier.
 
-Each test that needs a store gets a fresh, migrated SQLite file in its own temp folder,
-and settings pointing at that folder, so tests never touch ``var/``.
+Each test that needs a store gets a fresh, migrated store and settings pointing at its own
+temp folder, so tests never touch ``var/``. The store is a SQLite file, or, where a folder
+parametrizes ``backend`` (``tests/db`` runs every test on both, ``tests/postgres`` on
+PostgreSQL only), a fresh database on a real PostgreSQL server (``tests.postgres_server``).
 """
 
 from __future__ import annotations
@@ -19,18 +21,32 @@ from services.settings import Settings
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings whose state folder is the test's temp folder."""
-    var = tmp_path / "var"
-    var.mkdir()
-    return replace(Settings(), var_dir=str(var), database_url="")
+def backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` unless the test is parametrized with ``postgresql``."""
+    return str(getattr(request, "param", "sqlite"))
 
 
 @pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    """A fresh SQLite database at the head migration."""
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings whose state folder is the test's temp folder, and whose store is the
+    default SQLite file there or a fresh PostgreSQL database (already migrated)."""
+    var = tmp_path / "var"
+    var.mkdir()
+    if backend == "sqlite":
+        yield replace(Settings(), var_dir=str(var), database_url="")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    with fresh_database(server) as url:
+        yield replace(Settings(), var_dir=str(var), database_url=url)
+
+
+@pytest.fixture
+def engine(settings: Settings, backend: str) -> Iterator[Engine]:
+    """The test's store at the head migration (a new SQLite file, or a PostgreSQL copy of
+    the migrated template)."""
     eng = make_engine(settings.resolved_database_url)
-    upgrade(eng)
+    if backend == "sqlite":
+        upgrade(eng)
     yield eng
     eng.dispose()
 
@@ -39,5 +55,6 @@ def engine(settings: Settings) -> Iterator[Engine]:
 # The command line in-process, for the db tests of its commands.
 from tests.cli_runner import run_cli  # noqa: E402
 from tests.live_stack import live_stack  # noqa: E402
+from tests.postgres_server import PostgresServer, fresh_database, postgres  # noqa: E402
 
-__all__ = ["engine", "live_stack", "run_cli", "settings"]
+__all__ = ["backend", "engine", "live_stack", "postgres", "run_cli", "settings"]

@@ -1,6 +1,6 @@
 """Sixteen labelers submitting every one of 100 items twice, in parallel: the scenario the
-labeling service must survive on every database it supports (``tests/db`` on SQLite,
-``tests/postgres`` on PostgreSQL)."""
+labeling service must survive on every database it supports (``tests/db`` runs it on
+SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 

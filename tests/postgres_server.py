@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for the PostgreSQL tier (``tests/postgres/``).
+"""A throwaway PostgreSQL server: the database tier runs on it as well as on SQLite.
 
 Debian's own binaries (``make test`` installs the ``postgresql`` package; its system
 service stays off) run a fresh cluster in a temporary folder, on a free loopback port and
@@ -14,13 +14,20 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+from sqlalchemy import Connection, create_engine
+
+from db.schema import upgrade
+from db.session import make_engine
 from services.stack_process import free_loopback_port
 
-__all__ = ["PostgresServer", "postgres_bin", "start_postgres"]
+__all__ = ["PostgresServer", "fresh_database", "postgres", "postgres_bin", "start_postgres"]
 
 USER = "opsdash"
 
@@ -80,3 +87,54 @@ def start_postgres(bin_dir: Path) -> PostgresServer:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return PostgresServer(port=port, folder=folder, bin=bin_dir)
+
+
+TEMPLATE = "opsdash_template"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A running PostgreSQL server for the test session, with a migrated template database.
+
+    Skips, saying why, where Debian's postgresql or the driver is not installed.
+    """
+    bin_dir = postgres_bin()
+    if bin_dir is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        pytest.skip("Debian's postgresql is not installed; `make test` installs it")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("the psycopg driver is not installed; `make test` installs it")
+    server = start_postgres(bin_dir)
+    try:
+        with _admin(server) as admin:
+            admin.exec_driver_sql(f"CREATE DATABASE {TEMPLATE}")
+        template = make_engine(server.url(TEMPLATE))
+        upgrade(template)
+        template.dispose()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def _admin(server: PostgresServer) -> Iterator[Connection]:
+    engine = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def fresh_database(server: PostgresServer) -> Iterator[str]:
+    """A new database, a copy of the migrated template (a file copy); its URL. Dropped after."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with _admin(server) as admin:
+        admin.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    try:
+        yield server.url(name)
+    finally:
+        with _admin(server) as admin:
+            admin.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

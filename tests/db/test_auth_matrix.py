@@ -72,10 +72,19 @@ LABELING_READERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.LABELER})
 PREDICTION = "prediction-1"
 
 
+#: The running test's own folder, for the files its calls write and read (set per test).
+_folder = Path()
+
+
+@pytest.fixture(autouse=True)
+def _files_go_to_the_tests_folder(tmp_path: Path) -> None:
+    global _folder
+    _folder = tmp_path
+
+
 def _import_predictions(engine: Engine, actor: Principal | None) -> Any:
-    """Import a one-row prediction log written beside the test's database file."""
-    assert engine.url.database
-    path = Path(engine.url.database).parent / "imported.csv"
+    """Import a one-row prediction log written to the test's folder."""
+    path = _folder / "imported.csv"
     path.write_text("prediction_id,timestamp,model,version,predicted,score_stays,"
                     "tenure_months,plan\nimported-1,2024-05-01T12:00:00Z,churn,1,stays,0.7,"
                     "3,basic\n", encoding="utf-8")
@@ -92,8 +101,7 @@ def _pipeline() -> Pipeline:
 
 def _add_candidate(engine: Engine) -> None:
     """A candidate v2 of churn with a real artifact (part of the seeded store)."""
-    assert engine.url.database
-    path = Path(engine.url.database).parent / "churn-v2.pkl"
+    path = _folder / "churn-v2.pkl"
     sha256 = save_artifact(_pipeline(), path)
     with session_scope(engine, write=True) as session:
         registry.add_version(session=session, model_id=registry.get_model(
@@ -103,9 +111,8 @@ def _add_candidate(engine: Engine) -> None:
 
 def _register_version(engine: Engine, actor: Principal | None) -> Any:
     """Register churn's v3 with the seeded v2's artifact (loaded and checked)."""
-    assert engine.url.database
     return register_version(engine=engine, actor=actor, model="churn",
-                            artifact=Path(engine.url.database).parent / "churn-v2.pkl")
+                            artifact=_folder / "churn-v2.pkl")
 
 
 GUARDED = [

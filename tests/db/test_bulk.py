@@ -45,6 +45,7 @@ def _entries(n: int) -> list[dict[str, Any]]:
             for i in range(n)]
 
 
+@pytest.mark.sqlite_only  # SQLite's storage form (times and JSON as text)
 def test_rows_are_stored_as_connection_execute_stores_them(engine: Engine) -> None:
     with session_scope(engine, write=True) as session:
         session.connection().execute(insert(AuditLog), _entries(5))
@@ -84,6 +85,7 @@ def test_a_constraint_error_is_raised_as_by_execute(engine: Engine) -> None:
         assert connection.execute(text("SELECT count(*) FROM audit_log")).scalar() == 0
 
 
+@pytest.mark.sqlite_only  # SQLite's storage form (times and JSON as text)
 def test_equal_values_that_convert_differently_are_converted_each(engine: Engine) -> None:
     """Equal instants in two zones are two texts to a plain DateTime; 0.0 == -0.0."""
     probe = Table("bulk_probe", MetaData(), Column("id", Integer, primary_key=True),

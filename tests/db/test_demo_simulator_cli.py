@@ -44,10 +44,12 @@ def stub() -> Iterator[_Stub]:
 
 def _environment(monkeypatch: pytest.MonkeyPatch, settings: Settings, port: int = 9) -> None:
     monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
+    monkeypatch.setenv("OPSDASH_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("OPSDASH_SERVING_HOST", "127.0.0.1")
     monkeypatch.setenv("OPSDASH_SERVING_PORT", str(port))
 
 
+@pytest.mark.sqlite_only  # a new SQLite file is an empty store; a PostgreSQL test's is migrated
 def test_refuses_a_database_without_schema(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -362,6 +362,7 @@ def _while_locked(engine: Engine, seconds: float, call: Any) -> Any:
         holder.join()
 
 
+@pytest.mark.sqlite_only  # SQLite's file lock
 def test_a_save_waits_for_another_writer(engine: Engine) -> None:
     ids = _predictions(engine)
     began = time.monotonic()
@@ -371,6 +372,7 @@ def test_a_save_waits_for_another_writer(engine: Engine) -> None:
     assert time.monotonic() - began >= 0.9
 
 
+@pytest.mark.sqlite_only  # SQLite's file lock
 def test_a_database_locked_beyond_the_busy_timeout_writes_nothing(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

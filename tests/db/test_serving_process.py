@@ -66,7 +66,8 @@ def test_sigterm_writes_every_answered_prediction_before_exit(
     port = free_loopback_port()
     base = f"http://127.0.0.1:{port}"
     # A flush interval longer than the test: only the shutdown drain can write the rows.
-    env = _env(settings.var_dir, OPSDASH_LOG_FLUSH_SECONDS="600", OPSDASH_LOG_BATCH_SIZE="1000")
+    env = _env(settings.var_dir, OPSDASH_LOG_FLUSH_SECONDS="600", OPSDASH_LOG_BATCH_SIZE="1000",
+               OPSDASH_DATABASE_URL=settings.database_url)
     process = subprocess.Popen(
         [sys.executable, "-m", "services.serving", "--port", str(port), "--log-level", "warning"],
         cwd=PROJECT_ROOT,

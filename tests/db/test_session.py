@@ -14,6 +14,7 @@ from db.session import make_engine, session_scope
 from services.settings import Settings
 
 
+@pytest.mark.sqlite_only  # SQLite's pragmas, write lock and empty new file
 def test_sqlite_runs_with_wal_and_foreign_keys(engine: Engine) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -35,6 +36,7 @@ def test_an_error_rolls_back_everything_in_the_scope(engine: Engine) -> None:
         assert session.scalar(select(func.count()).select_from(Model)) == 0
 
 
+@pytest.mark.sqlite_only  # SQLite's pragmas, write lock and empty new file
 def test_write_scopes_take_the_lock_up_front_so_writers_queue(engine: Engine) -> None:
     order: list[str] = []
     first_has_lock = threading.Event()
@@ -56,6 +58,7 @@ def test_write_scopes_take_the_lock_up_front_so_writers_queue(engine: Engine) ->
     assert order == ["first", "second"]
 
 
+@pytest.mark.sqlite_only  # SQLite's pragmas, write lock and empty new file
 def test_an_unmigrated_database_is_refused_with_the_fix(settings: Settings) -> None:
     eng = make_engine(settings.resolved_database_url)
     with pytest.raises(SchemaError, match=r"python -m services\.cli init-db"):

@@ -205,7 +205,7 @@ def test_the_command_line_scores_and_says_so(
     from services import cli
 
     monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
-    monkeypatch.setenv("OPSDASH_DATABASE_URL", "")
+    monkeypatch.setenv("OPSDASH_DATABASE_URL", settings.database_url)
     assert cli.main([NAME, "--model", "churn", "--version", "2", "--limit", "10"]) == 0
     assert "churn v2: scored 10 predictions" in capsys.readouterr().out
     assert cli.main([NAME, "--model", "churn", "--version", "2", "--json"]) == 0

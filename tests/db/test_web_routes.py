@@ -36,7 +36,7 @@ def env(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
         if key.startswith("OPSDASH_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
-    monkeypatch.setenv("OPSDASH_DATABASE_URL", "")
+    monkeypatch.setenv("OPSDASH_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("OPSDASH_COOKIE_SECRET", SECRET)
     monkeypatch.setenv("OPSDASH_SESSION_HOURS", str(SESSION_HOURS))
     monkeypatch.setenv("OPSDASH_SIGNIN_MAX_FAILURES", "3")

@@ -1,5 +1,7 @@
-"""The feedback store on a real PostgreSQL server: the schema, its guards, and the store's
-bulk and query paths that have a code path of their own for a dialect other than SQLite."""
+"""What only PostgreSQL has to show: its schema equals the models, its own triggers refuse
+``TRUNCATE`` too, its rounding of the score bands keeps the queue's order, and the paths
+with SQL of their own for a dialect other than SQLite (bulk logging, the trend's time
+buckets, the Drift page's reads). Every test of ``tests/db`` also runs on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -24,11 +26,7 @@ from services.drift_view import decode_rows, feature_kinds
 from services.labeling_queue import QueueFilter, labeling_queue
 from services.labels import LabelEdit, save_labels
 from services.quality import accuracy_trend, quality_report
-from tests.db import test_auth_sessions as session_tests
-from tests.db import test_model_registry as registry_tests
-from tests.db.test_auth_sessions import ann  # noqa: F401  (the session tests' fixture)
 from tests.factories import log_predictions, make_model
-from tests.label_race import assert_parallel_labelers_keep_one_label_each
 
 pytestmark = pytest.mark.integration
 
@@ -117,26 +115,6 @@ def test_the_labeling_queue_orders_by_confidence_and_by_time(engine: Engine) -> 
     assert [r.ts for r in newest.rows] == sorted((r["ts"] for r in rows), reverse=True)[:40]
 
 
-def test_labels_are_saved_replaced_and_kept_in_conflict(engine: Engine) -> None:
-    model_id, version_id = make_model(engine)
-    p1, p2 = log_predictions(engine, model_id=model_id, version_id=version_id,
-                             rows=[(T0, "stays", None)] * 2)
-    first = save_labels(engine=engine, actor=ANN, edits=[LabelEdit(p1, "churns", None),
-                                                         LabelEdit(p2, "stays", None)])
-    assert (first.saved, first.conflicts) == (2, [])
-    late = save_labels(engine=engine, actor=BOB, edits=[LabelEdit(p1, "stays", None)])
-    assert late.saved == 0
-    assert [(c.prediction_id, c.stored_label, c.stored_by) for c in late.conflicts] == [
-        (p1, "churns", "ann")]
-    replaced = save_labels(engine=engine, actor=BOB, edits=[LabelEdit(p1, "stays", 1)])
-    assert (replaced.saved, replaced.conflicts) == (1, [])
-    with session_scope(engine) as session:
-        history = session.execute(select(FeedbackHistory.prediction_id,
-                                         FeedbackHistory.resolution)
-                                  .order_by(FeedbackHistory.id)).all()
-    assert [tuple(h) for h in history] == [(p1, "new"), (p2, "new"), (p1, "replaced")]
-
-
 def test_the_quality_report_and_trend_equal_scikit_learn(engine: Engine) -> None:
     rng = np.random.default_rng(5)
     classes = ("stays", "churns")
@@ -172,12 +150,6 @@ def test_the_quality_report_and_trend_equal_scikit_learn(engine: Engine) -> None
         T0.replace(minute=0) + timedelta(hours=h) for h in range(72)]
 
 
-def test_parallel_labelers_keep_exactly_one_label_per_item(engine: Engine) -> None:
-    # PostgreSQL runs the writers at once (no database-wide write lock as on SQLite), so
-    # lost races go through the unique constraint and the revision checks.
-    assert_parallel_labelers_keep_one_label_each(engine)
-
-
 def test_the_drift_page_reads_logged_inputs_day_by_day(engine: Engine) -> None:
     model_id, version_id = make_model(engine)
     stamps = [T0 + timedelta(hours=h, microseconds=7) for h in (0, 5, 20, 30)]
@@ -197,12 +169,3 @@ def test_the_drift_page_reads_logged_inputs_day_by_day(engine: Engine) -> None:
     assert frame.columns["plan"].tolist() == ["basic"] * 2
     assert frame.predicted.tolist() == ["stays"] * 2
     assert len(ids) == 4
-
-
-# The same command-line and session tests as on SQLite, here on PostgreSQL (the fixtures of
-# this folder give them a PostgreSQL store).
-test_bring_your_own_logs_on_postgresql = registry_tests.test_bring_your_own_logs_from_an_empty_store
-test_a_sign_out_ends_every_copy_on_postgresql = (
-    session_tests.test_signing_out_ends_the_session_for_every_copy_and_only_that_one)
-test_a_password_reset_ends_sessions_on_postgresql = (
-    session_tests.test_a_password_reset_ends_every_earlier_session)
