@@ -10,7 +10,7 @@ from dashboard.navigation import pages_for
 from dashboard.resources import engine_for, settings
 from services.auth import PermissionDenied, allowed_actions
 from services.auth.passwords import MIN_PASSWORD_LENGTH, PasswordPolicyError
-from services.auth.users import UserError, change_own_password
+from services.auth.users import UserError, change_own_password, end_sessions
 
 user = current_user()
 if user is None:
@@ -29,6 +29,13 @@ if sso_signed_in():
     st.info("You signed in through single sign-on; your password is managed there.",
             icon=":material/key:")
     st.stop()
+
+if st.button("Sign out everywhere", icon=":material/devices:",
+             help="Ends every session of yours, on every browser and device, this one "
+                  "included. Use it when you signed in on a shared computer."):
+    end_sessions(engine=engine_for(config.resolved_database_url), actor=user,
+                 username=user.username)
+    st.rerun()  # this session has ended too: the sign-in page follows
 
 with st.form("change-password", clear_on_submit=True, width=420):
     st.subheader("Change your password", anchor=False)

@@ -15,6 +15,7 @@ from services.auth.users import (
     create_user,
     disable_user,
     enable_user,
+    end_sessions,
     list_users,
     set_password,
     set_role,
@@ -98,6 +99,10 @@ with change, st.container(border=True):
             _attempt(lambda: set_password(engine=engine, actor=user, username=chosen.username,
                                           password=password),
                      f"Password of {chosen.username} set; any lock-out is lifted.")
+        if st.button("End sessions", help="Signs the user out everywhere; the account stays "
+                     "as it is, and they may sign in again."):
+            _attempt(lambda: end_sessions(engine=engine, actor=user, username=chosen.username),
+                     f"Every session of {chosen.username} has ended.")
         if chosen.disabled or chosen.locked_until or chosen.failed_attempts:
             if st.button("Enable and unlock"):
                 _attempt(lambda: enable_user(engine=engine, actor=user,

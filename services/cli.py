@@ -264,6 +264,13 @@ def _cmd_users_enable(args: argparse.Namespace, settings: Settings) -> dict[str,
     return {"username": args.name.strip().lower(), "disabled": False}
 
 
+def _cmd_users_end_sessions(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from services.auth.users import end_sessions
+
+    end_sessions(engine=_engine(settings), actor=CLI, username=args.name)
+    return {"username": args.name.strip().lower(), "sessions": "ended"}
+
+
 def _cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from services.auth.users import set_password
 
@@ -300,7 +307,9 @@ def _print_added(result: dict[str, Any]) -> None:
 
 
 def _print_changed(result: dict[str, Any]) -> None:
-    if "role" in result:
+    if "sessions" in result:
+        print(f"every session of {result['username']} has ended")
+    elif "role" in result:
         print(f"{result['username']} is now {result['role']}")
     elif "disabled" in result:
         print(f"{result['username']} is {'disabled' if result['disabled'] else 'enabled'}")
@@ -343,6 +352,7 @@ COMMANDS: dict[str, Command] = {
     "users set-role": (_cmd_users_set_role, _print_changed),
     "users disable": (_cmd_users_disable, _print_changed),
     "users enable": (_cmd_users_enable, _print_changed),
+    "users end-sessions": (_cmd_users_end_sessions, _print_changed),
     "users set-password": (_cmd_users_set_password, _print_changed),
     prediction_import_cli.NAME: prediction_import_cli.COMMAND,
     shadow_cli.NAME: shadow_cli.COMMAND,
@@ -378,6 +388,8 @@ def _add_users_parser(sub: Any) -> None:
     set_role.add_argument("role", help=f"one of {_ROLES}")
     leaf("disable", "stop an account from signing in").add_argument("name")
     leaf("enable", "let a disabled or locked-out account sign in again").add_argument("name")
+    leaf("end-sessions", "sign an account out everywhere (every open session ends)"
+         ).add_argument("name")
     leaf("set-password", "set an account's password", _PROMPT_NOTE).add_argument("name")
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "create_user",
     "disable_user",
     "enable_user",
+    "end_sessions",
     "get_principal",
     "is_disabled",
     "list_users",
@@ -270,6 +271,28 @@ def change_own_password(
         user.password_hash = password_hash
         user.sessions_valid_after = utcnow()  # this session too: sign in with the new one
         _audit(session, actor, "change_password", user.username)
+
+
+def end_sessions(*, engine: Engine, actor: Principal | None, username: str) -> None:
+    """End every sign-in session of ``username`` on every device ("sign out everywhere").
+
+    Anyone signed in may end their own sessions (the current one included); ending
+    somebody else's needs ``manage_users``. The account itself stays as it is.
+
+    Raises:
+        PermissionDenied: nobody is signed in, or another user's sessions without
+            ``manage_users``.
+        UserError: no such user.
+    """
+    if actor is None:
+        raise PermissionDenied("sign in first: only signed-in users may end sessions")
+    name = canonical_username(username)
+    if name != actor.username:
+        require(actor, Action.MANAGE_USERS)
+    with session_scope(engine, write=True) as session:
+        user = _existing(session, name)
+        user.sessions_valid_after = utcnow()
+        _audit(session, actor, "end_sessions", user.username)
 
 
 def list_users(*, engine: Engine, actor: Principal | None) -> list[UserInfo]:

@@ -9,7 +9,10 @@ from streamlit.testing.v1 import AppTest
 
 from services.audit import query_audit
 from services.auth import CLI, SYSTEM, Role
+from services.auth.sessions import session_principal
+from services.auth.tokens import issue_token, read_token_claims
 from services.auth.users import create_user, list_users
+from tests.app.conftest import SECRET
 
 
 def _users(at: AppTest) -> AppTest:
@@ -71,3 +74,34 @@ def test_the_audit_page_filters_by_actor_and_offers_the_export(
     next(b for b in at.button if b.label == "Prepare CSV export").click().run()
     (download,) = at.get("download_button")
     assert download.proto.label == "Download 1 entry (CSV)"
+
+
+def test_signing_out_everywhere_ends_this_session_too(
+    app: Callable[..., AppTest], engine: Engine
+) -> None:
+    at = app(as_role=Role.ANALYST).switch_page("pages/account.py").run()
+    assert not at.exception
+    at = next(b for b in at.button if b.label == "Sign out everywhere").click().run()
+    assert not at.exception
+    # The rerun finds this session ended: the page asks to sign in.
+    assert [w.value for w in at.warning] == ["Sign in to see this page."]
+    (entry,) = query_audit(engine=engine, actor=SYSTEM, action="end_sessions")
+    assert (entry.actor, entry.object_id) == ("analyst-user", "analyst-user")
+
+
+def test_an_admin_ends_another_users_sessions(
+    app: Callable[..., AppTest], engine: Engine
+) -> None:
+    token = issue_token(username="labeler-user", secret=SECRET, ttl_seconds=600)
+    app(as_role=Role.LABELER)  # creates the account
+    session = read_token_claims(token, secret=SECRET)
+    assert session is not None
+    assert session_principal(engine=engine, token=session) is not None
+    at = _users(app(as_role=Role.ADMIN))
+    next(s for s in at.selectbox if s.label == "User").select("labeler-user")
+    at = next(b for b in at.run().button if b.label == "End sessions").click().run()
+    assert not at.exception
+    assert "Every session of labeler-user has ended." in at.success[0].value
+    assert session_principal(engine=engine, token=session) is None
+    assert not at.warning  # the admin's own session goes on
+    assert "labeler-user" in at.dataframe[0].value["User"].tolist()

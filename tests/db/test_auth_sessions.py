@@ -11,14 +11,16 @@ from sqlalchemy import Engine, select
 
 from db.models import AuditLog, RevokedSession
 from db.session import session_scope
-from services.auth import SYSTEM, Principal, Role
+from services.auth import SYSTEM, PermissionDenied, Principal, Role
 from services.auth.sessions import end_session, session_principal
 from services.auth.tokens import SessionToken, issue_token, read_token_claims
 from services.auth.users import (
+    UserError,
     change_own_password,
     create_user,
     disable_user,
     enable_user,
+    end_sessions,
     set_password,
     set_role,
 )
@@ -126,3 +128,31 @@ def test_a_session_of_an_unknown_or_disabled_user_is_nobody(engine: Engine, ann:
     disable_user(engine=engine, actor=SYSTEM, username="ann")
     assert end_session(engine=engine, token=token) is None
     assert [a for a in _actions(engine) if a[1] == "sign_out"] == []
+
+
+def test_anyone_may_sign_themselves_out_everywhere(engine: Engine, ann: None) -> None:
+    laptop, phone = _session(), _session()
+    time.sleep(0.01)
+    end_sessions(engine=engine, actor=ANN, username="ANN")
+    assert session_principal(engine=engine, token=laptop) is None
+    assert session_principal(engine=engine, token=phone) is None
+    time.sleep(0.01)
+    assert session_principal(engine=engine, token=_session()) == ANN  # may sign in again
+    assert _actions(engine)[-1] == ("ann", "end_sessions")
+
+
+def test_only_an_admin_ends_somebody_elses_sessions(engine: Engine, ann: None) -> None:
+    token = _session()
+    create_user(engine=engine, actor=SYSTEM, username="bob", role=Role.OPERATOR,
+                password="bob-password-1")
+    bob = Principal(username="bob", role=Role.OPERATOR)
+    with pytest.raises(PermissionDenied):
+        end_sessions(engine=engine, actor=bob, username="ann")
+    with pytest.raises(PermissionDenied):
+        end_sessions(engine=engine, actor=None, username="ann")
+    assert session_principal(engine=engine, token=token) == ANN
+    time.sleep(0.01)
+    end_sessions(engine=engine, actor=SYSTEM, username="ann")
+    assert session_principal(engine=engine, token=token) is None
+    with pytest.raises(UserError, match="no user named 'nobody'"):
+        end_sessions(engine=engine, actor=SYSTEM, username="nobody")

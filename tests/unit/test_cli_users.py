@@ -101,6 +101,9 @@ def test_changes_are_made_and_audited_as_cli(var: Path) -> None:
     assert _run("users", "enable", "BOB", var=var).stdout == "bob is enabled\n"
     assert _run("users", "set-password", "bob", var=var,
                 stdin="bobs-password-1\n").stdout == "bob: password set\n"
+    assert _run("users", "end-sessions", "Bob", var=var).stdout == (
+        "every session of bob has ended\n")
+    _fails_with(_run("users", "end-sessions", "nobody", var=var), "no user named 'nobody'")
     _fails_with(_run("users", "disable", "ann", var=var),
                 "'ann' is the last enabled admin and cannot be disabled; "
                 "make another user admin first")
@@ -117,7 +120,8 @@ def test_changes_are_made_and_audited_as_cli(var: Path) -> None:
     engine.dispose()
     assert {e.actor for e in entries} == {"cli"}
     assert [e.action for e in reversed(entries)] == [
-        "create_user", "create_user", "set_role", "disable_user", "enable_user", "set_password"]
+        "create_user", "create_user", "set_role", "disable_user", "enable_user", "set_password",
+        "end_sessions"]
 
 
 def test_demo_users_are_created_once_and_reported_again(var: Path) -> None:
