@@ -13,9 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Engine
-
-from services.cli_common import parse_time
+from services.cli_common import checked_engine, parse_time
 from services.settings import Settings
 
 __all__ = ["COMMANDS", "LabelCommandError", "add_parsers"]
@@ -40,19 +38,6 @@ class LabelCommandError(Exception):
     """The command failed; ``str()`` says why, one problem a line."""
 
 
-def _engine(settings: Settings) -> Engine:
-    from db.schema import check_schema
-    from db.session import make_engine
-
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        check_schema(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
-
-
 def _read(name: str, limit: int) -> tuple[bytes, str]:
     """The file's bytes (at most ``limit`` + 1: enough to tell it is too large) and name."""
     if name == "-":
@@ -72,26 +57,24 @@ def _run_import(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from services.labels import LabelsNotSavedError
 
     data, name = _read(args.file, settings.label_import_max_bytes)
-    engine = _engine(settings)
-    try:
-        actor = CLI
-        if args.as_user is not None:
-            found = get_principal(engine=engine, username=args.as_user)
-            if found is None:
-                raise LabelCommandError(f"no enabled user named {args.as_user!r} (see "
-                                        "`users list`)")
-            actor = found
-        result = import_labels(engine=engine, actor=actor, data=data, filename=name,
-                               replace=args.replace, settings=settings)
-    except LabelImportError as exc:
-        hint = "; run again with --replace to overwrite them" \
-            if isinstance(exc, ImportConflictError) else ""
-        lines = [f"{name}: {exc.summary}{hint}", *(f"  {e}" for e in exc.errors)]
-        raise LabelCommandError("\n".join(lines)) from None
-    except LabelsNotSavedError as exc:
-        raise LabelCommandError(str(exc)) from None
-    finally:
-        engine.dispose()
+    with checked_engine(settings) as engine:
+        try:
+            actor = CLI
+            if args.as_user is not None:
+                found = get_principal(engine=engine, username=args.as_user)
+                if found is None:
+                    raise LabelCommandError(f"no enabled user named {args.as_user!r} (see "
+                                            "`users list`)")
+                actor = found
+            result = import_labels(engine=engine, actor=actor, data=data, filename=name,
+                                   replace=args.replace, settings=settings)
+        except LabelImportError as exc:
+            hint = "; run again with --replace to overwrite them" \
+                if isinstance(exc, ImportConflictError) else ""
+            lines = [f"{name}: {exc.summary}{hint}", *(f"  {e}" for e in exc.errors)]
+            raise LabelCommandError("\n".join(lines)) from None
+        except LabelsNotSavedError as exc:
+            raise LabelCommandError(str(exc)) from None
     return {"file": name, "actor": actor.username, "rows": result.rows, "saved": result.saved,
             "unchanged": result.unchanged, "replaced": result.replaced}
 
@@ -143,15 +126,14 @@ def _run_export(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         raise LabelCommandError("--json prints a summary, so it needs --output FILE (the CSV "
                                 "would share standard output)")
     since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
-    engine = _engine(settings)
-    try:
-        lines = export_csv(engine=engine, actor=CLI, model=args.model, version=args.version,
-                           since=since, until=until, labelled_only=args.labelled_only)
-        rows = _write(lines, args.output)
-    except (RegistryError, ValueError) as exc:
-        raise LabelCommandError(str(exc)) from None
-    finally:
-        engine.dispose()
+    with checked_engine(settings) as engine:
+        try:
+            lines = export_csv(engine=engine, actor=CLI, model=args.model,
+                               version=args.version, since=since, until=until,
+                               labelled_only=args.labelled_only)
+            rows = _write(lines, args.output)
+        except (RegistryError, ValueError) as exc:
+            raise LabelCommandError(str(exc)) from None
     return {"model": args.model, "version": args.version,
             "since": since.isoformat() if since else None,
             "until": until.isoformat() if until else None,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from services.cli_common import checked_engine
 from services.settings import Settings
 
 __all__ = ["COMMAND", "NAME", "add_parser", "print_imported", "run_import"]
@@ -59,23 +60,17 @@ def run_import(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         PredictionImportError: nothing was imported (the message lists why).
         SchemaError: the database has no current schema.
     """
-    from db.schema import check_schema
-    from db.session import make_engine
     from services.auth import CLI
     from services.prediction_import import PredictionImportError, import_predictions
 
     if args.max_rows < 1:
         raise PredictionImportError("--max-rows must be at least 1")
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        check_schema(engine)
+    with checked_engine(settings) as engine:
         result = import_predictions(
             engine=engine, actor=CLI, path=args.file, timezone=args.timezone,
             without_scores=args.without_scores,
             ignore_extra_columns=args.ignore_extra_columns, dry_run=args.dry_run,
             max_rows=args.max_rows)
-    finally:
-        engine.dispose()
     return {
         "file": result.file,
         "format": result.format,

@@ -7,13 +7,11 @@ subcommands, :data:`COMMANDS` holds their ``(run, show)`` pairs for the command 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-
+from services.cli_common import checked_engine
 from services.settings import Settings
 
 __all__ = ["COMMANDS", "add_parsers"]
@@ -71,7 +69,7 @@ def _run_register_model(args: argparse.Namespace, settings: Settings) -> dict[st
 
     classes = [c.strip() for c in args.classes.split(",")]
     features = [parse_feature(f) for f in args.feature]
-    with _engine(settings) as engine:
+    with checked_engine(settings) as engine:
         registered = register_model(engine=engine, actor=CLI, name=args.name, task=args.task,
                                     classes=classes, features=features,
                                     description=args.description)
@@ -83,25 +81,12 @@ def _run_add_version(args: argparse.Namespace, settings: Settings) -> dict[str, 
     from services.auth import CLI
     from services.model_registry import register_version
 
-    with _engine(settings) as engine:
+    with checked_engine(settings) as engine:
         added = register_version(engine=engine, actor=CLI, model=args.model,
                                  artifact=args.artifact, notes=args.notes)
     return {"model": added.model, "version": added.version, "status": "candidate",
             "artifact_path": added.artifact_path or None,
             "artifact_sha256": added.artifact_sha256 or None}
-
-
-@contextmanager
-def _engine(settings: Settings) -> Iterator[Engine]:
-    from db.schema import check_schema
-    from db.session import make_engine
-
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        check_schema(engine)
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def _print_model(result: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from services.cli_common import CliError, parse_time
+from services.cli_common import CliError, checked_engine, parse_time
 from services.settings import Settings
 
 __all__ = ["COMMAND", "NAME", "add_parser", "print_scored", "run_shadow_score"]
@@ -57,8 +57,6 @@ def run_shadow_score(args: argparse.Namespace, settings: Settings) -> dict[str, 
         SchemaError: the database has no current schema.
     """
     from db.repositories.registry import RegistryError
-    from db.schema import check_schema
-    from db.session import make_engine
     from services.auth import CLI
     from services.shadow import ShadowError, shadow_score
 
@@ -68,16 +66,13 @@ def run_shadow_score(args: argparse.Namespace, settings: Settings) -> dict[str, 
         raise CliError("--since must be earlier than --until")
     if args.limit is not None and args.limit < 1:
         raise CliError("--limit must be at least 1")
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        check_schema(engine)
-        result = shadow_score(engine=engine, actor=CLI, model=args.model,
-                              version=args.version, since=since, until=until,
-                              limit=args.limit)
-    except (RegistryError, ShadowError) as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        engine.dispose()
+    with checked_engine(settings) as engine:
+        try:
+            result = shadow_score(engine=engine, actor=CLI, model=args.model,
+                                  version=args.version, since=since, until=until,
+                                  limit=args.limit)
+        except (RegistryError, ShadowError) as exc:
+            raise CliError(str(exc)) from None
     return {
         "model": result.model,
         "version": result.version,
