@@ -229,11 +229,13 @@ class _Model:
 
 def _find(engine: Engine, name: str) -> _Model:
     with session_scope(engine) as session:
-        found = session.scalar(select(Model).where(Model.name == name))
-        if found is None:
-            names = list(session.scalars(select(Model.name).order_by(Model.name)))
+        try:
+            found = registry.get_model(session=session, name=name)
+        except registry.RegistryError:
+            names = [m.name for m in registry.list_models(session=session)]
             raise RegistrationError(
-                f"no model named {name!r} (registered: {', '.join(names) or 'none'})")
+                f"no model named {name!r} (registered: {', '.join(names) or 'none'})"
+            ) from None
         return _Model(id=found.id, name=found.name,
                       classes=tuple(str(c) for c in found.class_labels),
                       features=tuple(dict(f) for f in found.feature_schema))
