@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -63,8 +63,8 @@ def end_session(*, engine: Engine, token: SessionToken) -> Principal | None:
     with session_scope(engine, write=True) as session:
         user = _live_user(session, token)
         session.execute(delete(RevokedSession).where(RevokedSession.expires_at < now))
-        if session.scalar(select(RevokedSession.nonce).where(
-                RevokedSession.nonce == token.nonce)) is None:
+        # _live_user may have loaded it already; get() then asks the store nothing more.
+        if session.get(RevokedSession, token.nonce) is None:
             session.add(RevokedSession(
                 nonce=token.nonce, username=token.username[:100], revoked_at=now,
                 expires_at=datetime.fromtimestamp(token.expires_at, UTC)))
