@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +29,6 @@ from services.labels import (
     save_labels,
 )
 from tests.factories import log_predictions, make_model
-from tests.label_race import assert_parallel_labelers_keep_one_label_each
 
 ANN = Principal(username="ann", role=Role.LABELER)
 BOB = Principal(username="bob", role=Role.LABELER)
@@ -335,7 +336,50 @@ def test_a_replacement_that_lost_a_race_becomes_a_conflict(
 
 
 def test_parallel_labelers_never_duplicate_or_lose_a_label(engine: Engine) -> None:
-    assert_parallel_labelers_keep_one_label_each(engine)
+    items = _predictions(engine, n=100)
+    rng = random.Random(7)
+    workers = 16
+    # Every item is submitted twice, by two different labelers, who both saw no label.
+    batches: list[list[LabelEdit]] = [[] for _ in range(workers)]
+    for i, pid in enumerate(items):
+        first = i % workers
+        for worker in (first, (first + 1 + i % (workers - 1)) % workers):
+            batches[worker].append(LabelEdit(pid, rng.choice(["stays", "churns"]), None))
+    results: list[labels.SaveResult] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(workers)
+
+    def labeler(worker: int) -> None:
+        actor = Principal(username=f"labeler-{worker}", role=Role.LABELER)
+        start.wait()
+        try:
+            edits = batches[worker]
+            for at in range(0, len(edits), 4):
+                results.append(save_labels(engine=engine, actor=actor,
+                                           edits=edits[at:at + 4]))
+        except BaseException as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=labeler, args=(w,)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(r.saved for r in results) == 100
+    conflicts = [c for r in results for c in r.conflicts]
+    assert sum(r.unchanged for r in results) + len(conflicts) == 100
+    assert conflicts  # the seeded labels disagree on some items
+    feedback, history, audits = _state(engine)
+    assert sorted(pid for pid, *_ in feedback) == sorted(items)
+    assert all(rev == 1 for *_, rev in feedback)
+    current = {pid: (label, labeler) for pid, label, labeler, _ in feedback}
+    assert Counter(h[0] for h in history) == Counter(items)
+    assert all(current[h[0]] == (h[2], h[4]) and h[6] == "new" for h in history)
+    assert audits == 100
+    for c in conflicts:
+        assert (c.stored_label, c.stored_by) == current[c.prediction_id]
+        assert c.your_label != c.stored_label
 
 
 def _hold_write_lock(path: str, seconds: float, locked: threading.Event) -> None:
