@@ -27,7 +27,8 @@ from db.schema import upgrade
 from db.session import make_engine
 from services.stack_process import free_loopback_port
 
-__all__ = ["PostgresServer", "fresh_database", "postgres", "postgres_bin", "start_postgres"]
+__all__ = ["PostgresServer", "fresh_database", "parametrize_backend", "postgres",
+           "postgres_bin", "start_postgres"]
 
 USER = "opsdash"
 
@@ -138,3 +139,13 @@ def fresh_database(server: PostgresServer) -> Iterator[str]:
     finally:
         with _admin(server) as admin:
             admin.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def parametrize_backend(metafunc: pytest.Metafunc, backends: Sequence[str]) -> None:
+    """Run each test that uses the store (the ``backend`` fixture) once per backend; a test
+    marked ``sqlite_only`` runs on SQLite alone."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+        backends = [b for b in backends if b == "sqlite"]
+    metafunc.parametrize("backend", list(backends), indirect=True)

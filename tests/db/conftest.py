@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.postgres_server import parametrize_backend
+
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" not in metafunc.fixturenames:
-        return
-    only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
-    metafunc.parametrize("backend", ["sqlite"] if only_sqlite else ["sqlite", "postgresql"],
-                         indirect=True)
+    parametrize_backend(metafunc, ["sqlite", "postgresql"])

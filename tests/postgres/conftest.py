@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.postgres_server import parametrize_backend
+
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", ["postgresql"], indirect=True)
+    parametrize_backend(metafunc, ["postgresql"])
