@@ -40,13 +40,13 @@ browsers:  ## Install Debian's chromium and chromedriver unless present (for bro
 		|| bash scripts/apt-install.sh chromium chromium-driver fonts-liberation
 
 demo: setup  ## Seed the demo once, start everything on 127.0.0.1, stop it all on Ctrl-C.
-	@$(PY) -m services.stack demo
+	@$(PY) -m devstack demo
 
 demo-reset: setup  ## Delete var/ (all demo data) and start the demo from scratch.
-	@$(PY) -m services.stack demo --reset
+	@$(PY) -m devstack demo --reset
 
 prometheus-config: setup  ## Print the Prometheus configuration the stack runs with.
-	@$(PY) -m services.stack prometheus-config
+	@$(PY) -m devstack prometheus-config
 
 lint: setup-dev  ## ruff and mypy (configured in pyproject.toml).
 	$(VENV)/bin/ruff check .

@@ -15,7 +15,7 @@ from dashboard.auth import current_user, sso_signed_in
 from dashboard.components import signout_form
 from dashboard.navigation import HOME, PAGES, SIGNIN, pages_for, start_page
 from db.schema import SchemaError
-from services.auth import Principal
+from services.access import Principal
 from services.auth.tokens import MissingSecretError
 
 st.set_page_config(page_title="opsdash", page_icon="📈", layout="wide")

@@ -1,4 +1,4 @@
-"""Benchmark: our drift engine (``services/drift.py``) against Evidently's ``DataDriftPreset``.
+"""Benchmark: our drift engine (``services/drift/``) against Evidently's ``DataDriftPreset``.
 
 Generates, with numpy (seeded, nothing downloaded), a reference and a current frame of the
 same number of rows with 20 numeric columns (``float64``, one with missing values) and 5
@@ -56,7 +56,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from benchmarks.report import machine, report
-from services.drift import DatasetDrift, compare_frames
+from services.drift.compare import DatasetDrift, compare_frames
 from services.settings import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "drift_evidently.json"

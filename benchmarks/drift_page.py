@@ -63,7 +63,7 @@ def _log_a_few(database_url: str, count: int = 5) -> None:
     from db.models import Model, Prediction
     from db.repositories.predictions import insert_predictions
     from db.session import make_engine, session_scope
-    from services.ids import prediction_id
+    from services.predictions.ids import prediction_id
 
     engine = make_engine(database_url)
     try:
@@ -135,9 +135,9 @@ def measure_page(var_dir: str, *, runs: int) -> dict[str, Any]:
     """Seed the demo into ``var_dir`` and run :func:`page_run` in a fresh process."""
     from db.schema import upgrade
     from db.session import make_engine
-    from services.auth import SYSTEM
+    from devstack.demo.seed import seed_demo
+    from services.access import SYSTEM
     from services.auth.users import create_user
-    from services.demo.seed import seed_demo
     from services.settings import Settings
 
     settings = Settings(var_dir=var_dir)

@@ -34,8 +34,8 @@ from db.repositories import registry
 from db.repositories.predictions import insert_predictions
 from db.schema import upgrade
 from db.session import make_engine, session_scope
-from services.auth import Principal, Role
-from services.labels import LabelEdit, SaveResult, save_labels
+from services.access import Principal, Role
+from services.labels.save import LabelEdit, SaveResult, save_labels
 from services.settings import PROJECT_ROOT, Settings
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "label_save.json"

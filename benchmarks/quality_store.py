@@ -53,7 +53,7 @@ from db.repositories import registry
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.schema import upgrade
 from db.session import make_engine, session_scope
-from services.ids import prediction_ids_at
+from services.predictions.ids import prediction_ids_at
 from services.settings import PROJECT_ROOT, Settings
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "quality_store.json"
@@ -209,7 +209,7 @@ def reference_figures(*, rows: int = 1_000_000, runs: int = 5,
 
 def measure_queries(database_url: str, *, runs: int, now: datetime) -> dict[str, Any]:
     """The quality report and the trend, each on a fresh engine (cold) then warm."""
-    from services.quality import accuracy_trend, quality_report
+    from services.quality.metrics import accuracy_trend, quality_report
 
     figures: dict[str, Any] = {}
     engine = make_engine(database_url)
@@ -249,7 +249,7 @@ def page_run(runs: int) -> dict[str, Any]:
     began = time.perf_counter()
     # What pages/quality.py imports: once per server process, whichever page needs it first.
     for module in ("pandas", "plotly.graph_objects", "dashboard.charts",
-                   "dashboard.components", "services.quality"):
+                   "dashboard.components", "services.quality.metrics"):
         importlib.import_module(module)
     imports = time.perf_counter() - began
     rss_before = peak_rss_mb()
@@ -291,7 +291,7 @@ def page_run(runs: int) -> dict[str, Any]:
 
 def measure_page(database_url: str, var_dir: str, *, runs: int) -> dict[str, Any]:
     """:func:`page_run` in a fresh Python process (its memory is the dashboard's alone)."""
-    from services.auth import SYSTEM
+    from services.access import SYSTEM
     from services.auth.users import create_user
 
     engine = make_engine(database_url)

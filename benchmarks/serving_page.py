@@ -29,14 +29,14 @@ from db.models import Prediction
 from db.repositories import registry
 from db.schema import upgrade
 from db.session import make_engine, session_scope
-from services.demo.seed import seed_demo
-from services.prometheus import PrometheusSource
-from services.query_presets import active_preset
-from services.serving_view import serving_view
+from devstack.backfill import backfill_prometheus
+from devstack.demo.seed import seed_demo
+from devstack.processes import Supervisor, free_loopback_port
+from devstack.specs import StackPaths, prometheus_spec, scrape_target
+from services.prometheus.presets import active_preset
+from services.prometheus.source import PrometheusSource
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_backfill import backfill_prometheus
-from services.stack_process import Supervisor, free_loopback_port
-from services.stack_specs import StackPaths, prometheus_spec, scrape_target
+from services.views.serving import serving_view
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "serving_page.json"
 TARGET_WARM_S = 1.0

@@ -20,7 +20,7 @@ import streamlit as st
 
 from dashboard.resources import engine_for, settings
 from dashboard.web_routes import COOKIE_NAME
-from services.auth import Principal, View, can
+from services.access import Principal, View, can
 from services.auth.sessions import session_principal
 from services.auth.signin import SignInError, record_sign_out, sign_in_with_claims
 from services.auth.tokens import read_session

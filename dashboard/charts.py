@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 
 from dashboard.theme import THEME, Theme
-from services.overview import MIN_LABELS_PER_DAY, DailyAccuracy
-from services.prometheus import RangeSeries
-from services.quality import TrendBucket
-from services.serving_view import Marker
+from services.prometheus.source import RangeSeries
+from services.quality.metrics import TrendBucket
+from services.views.overview import MIN_LABELS_PER_DAY, DailyAccuracy
+from services.views.serving import Marker
 
 __all__ = [
     "accuracy_trend_figure",
@@ -143,7 +143,7 @@ def time_series_figure(
 
     Args:
         title: chart title (plain text; escaped here).
-        unit: the panel's unit (see ``services.serving_view.PANELS``); converted for reading
+        unit: the panel's unit (see ``services.views.serving.PANELS``); converted for reading
             (seconds to ms, bytes to MiB, shares to %).
         series: the series from Prometheus.
         label_key: the label that names each series in the legend.

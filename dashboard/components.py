@@ -11,7 +11,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from dashboard.web_routes import SIGNIN_PATH, SIGNOUT_PATH
-from services.serving_view import ModelChoice, model_choices
+from services.views.serving import ModelChoice, model_choices
 
 __all__ = ["registered_models", "signin_form", "signout_form", "version_label"]
 

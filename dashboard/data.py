@@ -11,13 +11,13 @@ import streamlit as st
 from dashboard.resources import engine_for, metrics_source
 from db.repositories import drift as drift_repo
 from db.session import session_scope
-from services.drift import Kind
-from services.drift_view import Frame, TrainingReference, decode_rows, training_reference
-from services.overview import ModelOverview, ServingSnapshot, serving_snapshot, store_overview
-from services.quality import QualityReport, TrendBucket, accuracy_trend, quality_report
-from services.quality_compare import VersionComparison, compare_versions
-from services.quality_curves import BinaryCurves, binary_curves
+from services.drift.analysis import Frame, TrainingReference, decode_rows, training_reference
+from services.drift.compare import Kind
+from services.quality.compare import VersionComparison, compare_versions
+from services.quality.curves import BinaryCurves, binary_curves
+from services.quality.metrics import QualityReport, TrendBucket, accuracy_trend, quality_report
 from services.settings import get_settings
+from services.views.overview import ModelOverview, ServingSnapshot, serving_snapshot, store_overview
 
 __all__ = [
     "current_minute",

@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 
 from dashboard.charts import add_band
 from dashboard.theme import THEME, Theme
-from services.drift import NUMERIC, Kind
-from services.drift_view import DayCell, Frame
+from services.drift.analysis import DayCell, Frame
+from services.drift.compare import NUMERIC, Kind
 
 __all__ = [
     "class_mix_figure",

@@ -1,7 +1,7 @@
 """Session state and button callbacks of the Label feedback page.
 
 Callbacks run before the page re-runs, so the next item is on screen at once after a
-click. Every save goes through :mod:`services.labels` (the role is checked there); what
+click. Every save goes through :mod:`services.labels.save` (the role is checked there); what
 happened is left in session state as a message the page shows once.
 """
 
@@ -15,10 +15,10 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from dashboard.data import forget_label_figures
-from services.auth import PermissionDenied, Principal
-from services.label_import import ImportConflictError, LabelImportError, import_labels
-from services.labeling_queue import mark_unsure
-from services.labels import (
+from services.access import PermissionDenied, Principal
+from services.labels.importer import ImportConflictError, LabelImportError, import_labels
+from services.labels.queue import mark_unsure
+from services.labels.save import (
     Conflict,
     LabelEdit,
     LabelError,

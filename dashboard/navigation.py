@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.auth import Role, View, allowed_views
+from services.access import Role, View, allowed_views
 
 __all__ = ["HOME", "PAGES", "SIGNIN", "PageEntry", "pages_for", "start_page"]
 

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from dashboard.theme import THEME, Theme
-from services.quality import Interval, QualityReport
-from services.quality_compare import VersionComparison
-from services.quality_curves import BinaryCurves, ThresholdMetrics
+from services.quality.compare import VersionComparison
+from services.quality.curves import BinaryCurves, ThresholdMetrics
+from services.quality.metrics import Interval, QualityReport
 
 __all__ = [
     "curve_gap",
@@ -68,7 +68,7 @@ def roc_figure(
 
     Args:
         model: the model's name (plain text; escaped here).
-        curves: the curves (:func:`services.quality_curves.binary_curves`).
+        curves: the curves (:func:`services.quality.curves.binary_curves`).
         at: the figures at the chosen threshold, marked on the curve.
     """
     pos, neg = html.escape(curves.positive), html.escape(curves.negative)
@@ -172,7 +172,7 @@ def version_comparison_figure(
 
     Args:
         model: the model's name (plain text; escaped here).
-        comparison: the two reports (:func:`services.quality_compare.compare_versions`).
+        comparison: the two reports (:func:`services.quality.compare.compare_versions`).
         names: legend names of the two versions (default ``v1`` / ``v2``).
     """
     first, second = names or (f"v{comparison.a}", f"v{comparison.b}")

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from db.schema import check_schema
 from db.session import make_engine
-from services.auth.principal import Principal
+from services.access.principal import Principal
 from services.auth.sessions import end_session
 from services.auth.signin import SignInError, authenticate
 from services.auth.tokens import (

@@ -8,7 +8,7 @@ from dashboard.auth import current_user, sso_signed_in
 from dashboard.format import md_text
 from dashboard.navigation import pages_for
 from dashboard.resources import engine_for, settings
-from services.auth import PermissionDenied, allowed_actions
+from services.access import PermissionDenied, allowed_actions
 from services.auth.passwords import MIN_PASSWORD_LENGTH, PasswordPolicyError
 from services.auth.users import UserError, change_own_password, end_sessions
 

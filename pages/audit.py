@@ -11,8 +11,8 @@ import streamlit as st
 
 from dashboard.auth import guard
 from dashboard.resources import engine_for, settings
+from services.access import View
 from services.audit import audit_actions, audit_actors, audit_csv, query_audit
-from services.auth import View
 
 #: Rows shown on the page; the CSV export holds up to :data:`EXPORT_LIMIT`.
 PAGE_LIMIT = 1_000

@@ -24,10 +24,8 @@ from dashboard.drift_charts import (
     top_score_figure,
 )
 from dashboard.resources import engine_for, settings
-from services.auth import View
-from services.drift import P_VALUE_TESTS, ColumnDrift
-from services.drift_config import DriftConfigError, load_drift_config
-from services.drift_view import (
+from services.access import View
+from services.drift.analysis import (
     MIN_DAY_ROWS,
     DriftAnalysis,
     Frame,
@@ -36,6 +34,8 @@ from services.drift_view import (
     feature_kinds,
     summary,
 )
+from services.drift.compare import P_VALUE_TESTS, ColumnDrift
+from services.drift.config import DriftConfigError, load_drift_config
 
 guard(View.DRIFT)
 config = settings()

@@ -14,9 +14,9 @@ from dashboard import labeling_state as state
 from dashboard.auth import guard
 from dashboard.components import registered_models, version_label
 from dashboard.resources import engine_for, settings
-from services.auth import Action, View, can
-from services.label_export import export_csv
-from services.labeling_queue import (
+from services.access import Action, View, can
+from services.labels.export import export_csv
+from services.labels.queue import (
     ORDERS,
     Queue,
     QueueFilter,

@@ -9,8 +9,8 @@ from dashboard.auth import guard
 from dashboard.charts import daily_accuracy_figure
 from dashboard.data import overview_figures, serving_figures
 from dashboard.resources import settings
-from services.auth import View
-from services.overview import MIN_LABELS_PER_DAY
+from services.access import View
+from services.views.overview import MIN_LABELS_PER_DAY
 
 guard(View.OVERVIEW)
 

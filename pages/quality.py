@@ -25,13 +25,13 @@ from dashboard.quality_charts import (
     version_comparison_figure,
 )
 from dashboard.resources import engine_for, settings
-from services.auth import View
-from services.quality import (
+from services.access import View
+from services.quality.curves import threshold_metrics
+from services.quality.metrics import (
     ClassMetrics,
     Interval,
     QualityReport,
 )
-from services.quality_curves import threshold_metrics
 
 guard(View.QUALITY)
 config = settings()

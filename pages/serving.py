@@ -14,9 +14,10 @@ from dashboard.auth import guard
 from dashboard.charts import time_series_figure
 from dashboard.components import registered_models, version_label
 from dashboard.resources import engine_for, query_preset, serving_source, settings
-from services.auth import View
-from services.query_presets import PresetError
-from services.serving_view import (
+from services.access import View
+from services.prometheus.presets import PresetError
+from services.settings import SettingsError
+from services.views.serving import (
     PANELS,
     Panel,
     ServingView,
@@ -24,7 +25,6 @@ from services.serving_view import (
     serving_view,
     slo_status,
 )
-from services.settings import SettingsError
 
 user = guard(View.SERVING)
 config = settings()

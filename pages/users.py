@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import format as fmt
 from dashboard.auth import guard
 from dashboard.resources import engine_for, settings
-from services.auth import PermissionDenied, Role, View
+from services.access import PermissionDenied, Role, View
 from services.auth.passwords import MIN_PASSWORD_LENGTH, PasswordPolicyError
 from services.auth.users import (
     UserError,

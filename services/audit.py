@@ -23,8 +23,8 @@ from db.base import utcnow
 from db.models import AuditLog
 from db.repositories import audit as audit_repo
 from db.session import session_scope
-from services.auth.principal import Principal, require
-from services.auth.roles import View
+from services.access.principal import Principal, require
+from services.access.roles import View
 from services.csv_cells import safe_cell
 
 __all__ = [

@@ -104,7 +104,7 @@ class Settings:
     #: Drift: the dataset has drifted when at least this share of its features has.
     drift_share: float = 0.5
     #: Optional TOML file choosing a drift test or threshold per feature (see
-    #: ``services/drift_config.py``).
+    #: ``services/drift/config.py``).
     drift_config_file: str = ""
     #: Single sign-on: the ID-token claim that names the user's role (e.g. ``groups``).
     #: Empty means the role is the local user's with the verified e-mail address.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 
-from services import cli
+from services.cli import main as cli
 from services.settings import Settings
 
 #: ``run_cli("metrics", "--model", "m")`` → ``(exit status, stdout, stderr)``.

@@ -18,13 +18,13 @@ from sqlalchemy import Engine
 
 from db.schema import upgrade
 from db.session import make_engine
-from services.auth import SYSTEM, Role
+from devstack.processes import Supervisor, free_loopback_port
+from devstack.prometheus_config import render_config
+from devstack.specs import child_env, dashboard_spec, prometheus_spec, serving_spec
+from services.access import SYSTEM, Role
 from services.auth.users import create_user
-from services.prometheus import PrometheusSource
-from services.prometheus_config import render_config
+from services.prometheus.source import PrometheusSource
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_process import Supervisor, free_loopback_port
-from services.stack_specs import child_env, dashboard_spec, prometheus_spec, serving_spec
 from tests.db.test_serving_fixtures import GOOD, register_model
 
 MODEL = "churn"

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, create_engine
 
 from db.schema import upgrade
 from db.session import make_engine
-from services.stack_process import free_loopback_port
+from devstack.processes import free_loopback_port
 
 __all__ = ["PostgresServer", "fresh_database", "parametrize_backend", "postgres",
            "postgres_bin", "start_postgres"]

@@ -4,7 +4,7 @@ Model ``churn``: version 1 serves from ``start``; version 2 is promoted at ``pro
 serves until ``end``. Each version's predictions are evenly spaced over its period, so its
 true request rate is exactly ``count / duration``. Prometheus gets that history the way
 ``make demo`` gives it the demo's: ``promtool`` blocks written from the store
-(:func:`services.stack_backfill.backfill_prometheus`), then a normal start.
+(:func:`devstack.backfill.backfill_prometheus`), then a normal start.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from sqlalchemy import Engine
 
 from db.repositories import registry
 from db.session import session_scope
-from services.stack_backfill import backfill_prometheus
-from services.stack_process import RunningService, Supervisor
-from services.stack_specs import StackPaths, prometheus_spec
+from devstack.backfill import backfill_prometheus
+from devstack.processes import RunningService, Supervisor
+from devstack.specs import StackPaths, prometheus_spec
 from tests.factories import log_predictions, make_model
 
 MODEL = "churn"

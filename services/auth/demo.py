@@ -14,9 +14,9 @@ from sqlalchemy import Engine
 
 from db.repositories import users as users_repo
 from db.session import session_scope
+from services.access.principal import SYSTEM
+from services.access.roles import Role
 from services.auth.names import UserError
-from services.auth.principal import SYSTEM
-from services.auth.roles import Role
 from services.auth.users import create_user
 from services.settings import Settings
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from services.auth.principal import RESERVED_USERNAMES
-from services.auth.roles import Role
+from services.access.principal import RESERVED_USERNAMES
+from services.access.roles import Role
 
 __all__ = [
     "MAX_USERNAME_LENGTH",

@@ -19,10 +19,10 @@ from db.base import utcnow
 from db.models import RevokedSession, User
 from db.repositories import users as users_repo
 from db.session import session_scope
+from services.access.principal import Principal
+from services.access.roles import Role
 from services.audit import record
 from services.auth.names import canonical_username
-from services.auth.principal import Principal
-from services.auth.roles import Role
 from services.auth.signin import SIGN_OUT
 from services.auth.tokens import SessionToken
 

@@ -21,11 +21,11 @@ from db.base import utcnow
 from db.models import AuditLog, User
 from db.repositories import users as users_repo
 from db.session import session_scope
+from services.access.principal import Principal
+from services.access.roles import Role
 from services.audit import record
 from services.auth.names import canonical_email, canonical_username
 from services.auth.passwords import MAX_PASSWORD_LENGTH, dummy_hash, verify_password
-from services.auth.principal import Principal
-from services.auth.roles import Role
 from services.settings import Settings, get_settings
 
 __all__ = [

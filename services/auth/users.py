@@ -21,6 +21,8 @@ from db.base import utcnow
 from db.models import User
 from db.repositories import users as users_repo
 from db.session import session_scope
+from services.access.principal import PermissionDenied, Principal, require
+from services.access.roles import Action, Role, View
 from services.audit import record
 from services.auth.names import (
     UserError,
@@ -31,8 +33,6 @@ from services.auth.names import (
     validate_username,
 )
 from services.auth.passwords import check_password_policy, hash_password, verify_password
-from services.auth.principal import PermissionDenied, Principal, require
-from services.auth.roles import Action, Role, View
 from services.auth.signin import SignInError, authenticate, record_sign_out, sign_in_with_email
 
 __all__ = [

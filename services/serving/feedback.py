@@ -31,14 +31,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from services.auth.principal import FEEDBACK_API
-from services.label_import import (
+from services.access.principal import FEEDBACK_API
+from services.labels.importer import (
     ImportConflictError,
     LabelImportError,
     LabelRow,
     save_label_rows,
 )
-from services.labels import LabelsNotSavedError, SaveResult
+from services.labels.save import LabelsNotSavedError, SaveResult
 from services.serving.payload import Problem
 from services.settings import Settings
 

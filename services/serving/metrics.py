@@ -20,7 +20,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
-from services import metric_names
+from services.prometheus import metric_names
 
 __all__ = ["ERROR_REASONS", "ServingMetrics"]
 
@@ -29,7 +29,7 @@ ERROR_REASONS = ("validation", "unknown_model", "unavailable", "model_error")
 
 
 class ServingMetrics:
-    """The metrics named in :mod:`services.metric_names`, plus the ``process_*`` ones.
+    """The metrics named in :mod:`services.prometheus.metric_names`, plus the ``process_*`` ones.
 
     Labels are plain strings: ``version`` is the version number (``""`` when unknown).
     """

@@ -11,29 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LoadedModel", "ModelEntry", "ModelHolder"]
+from services.registry.loading import LoadedModel
 
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """One model version loaded from its checked artifact.
-
-    Attributes:
-        version: the version number (what the metrics and responses show).
-        version_id: the ``model_versions`` row id (what the prediction log stores).
-        artifact_sha256: the hash the artifact was checked against.
-        classes: the pipeline's ``classes_`` as strings, in ``predict_proba`` column order.
-        pipeline: the fitted scikit-learn pipeline.
-        columns: the input column order the pipeline was fitted on (its
-            ``feature_names_in_``), or ``None`` to use the schema order.
-    """
-
-    version: int
-    version_id: int
-    artifact_sha256: str
-    classes: tuple[str, ...]
-    pipeline: Any
-    columns: tuple[str, ...] | None = None
+__all__ = ["ModelEntry", "ModelHolder"]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.features import FeatureError, validate_record
+from services.registry.features import FeatureError, validate_record
 
 __all__ = [
     "MAX_BODY_BYTES",

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from db.base import utcnow
-from services.ids import prediction_ids
+from services.predictions.ids import prediction_ids
+from services.registry.scoring import score_records
 from services.serving.metrics import ServingMetrics
 from services.serving.model_holder import ModelHolder
 from services.serving.payload import PayloadError, Problem, parse_request, validate_records
 from services.serving.prediction_log import PredictionLog
-from services.serving.scoring import score_records
 
 __all__ = ["Answer", "Predictor"]
 

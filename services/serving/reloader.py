@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -21,20 +20,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db.repositories.registry import list_models, production_version
 from db.session import session_scope
-from services.artifacts import load_artifact
+from services.registry.loading import LoadedModel, load_model
 from services.serving.metrics import ServingMetrics
-from services.serving.model_holder import LoadedModel, ModelEntry, ModelHolder
+from services.serving.model_holder import ModelEntry, ModelHolder
 
-__all__ = ["ModelLoadError", "ModelReloader", "ProductionTarget", "load_model"]
+__all__ = ["ModelReloader", "ProductionTarget"]
 
 logger = logging.getLogger(__name__)
 
 #: Seconds before a version that failed to load is tried again (its file may be fixed).
 FAILED_RETRY_SECONDS = 60.0
-
-
-class ModelLoadError(RuntimeError):
-    """An artifact loaded but is not a model this service can serve."""
 
 
 @dataclass(frozen=True)
@@ -48,44 +43,6 @@ class ProductionTarget:
     version_id: int | None = None
     artifact_path: str = ""
     artifact_sha256: str = ""
-
-
-def load_model(
-    *,
-    version: int,
-    version_id: int,
-    artifact_path: str,
-    artifact_sha256: str,
-    feature_schema: Sequence[Mapping[str, Any]],
-) -> LoadedModel:
-    """Load and check one version's artifact.
-
-    Raises:
-        services.artifacts.ArtifactError: the file is missing or its sha256 differs.
-        ModelLoadError: the object cannot score this model's features.
-    """
-    pipeline = load_artifact(Path(artifact_path), artifact_sha256)
-    if not callable(getattr(pipeline, "predict_proba", None)):
-        raise ModelLoadError(f"artifact {artifact_path} has no predict_proba")
-    classes = getattr(pipeline, "classes_", None)
-    if classes is None or len(classes) < 2:
-        raise ModelLoadError(f"artifact {artifact_path} has fewer than two classes_")
-    fitted = getattr(pipeline, "feature_names_in_", None)
-    columns = None if fitted is None else tuple(str(n) for n in fitted)
-    names = [str(spec["name"]) for spec in feature_schema]
-    if columns is not None and sorted(columns) != sorted(names):
-        raise ModelLoadError(
-            f"artifact {artifact_path} was fitted on columns {list(columns)} "
-            f"but the model's feature schema lists {names}"
-        )
-    return LoadedModel(
-        version=version,
-        version_id=version_id,
-        artifact_sha256=artifact_sha256,
-        classes=tuple(str(c) for c in classes),
-        pipeline=pipeline,
-        columns=columns,
-    )
 
 
 def read_targets(engine: Engine) -> list[ProductionTarget]:

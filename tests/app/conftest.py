@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 import dashboard.auth
-from services.auth import SYSTEM, Role
+from devstack.processes import free_loopback_port
+from services.access import SYSTEM, Role
 from services.auth.tokens import issue_token
 from services.auth.users import create_user
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_process import free_loopback_port
 
 APP = PROJECT_ROOT / "app.py"
 #: Signs the tests' sign-in tokens (long enough for the secret check).

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from services.auth import SYSTEM, Role, View, allowed_views
+from services.access import SYSTEM, Role, View, allowed_views
 from services.auth.sessions import end_session
 from services.auth.tokens import issue_token, read_token_claims
 from services.auth.users import disable_user

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
+from services.access import CLI, SYSTEM, Role
 from services.audit import query_audit
-from services.auth import CLI, SYSTEM, Role
 from services.auth.sessions import session_principal
 from services.auth.tokens import issue_token, read_token_claims
 from services.auth.users import create_user, list_users

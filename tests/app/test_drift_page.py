@@ -34,10 +34,10 @@ from streamlit.testing.v1 import AppTest
 from db.repositories import registry
 from db.repositories.predictions import insert_predictions
 from db.session import session_scope
-from services.artifacts import save_artifact
-from services.auth import Role
-from services.demo.training import build_pipeline
-from services.drift import CATEGORICAL, NUMERIC, choose_test
+from devstack.demo.training import build_pipeline
+from services.access import Role
+from services.drift.compare import CATEGORICAL, NUMERIC, choose_test
+from services.registry.artifacts import save_artifact
 from services.settings import Settings
 
 PAGE = "pages/drift.py"

@@ -13,8 +13,8 @@ from db.base import utcnow
 from db.models import AuditLog, Feedback, FeedbackHistory, Prediction, ShadowPrediction
 from db.repositories import registry
 from db.session import session_scope
-from services.auth import SYSTEM, Role
-from services.labels import LabelEdit, save_labels
+from services.access import SYSTEM, Role
+from services.labels.save import LabelEdit, save_labels
 from tests.factories import log_predictions, make_model
 
 LABELER = "labeler-user"  # the name the app fixture signs labelers in as

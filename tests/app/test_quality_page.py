@@ -26,7 +26,7 @@ from db.repositories import registry
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.repositories.shadow import insert_shadow
 from db.session import session_scope
-from services.auth import Role
+from services.access import Role
 from tests.factories import log_predictions, make_model
 
 # (predicted, true) pairs, all within the last day.

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from services.auth import Role
+from services.access import Role
 from tests.factories import make_model
 from tests.http_stub import QuietHandler, serving
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from db.models import Feedback, Prediction, User
 from db.session import session_scope
-from services.auth import SYSTEM, Role
+from services.access import SYSTEM, Role
 from services.auth.users import create_user
 from services.settings import PROJECT_ROOT
 from tests.browser.signin import launch, sign_in

@@ -21,12 +21,12 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from db.schema import upgrade
 from db.session import make_engine
-from services.auth import SYSTEM, Role
+from devstack.processes import Supervisor, free_loopback_port
+from devstack.specs import child_env, dashboard_spec
+from services.access import SYSTEM, Role
 from services.auth.users import create_user
-from services.serving_view import PANELS
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_process import Supervisor, free_loopback_port
-from services.stack_specs import child_env, dashboard_spec
+from services.views.serving import PANELS
 from tests.browser.signin import launch, sign_in
 from tests.serving_history import BackfilledPrometheus, History, backfill, record_history
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from services.access import SYSTEM
 from services.audit import query_audit
-from services.auth import SYSTEM
 from tests.browser.signin import launch, nav_links, sign_in
 from tests.live_stack import MODEL, OPERATOR, OPERATOR_PASSWORD, LiveStack
 

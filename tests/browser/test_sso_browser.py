@@ -28,11 +28,11 @@ from sqlalchemy import Engine, select
 from db.models import AuditLog
 from db.schema import upgrade
 from db.session import make_engine, session_scope
-from services.auth import SYSTEM, Role
+from devstack.processes import RunningService, ServiceSpec, Supervisor, free_loopback_port
+from devstack.specs import LOOPBACK, dashboard_spec
+from services.access import SYSTEM, Role
 from services.auth.users import create_user, disable_user
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_process import RunningService, ServiceSpec, Supervisor, free_loopback_port
-from services.stack_specs import LOOPBACK, dashboard_spec
 from tests.browser.signin import launch, nav_links
 
 pytestmark = pytest.mark.browser

@@ -22,11 +22,11 @@ from playwright.sync_api import Browser, Page, expect
 from db.base import utcnow
 from db.schema import upgrade
 from db.session import make_engine
-from services.auth import SYSTEM, Role
+from devstack.processes import Supervisor, free_loopback_port
+from devstack.specs import child_env, dashboard_spec
+from services.access import SYSTEM, Role
 from services.auth.users import create_user
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_process import Supervisor, free_loopback_port
-from services.stack_specs import child_env, dashboard_spec
 from tests.browser.signin import launch, sign_in
 from tests.factories import log_predictions, make_model
 

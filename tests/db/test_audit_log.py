@@ -11,8 +11,8 @@ from sqlalchemy.exc import DatabaseError
 
 from db.models import AuditLog
 from db.session import session_scope
+from services.access import PermissionDenied, Principal, Role
 from services.audit import audit_actors, query_audit, record, record_many
-from services.auth import PermissionDenied, Principal, Role
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 ADMIN = Principal(username="ada", role=Role.ADMIN)

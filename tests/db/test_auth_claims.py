@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from db.models import AuditLog
 from db.session import session_scope
-from services.auth import SYSTEM, Principal, Role
+from services.access import SYSTEM, Principal, Role
 from services.auth.signin import SignInError, authenticate, sign_in_with_claims
 from services.auth.users import create_user, disable_user
 from services.settings import Settings

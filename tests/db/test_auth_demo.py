@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from services.auth import CLI, Role
+from services.access import CLI, Role
 from services.auth.demo import demo_accounts_path, ensure_demo_users
 from services.auth.users import authenticate, create_user, list_users
 from services.settings import Settings

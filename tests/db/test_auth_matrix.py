@@ -26,9 +26,9 @@ from db.repositories import registry
 from db.repositories import users as users_repo
 from db.repositories.predictions import insert_predictions
 from db.session import session_scope
-from services.artifacts import save_artifact
+from devstack.demo.training import build_pipeline
+from services.access import Action, PermissionDenied, Principal, Role, View, can
 from services.audit import audit_actions, audit_actors, query_audit
-from services.auth import Action, PermissionDenied, Principal, Role, View, can
 from services.auth.passwords import hash_password
 from services.auth.users import (
     create_user,
@@ -39,14 +39,14 @@ from services.auth.users import (
     set_password,
     set_role,
 )
-from services.demo.training import build_pipeline
-from services.label_export import export_csv
-from services.label_import import import_labels
-from services.labels import LabelEdit, label_history, save_labels
-from services.model_registry import register_model, register_version
-from services.prediction_import import import_predictions
+from services.labels.export import export_csv
+from services.labels.importer import import_labels
+from services.labels.save import LabelEdit, label_history, save_labels
+from services.predictions.importer import import_predictions
+from services.registry.artifacts import save_artifact
+from services.registry.registration import register_model, register_version
+from services.registry.shadow import shadow_score
 from services.settings import Settings
-from services.shadow import shadow_score
 from tests.factories import SCHEMA, make_model
 
 PASSWORD = "target-password-1"

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from db.models import AuditLog, RevokedSession
 from db.session import session_scope
-from services.auth import SYSTEM, PermissionDenied, Principal, Role
+from services.access import SYSTEM, PermissionDenied, Principal, Role
 from services.auth.sessions import end_session, session_principal
 from services.auth.tokens import SessionToken, issue_token, read_token_claims
 from services.auth.users import (

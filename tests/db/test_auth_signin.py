@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from db.models import AuditLog, User
 from db.session import session_scope
-from services.auth import SYSTEM, Principal, Role
+from services.access import SYSTEM, Principal, Role
 from services.auth import signin as signin_module
 from services.auth.signin import WRONG_CREDENTIALS
 from services.auth.users import (

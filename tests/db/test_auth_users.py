@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from db.models import AuditLog, User
 from db.session import session_scope
-from services.auth import CLI, SYSTEM, PermissionDenied, Principal, Role
+from services.access import CLI, SYSTEM, PermissionDenied, Principal, Role
 from services.auth import users as users_module
 from services.auth.passwords import PasswordPolicyError
 from services.auth.users import (

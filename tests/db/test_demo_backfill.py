@@ -17,9 +17,9 @@ from sqlalchemy import Engine, func, select
 from db.models import Model, Prediction
 from db.schema import upgrade
 from db.session import make_engine, session_scope
-from services import metric_names as names
-from services.demo.backfill import write_openmetrics
-from services.demo.seed import seed_demo
+from devstack.demo.backfill import write_openmetrics
+from devstack.demo.seed import seed_demo
+from services.prometheus import metric_names as names
 from services.settings import Settings
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

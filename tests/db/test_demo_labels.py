@@ -10,7 +10,7 @@ from db.models import Feedback
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.repositories.registry import add_version, create_model
 from db.session import session_scope
-from services.demo.labels import PendingLabel, StoreLabelWriter
+from devstack.demo.labels import PendingLabel, StoreLabelWriter
 
 ARRIVED = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,13 +16,14 @@ from db.models import Feedback, Model, ModelVersion, Prediction, Promotion, Shad
 from db.repositories.registry import get_model, production_version
 from db.schema import upgrade
 from db.session import make_engine, session_scope
-from services.artifacts import load_artifact
-from services.demo.candidate import candidate_plan
-from services.demo.generator import to_frame
-from services.demo.scenarios import SCENARIOS, get_scenario
-from services.demo.seed import SeedReport, seed_demo
-from services.demo.training import REFERENCE_ROWS
-from services.quality_compare import compare_versions
+from devstack import launcher
+from devstack.demo.candidate import candidate_plan
+from devstack.demo.generator import to_frame
+from devstack.demo.scenarios import SCENARIOS, get_scenario
+from devstack.demo.seed import SeedReport, seed_demo
+from devstack.demo.training import REFERENCE_ROWS
+from services.quality.compare import compare_versions
+from services.registry.artifacts import load_artifact
 from services.settings import Settings
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -170,6 +172,32 @@ def test_second_seed_is_skipped(seeded: tuple[Settings, Engine, SeedReport]) -> 
         assert session.scalar(select(func.count()).select_from(ModelVersion)) == 4
         assert session.scalar(select(func.count()).select_from(ShadowPrediction)) == report.shadow
         assert session.scalar(select(func.count()).select_from(Prediction)) == report.predictions
+
+
+def test_the_seed_demo_command_says_the_demo_is_there_already(
+    seeded: tuple[Settings, Engine, SeedReport], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings, _, _ = seeded
+    monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
+    monkeypatch.setenv("OPSDASH_DATABASE_URL", settings.database_url)
+
+    assert launcher.main(["seed-demo", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["skipped"] is True
+    assert result["predictions"] == 0
+    assert launcher.main(["seed-demo"]) == 0
+    assert capsys.readouterr().out.startswith("demo data already present")
+
+
+def test_the_seed_demo_command_refuses_a_store_without_schema_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OPSDASH_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("OPSDASH_DATABASE_URL", "")
+
+    assert launcher.main(["seed-demo"]) == 2
+    assert "python -m services.cli init-db" in capsys.readouterr().err
 
 
 def test_a_candidate_version_2_trained_on_the_drift_episode_waits_beside_production(

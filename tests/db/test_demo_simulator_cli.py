@@ -1,4 +1,4 @@
-"""``python -m services.simulator``: schema check, arguments, a short run against a stub."""
+"""``python -m devstack.simulator``: schema check, arguments, a short run against a stub."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from http.server import ThreadingHTTPServer
 import pytest
 from sqlalchemy import Engine
 
-from services import simulator
-from services.demo.scenarios import get_scenario
+from devstack import simulator
+from devstack.demo.scenarios import get_scenario
 from services.settings import Settings
 from tests.http_stub import QuietHandler, serving
 
@@ -57,7 +57,7 @@ def test_refuses_a_database_without_schema(
     assert simulator.main(["--duration", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "services.cli init-db" in err
+    assert "services.cli.main init-db" in err
 
 
 @pytest.mark.parametrize(

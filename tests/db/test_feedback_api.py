@@ -14,8 +14,8 @@ from sqlalchemy import Engine, select
 
 from db.models import AuditLog, Feedback
 from db.session import session_scope
-from services.auth import Principal, Role
-from services.labels import LabelEdit, LabelsNotSavedError, save_labels
+from services.access import Principal, Role
+from services.labels.save import LabelEdit, LabelsNotSavedError, save_labels
 from services.serving import create_app
 from services.serving import feedback as feedback_module
 from services.serving.feedback import MAX_BODY_BYTES, MAX_LABELS

@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 from db.repositories import registry
 from db.repositories.registry import RegistryError
 from db.session import session_scope
-from services.auth import CLI, PermissionDenied, Principal, Role
-from services.label_export import EXPORT_COLUMNS, export_csv
-from services.label_import import ImportResult, import_labels
-from services.labels import LabelEdit, save_labels
+from services.access import CLI, PermissionDenied, Principal, Role
+from services.labels.export import EXPORT_COLUMNS, export_csv
+from services.labels.importer import ImportResult, import_labels
+from services.labels.save import LabelEdit, save_labels
 from services.settings import Settings
 from tests.cli_runner import RunCli
 from tests.factories import log_predictions, make_model

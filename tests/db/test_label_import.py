@@ -16,15 +16,15 @@ from sqlalchemy import Engine, func, select
 from db.models import AuditLog, Feedback, FeedbackHistory
 from db.repositories import users as users_repo
 from db.session import session_scope
-from services import labels
-from services.auth import CLI, PermissionDenied, Principal, Role
-from services.label_import import (
+from services.access import CLI, PermissionDenied, Principal, Role
+from services.labels import save as labels
+from services.labels.importer import (
     ImportConflictError,
     ImportResult,
     LabelImportError,
     import_labels,
 )
-from services.labels import LabelEdit, save_labels
+from services.labels.save import LabelEdit, save_labels
 from services.settings import Settings
 from tests.cli_runner import RunCli
 from tests.factories import log_predictions, make_model

@@ -17,9 +17,9 @@ from sqlalchemy.exc import DatabaseError
 import db.session
 from db.models import AuditLog, Feedback, FeedbackHistory, Prediction
 from db.session import make_engine, session_scope
-from services import labels
-from services.auth import PermissionDenied, Principal, Role
-from services.labels import (
+from services.access import PermissionDenied, Principal, Role
+from services.labels import save as labels
+from services.labels.save import (
     Conflict,
     LabelEdit,
     LabelError,

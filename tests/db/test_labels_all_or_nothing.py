@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from db.models import AuditLog, Feedback, FeedbackHistory
 from db.session import session_scope
+from services.access import Principal, Role
 from services.audit import record
-from services.auth import Principal, Role
-from services.labels import (
+from services.labels.save import (
     LabelConflictError,
     LabelEdit,
     LabelError,

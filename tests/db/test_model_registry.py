@@ -13,16 +13,16 @@ from sqlalchemy import Engine, func, select
 
 from db.models import AuditLog, Model, ModelVersion
 from db.session import session_scope
-from services.artifacts import save_artifact
-from services.auth import CLI, PermissionDenied, Principal, Role
-from services.demo.training import build_pipeline
-from services.model_registry import (
+from devstack.demo.training import build_pipeline
+from services.access import CLI, PermissionDenied, Principal, Role
+from services.registry.artifacts import save_artifact
+from services.registry.registration import (
     RegistrationError,
     parse_feature,
     register_model,
     register_version,
 )
-from services.shadow import ShadowError, shadow_score
+from services.registry.shadow import ShadowError, shadow_score
 from tests.cli_runner import RunCli
 
 FEATURES = [{"name": "tenure_months", "type": "number"},

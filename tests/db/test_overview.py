@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from services.overview import MIN_LABELS_PER_DAY, serving_snapshot, store_overview
-from services.prometheus import MetricsSourceError, Sample
+from services.prometheus.source import MetricsSourceError, Sample
+from services.views.overview import MIN_LABELS_PER_DAY, serving_snapshot, store_overview
 from tests.factories import log_predictions, make_model
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

@@ -12,14 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, func, select
 
-import services.prediction_import as importer
+import services.predictions.importer as importer
 from db.models import AuditLog, Prediction
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.session import session_scope
-from services import cli
-from services.auth import CLI, PermissionDenied, Principal, Role
-from services.prediction_import import PredictionImportError, import_predictions
-from services.quality import quality_report
+from services.access import CLI, PermissionDenied, Principal, Role
+from services.cli import main as cli
+from services.predictions.importer import PredictionImportError, import_predictions
+from services.quality.metrics import quality_report
 from tests.cli_runner import RunCli
 from tests.factories import make_model
 

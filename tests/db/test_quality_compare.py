@@ -16,8 +16,8 @@ from db.repositories.predictions import insert_feedback, insert_predictions
 from db.repositories.registry import RegistryError
 from db.repositories.shadow import disagreements, insert_shadow
 from db.session import session_scope
-from services.quality import QualityError
-from services.quality_compare import compare_versions
+from services.quality.compare import compare_versions
+from services.quality.metrics import QualityError
 from tests.factories import make_model
 
 NOW = utcnow()

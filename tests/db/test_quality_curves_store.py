@@ -16,8 +16,8 @@ from db.repositories import registry
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.repositories.registry import RegistryError
 from db.session import session_scope
-from services.quality import QualityError
-from services.quality_curves import binary_curves, threshold_metrics
+from services.quality.curves import binary_curves, threshold_metrics
+from services.quality.metrics import QualityError
 from tests.factories import make_model
 
 NOW = utcnow()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 
 from db.base import utcnow
-from services.quality import accuracy_trend, wilson_interval
+from services.quality.metrics import accuracy_trend, wilson_interval
 from tests.factories import log_predictions, make_model
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event, select
 from db.models import Prediction
 from db.repositories import registry
 from db.session import session_scope
-from services.artifacts import save_artifact
+from services.registry.artifacts import save_artifact
 from services.serving import create_app
 from services.settings import Settings
 from tests.db.test_serving_fixtures import CLASSES, GOOD, SCHEMA, register_model
@@ -191,7 +191,7 @@ def test_metrics_count_predictions_latency_scores_and_errors(client: TestClient)
         )
         == 1
     )
-    assert 'le="0.005"' in text  # the latency buckets of services.metric_names
+    assert 'le="0.005"' in text  # the latency buckets of services.prometheus.metric_names
     assert _sample(text, "process_cpu_seconds_total") is not None
     assert _sample(text, "process_resident_memory_bytes") is not None
 

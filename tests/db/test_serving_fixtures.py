@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from db.repositories import registry
 from db.session import session_scope
-from services.artifacts import save_artifact
+from services.registry.artifacts import save_artifact
 
 SCHEMA: list[dict[str, Any]] = [
     {"name": "tenure", "type": "number"},

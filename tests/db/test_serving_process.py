@@ -18,8 +18,8 @@ from sqlalchemy import Engine, func, select
 
 from db.models import Prediction
 from db.session import session_scope
+from devstack.processes import free_loopback_port
 from services.settings import PROJECT_ROOT, Settings
-from services.stack_process import free_loopback_port
 from tests.db.test_serving_fixtures import GOOD, register_model
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,7 @@ def test_a_database_without_the_schema_exits_2_with_a_one_line_reason(tmp_path: 
 
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
-    assert "services.cli init-db" in result.stderr
+    assert "services.cli.main init-db" in result.stderr
 
 
 def test_sigterm_writes_every_answered_prediction_before_exit(

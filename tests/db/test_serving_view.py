@@ -11,16 +11,16 @@ from sqlalchemy import Engine
 
 from db.repositories import registry
 from db.session import session_scope
-from services.prometheus import MetricsSourceError, RangeResult, RangeSeries, Sample
-from services.query_presets import active_preset
-from services.serving_view import (
+from services.prometheus.presets import active_preset
+from services.prometheus.source import MetricsSourceError, RangeResult, RangeSeries, Sample
+from services.settings import Settings
+from services.views.serving import (
     PANELS,
     UnknownVersionError,
     rate_window,
     serving_view,
     slo_status,
 )
-from services.settings import Settings
 from tests.factories import make_model
 
 END = datetime(2026, 11, 20, 12, tzinfo=UTC)

@@ -16,10 +16,10 @@ from db.models import AuditLog, Prediction, ShadowPrediction
 from db.repositories.predictions import insert_predictions
 from db.repositories.registry import RegistryError
 from db.session import session_scope
-from services.auth import CLI, PermissionDenied, Principal, Role
+from services.access import CLI, PermissionDenied, Principal, Role
+from services.cli.shadow import NAME
+from services.registry.shadow import ShadowError, shadow_score
 from services.settings import Settings
-from services.shadow import ShadowError, shadow_score
-from services.shadow_cli import NAME
 from tests.db.test_serving_fixtures import add_version, register_model, train_pipeline
 
 PLANS = ("basic", "plus", "pro")
@@ -202,8 +202,7 @@ def test_the_command_line_scores_and_says_so(
     engine: Engine, store: dict[str, int], settings: Settings,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from services import cli
-
+    from services.cli import main as cli
     monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
     monkeypatch.setenv("OPSDASH_DATABASE_URL", settings.database_url)
     assert cli.main([NAME, "--model", "churn", "--version", "2", "--limit", "10"]) == 0
@@ -220,8 +219,7 @@ def test_the_command_line_scores_and_says_so(
 
 
 def test_the_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    from services import cli
-
+    from services.cli import main as cli
     with pytest.raises(SystemExit) as done:
         cli.main([NAME, "--help"])
     assert done.value.code == 0

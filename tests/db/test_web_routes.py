@@ -16,8 +16,8 @@ from starlette.testclient import TestClient
 
 from dashboard import web_routes
 from dashboard.web_routes import COOKIE_NAME, SIGNIN_PATH, SIGNOUT_PATH, routes
+from services.access import SYSTEM, Role
 from services.audit import query_audit
-from services.auth import SYSTEM, Role
 from services.auth.sessions import session_principal
 from services.auth.tokens import issue_token, read_session, read_session_token
 from services.auth.users import create_user, disable_user

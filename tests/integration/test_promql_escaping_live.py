@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services import metric_names as names
-from services.prometheus import MetricsSourceError, PrometheusSource
-from services.prometheus_config import render_config
-from services.promql import PANEL_NAMES, selector
-from services.query_presets import BUILTIN_PRESETS
+from devstack.processes import Supervisor, free_loopback_port
+from devstack.prometheus_config import render_config
+from devstack.specs import prometheus_spec
+from services.prometheus import metric_names as names
+from services.prometheus.presets import BUILTIN_PRESETS
+from services.prometheus.promql import PANEL_NAMES, selector
+from services.prometheus.source import MetricsSourceError, PrometheusSource
 from services.settings import PROJECT_ROOT
-from services.stack_process import Supervisor, free_loopback_port
-from services.stack_specs import prometheus_spec
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")

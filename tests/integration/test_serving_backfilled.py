@@ -31,14 +31,14 @@ from streamlit.testing.v1 import AppTest
 import dashboard.auth
 from db.schema import upgrade
 from db.session import make_engine
-from services.auth import SYSTEM, Role
+from devstack.processes import Supervisor, free_loopback_port
+from services.access import SYSTEM, Role
 from services.auth.tokens import issue_token
 from services.auth.users import create_user
-from services.prometheus import PrometheusSource
-from services.query_presets import BUILTIN_PRESETS
-from services.serving_view import PANELS, ServingView, serving_view
+from services.prometheus.presets import BUILTIN_PRESETS
+from services.prometheus.source import PrometheusSource
 from services.settings import PROJECT_ROOT
-from services.stack_process import Supervisor, free_loopback_port
+from services.views.serving import PANELS, ServingView, serving_view
 from tests.serving_history import MODEL, PROMOTER, REASON, History, backfill, record_history
 
 pytestmark = [

@@ -20,12 +20,12 @@ from db.models import AuditLog, FeedbackHistory, Prediction
 from db.repositories import drift as drift_repo
 from db.repositories.predictions import insert_predictions
 from db.session import session_scope
+from services.access import CLI, Principal, Role
 from services.audit import record
-from services.auth import CLI, Principal, Role
-from services.drift_view import decode_rows, feature_kinds
-from services.labeling_queue import QueueFilter, labeling_queue
-from services.labels import LabelEdit, save_labels
-from services.quality import accuracy_trend, quality_report
+from services.drift.analysis import decode_rows, feature_kinds
+from services.labels.queue import QueueFilter, labeling_queue
+from services.labels.save import LabelEdit, save_labels
+from services.quality.metrics import accuracy_trend, quality_report
 from tests.factories import log_predictions, make_model
 
 pytestmark = pytest.mark.integration

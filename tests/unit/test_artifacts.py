@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.artifacts import ArtifactError, load_artifact, save_artifact, sha256_of
+from services.registry.artifacts import ArtifactError, load_artifact, save_artifact, sha256_of
 
 
 def test_round_trip_returns_the_object(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def _ui_sources() -> list[Path]:
 
 def _is_use(node: ast.AST) -> bool:
     if isinstance(node, ast.ImportFrom):
-        return (node.module or "").startswith("services.auth") and any(
+        return (node.module or "").startswith(("services.access", "services.auth")) and any(
             alias.name in BUILT_IN for alias in node.names)
     return isinstance(node, ast.Attribute) and node.attr in BUILT_IN
 
@@ -42,5 +42,6 @@ def test_ui_code_never_acts_as_a_built_in_admin() -> None:
 
 
 def test_the_check_recognises_both_forms() -> None:
-    source = "from services.auth import SYSTEM\nimport services.auth as a\nx = a.principal.CLI\n"
+    source = ("from services.access import SYSTEM\nimport services.access as a\n"
+              "x = a.principal.CLI\n")
     assert _uses_built_in_principal(ast.parse(source)) == [1, 3]

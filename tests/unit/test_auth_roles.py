@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.auth import (
+from services.access import (
     CLI,
     SYSTEM,
     Action,

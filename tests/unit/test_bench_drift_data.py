@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import drift_evidently as bench
-from services.drift import NUMERIC, compare_frames, infer_kinds
+from services.drift.compare import NUMERIC, compare_frames, infer_kinds
 
 ROWS = 3000
 

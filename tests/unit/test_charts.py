@@ -6,7 +6,7 @@ from datetime import date
 
 from dashboard.charts import daily_accuracy_figure
 from dashboard.format import latency, rate, share
-from services.overview import MIN_LABELS_PER_DAY, DailyAccuracy
+from services.views.overview import MIN_LABELS_PER_DAY, DailyAccuracy
 
 
 def test_daily_accuracy_has_units_zone_and_marks_sparse_days() -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from services.cli.main import COMMANDS, main
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,11 +21,19 @@ def _run(*args: str, var: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-@pytest.mark.parametrize("command", ["init-db", "seed-demo", "models"])
-def test_every_subcommand_has_help(command: str, tmp_path: Path) -> None:
-    result = _run(command, "--help", var=tmp_path)
+def test_the_command_line_has_help(tmp_path: Path) -> None:
+    result = _run("--help", var=tmp_path)
     assert result.returncode == 0
-    assert "--json" in result.stdout
+    assert all(command.split()[0] in result.stdout for command in COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_subcommand_has_help_and_json(command: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*command.split(), "--help"])
+    assert exited.value.code == 0
+    assert "--json" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args", [["bogus"], ["models", "--nope"], []])

@@ -112,8 +112,8 @@ def test_changes_are_made_and_audited_as_cli(var: Path) -> None:
     assert (users["bob"]["role"], users["bob"]["has_password"]) == ("analyst", True)
 
     from db.session import make_engine
+    from services.access import CLI
     from services.audit import query_audit
-    from services.auth import CLI
 
     engine = make_engine(f"sqlite:///{var / 'opsdash.db'}")
     entries = query_audit(engine=engine, actor=CLI)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.demo.generator import Scenario, to_frame, to_records
-from services.demo.scenarios import SCENARIOS, get_scenario
-from services.demo.training import REFERENCE_ROWS, TrainedModel, train_scenario
-from services.features import validate_record
+from devstack.demo.generator import Scenario, to_frame, to_records
+from devstack.demo.scenarios import SCENARIOS, get_scenario
+from devstack.demo.training import REFERENCE_ROWS, TrainedModel, train_scenario
+from services.registry.features import validate_record
 
 SCENARIO_IDS = [s.name for s in SCENARIOS]
 

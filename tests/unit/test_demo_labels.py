@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.demo.labels import LabelQueue
+from devstack.demo.labels import LabelQueue
 
 
 def test_labels_come_out_when_due_earliest_first() -> None:

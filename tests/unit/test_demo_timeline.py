@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from services.demo.timeline import arrival_times, drift_schedule, to_datetimes
+from devstack.demo.timeline import arrival_times, drift_schedule, to_datetimes
 
 END = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)  # a Friday
 START = END - timedelta(days=14)

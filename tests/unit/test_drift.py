@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
-from services import drift as drift_module
-from services.drift import (
+from services.drift import compare as drift_module
+from services.drift.compare import (
     CATEGORICAL,
     NUMERIC,
     ColumnConfig,

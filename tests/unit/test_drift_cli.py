@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services import cli
-from services.drift import compare_frames
+from services.cli import main as cli
+from services.drift.compare import compare_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 2000

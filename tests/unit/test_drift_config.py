@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.drift import ColumnConfig
-from services.drift_config import (
+from services.drift.compare import ColumnConfig
+from services.drift.config import (
     DriftConfig,
     DriftConfigError,
     load_drift_config,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from services.features import FeatureError, validate_record
+from services.registry.features import FeatureError, validate_record
 
 SCHEMA = [
     {"name": "tenure_months", "type": "number"},

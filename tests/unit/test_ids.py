@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from services.ids import prediction_id, prediction_ids
+from services.predictions.ids import prediction_id, prediction_ids
 
 T0 = datetime(2026, 11, 20, 8, 30, 15, 123_000, tzinfo=UTC)
 

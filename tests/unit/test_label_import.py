@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.csv_cells import FORMULA_START, safe_cell, unescape_cell
-from services.label_csv import (
+from services.labels.csv_file import (
     IGNORED_COLUMNS,
     LISTED_IN_MESSAGE,
     LabelImportError,

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from services.prediction_files import PredictionFileError, detect_format
-from services.prediction_rows import (
+from services.predictions.files import PredictionFileError, detect_format
+from services.predictions.rows import (
     FileCheck,
     ModelInfo,
     RowsChangedError,

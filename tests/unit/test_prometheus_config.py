@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.metric_names import SERVING_JOB
-from services.prometheus_config import render_config
+from devstack.prometheus_config import render_config
+from services.prometheus.metric_names import SERVING_JOB
 
 
 def _lines(text: str) -> list[str]:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.prometheus import (
+from services.prometheus.source import (
     MetricsSourceError,
     PrometheusSource,
     parse_basic_auth,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.promql import (
+from services.prometheus.promql import (
     LATENCY_P95_BY_MODEL,
     MATCH_NOTHING,
     PANEL_NAMES,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics
 
-from services.quality import (
+from services.quality.metrics import (
     QualityError,
     confusion_matrix,
     matrix_from_counts,

@@ -10,9 +10,9 @@ from dashboard.quality_charts import (
     roc_figure,
     version_comparison_figure,
 )
-from services.quality import report_from_matrix
-from services.quality_compare import VersionComparison
-from services.quality_curves import BinaryCurves, curves_from_counts, threshold_metrics
+from services.quality.compare import VersionComparison
+from services.quality.curves import BinaryCurves, curves_from_counts, threshold_metrics
+from services.quality.metrics import report_from_matrix
 
 LABELS = ("stays", "churns")
 

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 from sklearn import metrics
 
 from db.repositories.quality import ScoreBin
-from services.quality import QualityError
-from services.quality_curves import (
+from services.quality.curves import (
     BinaryCurves,
     curves_from_bins,
     curves_from_counts,
     threshold_metrics,
 )
+from services.quality.metrics import QualityError
 
 LABELS = ("no", "yes")
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.promql import MATCH_NOTHING, PANEL_NAMES, placeholders_in
-from services.query_presets import (
+from services.prometheus.presets import (
     BUILTIN_PRESETS,
     Preset,
     PresetError,
@@ -16,6 +15,7 @@ from services.query_presets import (
     load_presets,
     parse_presets,
 )
+from services.prometheus.promql import MATCH_NOTHING, PANEL_NAMES, placeholders_in
 from services.settings import PROJECT_ROOT, Settings
 
 INJECTION = '\'} or {__name__=~".+"} #'

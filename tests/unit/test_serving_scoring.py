@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.artifacts import ArtifactError, save_artifact
-from services.serving.model_holder import LoadedModel
-from services.serving.reloader import ModelLoadError, load_model
-from services.serving.scoring import frame_of, score_records
+from services.registry.artifacts import ArtifactError, save_artifact
+from services.registry.loading import LoadedModel, ModelLoadError, load_model
+from services.registry.scoring import frame_of, score_records
 from tests.db.test_serving_fixtures import CLASSES, GOOD, SCHEMA, train_pipeline
 
 

@@ -15,15 +15,15 @@ import pytest
 from numpy.typing import ArrayLike
 from sqlalchemy.exc import OperationalError
 
-from services.demo.generator import Sample, Scenario
-from services.demo.labels import PendingLabel, WriteOutcome
-from services.demo.scenarios import SCENARIOS
-from services.demo.traffic import (
+from devstack.demo.generator import Sample, Scenario
+from devstack.demo.labels import PendingLabel, WriteOutcome
+from devstack.demo.scenarios import SCENARIOS
+from devstack.demo.traffic import (
     RequestRejectedError,
     ServiceUnavailableError,
     Simulator,
 )
-from services.features import FeatureError, validate_record
+from services.registry.features import FeatureError, validate_record
 
 
 class FakeClock:
@@ -219,7 +219,7 @@ def test_backs_off_while_the_service_is_down_then_resumes(
 ) -> None:
     simulator, clock, service, _ = _simulator([COLOURS], rps=10.0)
     service.down_until = clock.now() + 60.0
-    with caplog.at_level(logging.WARNING, logger="services.simulator"):
+    with caplog.at_level(logging.WARNING, logger="devstack.simulator"):
         stats = simulator.run(duration=120.0)
     attempts_while_down = [t for t, _ in service.requests if t < service.down_until]
     assert 4 <= len(attempts_while_down) <= 8  # 1, 2, 4, 8, 16, 30 s apart

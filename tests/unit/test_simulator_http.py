@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from services.demo.traffic import RequestRejectedError, ServiceUnavailableError
-from services.simulator import http_sender
+from devstack.demo.traffic import RequestRejectedError, ServiceUnavailableError
+from devstack.simulator import http_sender
 from tests.http_stub import QuietHandler, serving
 
 

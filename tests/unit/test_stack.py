@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from services import stack
-from services.settings import PROJECT_ROOT, Settings, SettingsError
-from services.stack_process import (
+from devstack import launcher as stack
+from devstack.processes import (
     RunningService,
     ServiceSpec,
     StartupError,
@@ -27,7 +26,7 @@ from services.stack_process import (
     tail,
     taken_ports,
 )
-from services.stack_specs import (
+from devstack.specs import (
     StackPaths,
     child_env,
     dashboard_spec,
@@ -36,6 +35,7 @@ from services.stack_specs import (
     serving_spec,
     simulator_spec,
 )
+from services.settings import PROJECT_ROOT, Settings, SettingsError
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_python_processes_run_with_this_interpreter() -> None:
     for spec in (serving_spec(settings), simulator_spec(), dashboard_spec(settings)):
         assert spec.argv[0] == sys.executable
     assert serving_spec(settings).argv[1:] == ("-m", "services.serving")
-    assert simulator_spec().argv[1:] == ("-m", "services.simulator")
+    assert simulator_spec().argv[1:] == ("-m", "devstack.simulator")
 
 
 def test_scrape_target_reaches_a_wildcard_bind_over_loopback() -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from services.stack_backfill import backfill_prometheus, split_openmetrics
-from services.stack_process import StartupError
-from services.stack_specs import StackPaths
+from devstack.backfill import backfill_prometheus, split_openmetrics
+from devstack.processes import StartupError
+from devstack.specs import StackPaths
 
 H = 3600
 SOURCE = f"""# HELP reqs Requests.
@@ -85,7 +85,7 @@ def _fake_history(monkeypatch: pytest.MonkeyPatch, text: str, samples: int) -> N
         return samples
 
     monkeypatch.setitem(
-        sys.modules, "services.demo.backfill", SimpleNamespace(write_openmetrics=write_openmetrics)
+        sys.modules, "devstack.demo.backfill", SimpleNamespace(write_openmetrics=write_openmetrics)
     )
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from services.stack_backfill import backfill_prometheus
-from services.stack_process import StartupError, Supervisor, free_loopback_port, http_ok
-from services.stack_specs import StackPaths, start_prometheus
+from devstack.backfill import backfill_prometheus
+from devstack.processes import StartupError, Supervisor, free_loopback_port, http_ok
+from devstack.specs import StackPaths, start_prometheus
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -47,7 +47,7 @@ def _fake_backfill(monkeypatch: pytest.MonkeyPatch, body: str) -> None:
         return len(samples)
 
     monkeypatch.setitem(
-        sys.modules, "services.demo.backfill", SimpleNamespace(write_openmetrics=write_openmetrics)
+        sys.modules, "devstack.demo.backfill", SimpleNamespace(write_openmetrics=write_openmetrics)
     )
 
 

@@ -109,8 +109,8 @@ def test_apt_install_does_nothing_for_installed_packages() -> None:
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
-        ("demo", "-m services.stack demo"),
-        ("demo-reset", "-m services.stack demo --reset"),
+        ("demo", "-m devstack demo"),
+        ("demo-reset", "-m devstack demo --reset"),
         ("test", "bin/pytest"),
         ("lint", "bin/mypy"),
         ("setup", "scripts/venv.sh"),

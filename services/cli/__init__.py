@@ -1,0 +1,1 @@
+"""The command line for operators and pipelines: ``python -m services.cli COMMAND``."""

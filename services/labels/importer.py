@@ -1,0 +1,225 @@
+"""Import ground-truth labels from a CSV file: every row or none.
+
+:func:`import_labels` parses the file (:func:`services.labels.csv_file.parse_label_csv`: format,
+limits and the checks that need no store), then checks the rows against the store: every
+unknown prediction id and every label that is not a class of its prediction's model is
+reported with its line. Only then are the rows saved by
+:func:`services.labels.save.save_labels`, in one transaction, all or nothing: a row whose
+prediction already has a different label is a conflict, and the whole import is refused
+(:class:`ImportConflictError`, naming each stored label and who set it) unless ``replace``.
+Each label gets its history row and ``label`` audit entry (actor: the importing user;
+``labeler`` in the details when the file names another), and the import one
+``import_labels`` audit entry, all in that transaction.
+
+:func:`save_label_rows` is the same check-then-save for rows from elsewhere (the inference
+service's ``POST /feedback``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from db.models import Model, Prediction
+from db.session import session_scope
+from services.access.principal import Principal, require
+from services.access.roles import Action
+from services.audit import record
+from services.labels.csv_file import (
+    LabelImportError,
+    LabelRow,
+    RowError,
+    check_rows,
+    parse_label_csv,
+    problems_found,
+    read_label_csv,
+    show_value,
+)
+from services.labels.save import (
+    Conflict,
+    LabelConflictError,
+    LabelEdit,
+    LabelError,
+    SaveResult,
+    save_labels,
+)
+from services.settings import Settings, get_settings
+
+__all__ = [
+    "ImportConflictError",
+    "ImportResult",
+    "LabelImportError",
+    "LabelRow",
+    "RowError",
+    "import_labels",
+    "parse_label_csv",
+    "save_label_rows",
+]
+
+_CLASSES_SHOWN = 10
+_CHUNK = 500  # ids per IN (...) query
+
+
+class ImportConflictError(LabelImportError):
+    """Rows would change labels already stored, and ``replace`` was not asked for.
+
+    Attributes:
+        conflicts: ``(line, conflict)`` for each such row: the stored label, who set it and
+            when (:class:`services.labels.save.Conflict`).
+    """
+
+    def __init__(self, conflicts: Sequence[tuple[int, Conflict]], *, rows: int) -> None:
+        self.conflicts = list(conflicts)
+        errors = [
+            RowError(line, c.prediction_id,
+                     f"stored label {show_value(c.stored_label)} (set by {c.stored_by} at "
+                     f"{c.stored_at:%Y-%m-%d %H:%M} UTC) differs from {show_value(c.your_label)}",
+                     "label")
+            for line, c in self.conflicts
+        ]
+        super().__init__(f"nothing stored: {len(errors)} of {rows} rows would change a "
+                         f"stored label (replace them to overwrite)", errors)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import stored.
+
+    Attributes:
+        rows: rows in the file.
+        saved: labels stored: new ones and replaced ones.
+        unchanged: rows equal to the stored label (nothing written).
+        replaced: of ``saved``, those that overwrote a different stored label.
+    """
+
+    rows: int
+    saved: int
+    unchanged: int
+    replaced: int
+
+
+def _store_errors(engine: Engine, rows: Sequence[LabelRow]) -> list[RowError]:
+    """Unknown predictions and labels that are not classes of the prediction's model."""
+    ids = [r.prediction_id for r in rows if r.prediction_id.strip()]
+    models: dict[str, tuple[str, list[str]]] = {}
+    with session_scope(engine) as session:
+        for start in range(0, len(ids), _CHUNK):
+            found = session.execute(
+                select(Prediction.id, Model.name, Model.class_labels)
+                .join(Model, Model.id == Prediction.model_id)
+                .where(Prediction.id.in_(ids[start:start + _CHUNK]))
+            )
+            models.update({pid: (name, list(labels)) for pid, name, labels in found})
+    errors: list[RowError] = []
+    for row in rows:
+        if not row.prediction_id.strip():
+            continue  # reported by check_rows
+        if row.prediction_id not in models:
+            errors.append(RowError(row.line, row.prediction_id,
+                                   f"no prediction {show_value(row.prediction_id)}",
+                                   "prediction_id"))
+            continue
+        model, classes = models[row.prediction_id]
+        if row.label.strip() and row.label not in classes:
+            shown = ", ".join(classes[:_CLASSES_SHOWN])
+            more = f" and {len(classes) - _CLASSES_SHOWN} more" \
+                if len(classes) > _CLASSES_SHOWN else ""
+            errors.append(RowError(row.line, row.prediction_id,
+                                   f"{show_value(row.label)} is not a class of {model} "
+                                   f"({shown}{more})", "label"))
+    return errors
+
+
+def save_label_rows(
+    *,
+    engine: Engine,
+    actor: Principal | None,
+    rows: Sequence[LabelRow],
+    source: str,
+    replace: bool = False,
+    where: str = "line",
+    errors: Sequence[RowError] = (),
+    on_saved: Callable[[Session, SaveResult], None] | None = None,
+) -> SaveResult:
+    """Check ``rows`` against the store, then save them all or none.
+
+    Args:
+        engine: the store.
+        actor: who saves (the audit actor; the labeler of rows without one); needs ``label``.
+        rows: the labels, each prediction once.
+        source: ``csv``, ``api``, … (see :func:`services.labels.save.save_labels`).
+        replace: overwrite stored labels that differ (else they refuse the whole save).
+        where: the word for a row's position in messages (``line``, ``item``).
+        errors: problems already found in other rows of the same source (reported with
+            those of ``rows``).
+        on_saved: passed to :func:`services.labels.save.save_labels` (runs in its transaction).
+
+    Raises:
+        PermissionDenied: ``actor`` may not label.
+        LabelImportError: bad rows (every one in ``errors``); nothing was stored.
+        ImportConflictError: rows differ from stored labels and not ``replace``.
+        LabelsNotSavedError: the database stayed busy; nothing was stored.
+    """
+    saver = require(actor, Action.LABEL)
+    found = [*errors, *check_rows(rows, where=where), *_store_errors(engine, rows)]
+    if found:
+        raise problems_found(found, rows=rows)
+    lines = {r.prediction_id: r.line for r in rows}
+    edits = [LabelEdit(r.prediction_id, r.label, None, labeler=r.labeler) for r in rows]
+    try:
+        return save_labels(engine=engine, actor=saver, edits=edits, source=source,
+                           replace_conflicts=replace, all_or_nothing=True, on_saved=on_saved)
+    except LabelConflictError as exc:
+        raise ImportConflictError([(lines[c.prediction_id], c) for c in exc.conflicts],
+                                  rows=len(rows)) from None
+    except LabelError as exc:  # the store changed since the check (a prediction removed)
+        raise LabelImportError(f"nothing stored: {exc}") from None
+
+
+def import_labels(
+    *,
+    engine: Engine,
+    actor: Principal | None,
+    data: bytes,
+    filename: str,
+    replace: bool = False,
+    settings: Settings | None = None,
+) -> ImportResult:
+    """Import a label CSV file (see the module notes): every row, or none.
+
+    Args:
+        engine: the store.
+        actor: who imports; needs ``import_labels``. The audit actor of every label, and
+            the labeler of rows without a ``labeler`` cell.
+        data: the file's bytes.
+        filename: the file's name, for the audit entry (a name, not a path).
+        replace: overwrite stored labels that differ from the file's.
+        settings: the size and row limits (default: from the environment).
+
+    Raises:
+        PermissionDenied: ``actor`` may not import labels.
+        LabelImportError: the file or some rows are bad (``errors`` lists every one by
+            line); nothing was stored.
+        ImportConflictError: rows differ from stored labels and not ``replace``; nothing
+            was stored.
+        LabelsNotSavedError: the database stayed busy; nothing was stored.
+    """
+    importer = require(actor, Action.IMPORT_LABELS)
+    cfg = settings or get_settings()
+    rows, errors = read_label_csv(data, max_bytes=cfg.label_import_max_bytes,
+                                  max_rows=cfg.label_import_max_rows)
+
+    def audit_import(session: Session, result: SaveResult) -> None:
+        record(session=session, actor=importer.username, action="import_labels",
+               object_type="label_file", object_id=filename or "unnamed",
+               details={"rows": len(rows), "saved": result.saved,
+                        "unchanged": result.unchanged, "replaced": result.replaced,
+                        "replace": replace})
+
+    result = save_label_rows(engine=engine, actor=importer, rows=rows, source="csv",
+                             replace=replace, errors=errors, on_saved=audit_import)
+    return ImportResult(rows=len(rows), saved=result.saved, unchanged=result.unchanged,
+                        replaced=result.replaced)

@@ -1,0 +1,1 @@
+"""Model quality from labelled feedback: confusion-matrix metrics, curves, version comparison."""

@@ -1,0 +1,2 @@
+"""Models and their versions: registration, artifacts, feature schemas, loading and scoring a
+version, and shadow scoring."""
