@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
+from db.models import AuditLog, Feedback, FeedbackHistory
 from db.repositories import registry
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.session import session_scope
@@ -92,3 +94,19 @@ def log_predictions(
         insert_predictions(session=session, rows=predictions)
         insert_feedback(session=session, rows=labels)
     return ids
+
+
+def label_state(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+    """Every current label, the label history and the number of audit entries: what a
+    refused save must leave as it was."""
+    with session_scope(engine) as session:
+        feedback = [tuple(row) for row in session.execute(
+            select(Feedback.prediction_id, Feedback.label, Feedback.labeler, Feedback.revision)
+            .order_by(Feedback.prediction_id))]
+        history = [tuple(row) for row in session.execute(
+            select(FeedbackHistory.prediction_id, FeedbackHistory.old_label,
+                   FeedbackHistory.new_label, FeedbackHistory.old_labeler,
+                   FeedbackHistory.new_labeler, FeedbackHistory.revision,
+                   FeedbackHistory.resolution).order_by(FeedbackHistory.id))]
+        audits = session.scalar(select(func.count()).select_from(AuditLog)) or 0
+    return feedback, history, audits

@@ -25,7 +25,7 @@ from services.access import SYSTEM, Role
 from services.auth.users import create_user
 from services.prometheus.source import PrometheusSource
 from services.settings import PROJECT_ROOT, Settings
-from tests.db.test_serving_fixtures import GOOD, register_model
+from tests.serving_models import GOOD, register_model
 
 MODEL = "churn"
 #: The account browser tests sign in with.

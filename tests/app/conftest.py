@@ -73,6 +73,12 @@ def app(
 
 
 @pytest.fixture
+def cookie_secret() -> str:
+    """The secret that signs the page tests' sign-in tokens."""
+    return SECRET
+
+
+@pytest.fixture
 def hung_port() -> Iterator[int]:
     """A port that accepts connections and never answers."""
     server = socket.socket()

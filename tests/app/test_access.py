@@ -15,7 +15,6 @@ from services.auth.sessions import end_session
 from services.auth.tokens import issue_token, read_token_claims
 from services.auth.users import disable_user
 from services.settings import Settings
-from tests.app.conftest import SECRET
 from tests.http_stub import QuietHandler, serving
 
 #: Page script, its title, and the view that opens it (None: every signed-in user).
@@ -157,8 +156,8 @@ def test_an_anonymous_visitor_sees_only_sign_in_and_queries_nothing(
     assert counting_prometheus.hits == 0  # type: ignore[attr-defined]
 
 
-def test_an_expired_token_is_anonymous(app: Callable[..., AppTest]) -> None:
-    token = issue_token(username="admin-user", secret=SECRET, ttl_seconds=60, now=1000.0)
+def test_an_expired_token_is_anonymous(cookie_secret: str, app: Callable[..., AppTest]) -> None:
+    token = issue_token(username="admin-user", secret=cookie_secret, ttl_seconds=60, now=1000.0)
     at = app(as_role=None, token=token)
     assert at.title[0].value == "Sign in to opsdash"
 
@@ -186,13 +185,14 @@ def test_a_disabled_account_loses_its_open_session_at_the_next_run(
 
 
 def test_a_session_signed_out_elsewhere_ends_at_the_next_run(
+    cookie_secret: str,
     app: Callable[..., AppTest], engine: Engine
 ) -> None:
-    token = issue_token(username="operator-user", secret=SECRET, ttl_seconds=600)
+    token = issue_token(username="operator-user", secret=cookie_secret, ttl_seconds=600)
     app(as_role=Role.OPERATOR)  # creates the account
     at = app(as_role=None, token=token)
     assert at.title[0].value == "Overview"
-    session = read_token_claims(token, secret=SECRET)
+    session = read_token_claims(token, secret=cookie_secret)
     assert session is not None
     end_session(engine=engine, token=session)  # e.g. the same cookie, signed out in a copy
     at.run()
@@ -202,6 +202,7 @@ def test_a_session_signed_out_elsewhere_ends_at_the_next_run(
 
 
 def test_a_missing_cookie_secret_stops_the_app_with_how_to_set_it(
+    cookie_secret: str,
     app: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = app(as_role=Role.ADMIN, cookie_secret="")

@@ -12,7 +12,6 @@ from services.audit import query_audit
 from services.auth.sessions import session_principal
 from services.auth.tokens import issue_token, read_token_claims
 from services.auth.users import create_user, list_users
-from tests.app.conftest import SECRET
 
 
 def _users(at: AppTest) -> AppTest:
@@ -90,11 +89,12 @@ def test_signing_out_everywhere_ends_this_session_too(
 
 
 def test_an_admin_ends_another_users_sessions(
+    cookie_secret: str,
     app: Callable[..., AppTest], engine: Engine
 ) -> None:
-    token = issue_token(username="labeler-user", secret=SECRET, ttl_seconds=600)
+    token = issue_token(username="labeler-user", secret=cookie_secret, ttl_seconds=600)
     app(as_role=Role.LABELER)  # creates the account
-    session = read_token_claims(token, secret=SECRET)
+    session = read_token_claims(token, secret=cookie_secret)
     assert session is not None
     assert session_principal(engine=engine, token=session) is not None
     at = _users(app(as_role=Role.ADMIN))

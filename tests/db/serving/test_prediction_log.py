@@ -1,0 +1,52 @@
+"""The prediction log against a real store: rows land, a bad row cannot block the rest."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from db.base import utcnow
+from db.models import Prediction
+from db.session import session_scope
+from services.serving.prediction_log import PredictionLog, database_sink
+from services.settings import Settings
+from tests.serving_models import GOOD, register_model
+
+
+def _row(model_id: int, version_id: int) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4().hex,
+        "model_id": model_id,
+        "version_id": version_id,
+        "ts": utcnow(),
+        "features": GOOD,
+        "predicted_class": "stays",
+        "scores": {"churns": 0.25, "stays": 0.75},
+        "top_score": 0.75,
+        "latency_ms": 1.5,
+    }
+
+
+def test_a_row_naming_a_missing_version_is_set_aside_and_the_batch_is_stored(
+    engine: Engine, settings: Settings
+) -> None:
+    model_id, version_id = register_model(engine, folder=Path(settings.var_dir) / "artifacts")
+    good = [_row(model_id, version_id) for _ in range(4)]
+    orphan = _row(model_id, version_id + 99)  # violates the foreign key
+    spill = Path(settings.var_dir) / "serving"
+    log = PredictionLog(
+        sink=database_sink(engine), batch_size=10, flush_seconds=60, spill_dir=spill
+    )
+
+    log.submit([*good[:2], orphan, *good[2:]])
+    assert log.flush()
+
+    with session_scope(engine) as session:
+        stored = set(session.scalars(select(Prediction.id)))
+    assert stored == {row["id"] for row in good}
+    assert log.rejected_rows == 1
+    (saved,) = spill.glob("rejected-predictions-*.jsonl")
+    assert orphan["id"] in saved.read_text()
