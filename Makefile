@@ -48,9 +48,10 @@ demo-reset: setup  ## Delete var/ (all demo data) and start the demo from scratc
 prometheus-config: setup  ## Print the Prometheus configuration the stack runs with.
 	@$(PY) -m devstack prometheus-config
 
-lint: setup-dev  ## ruff and mypy (configured in pyproject.toml).
+lint: setup-dev  ## ruff, mypy and the import contracts of the layers (all in pyproject.toml).
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test: setup-dev lint  ## Set up, lint, then run every test tier.
 	$(VENV)/bin/pytest
@@ -72,7 +73,7 @@ bench-drift:  ## Our drift engine against Evidently's DataDriftPreset, 50k and 5
 	$(BENCH_DRIFT_VENV)/bin/python -m benchmarks.drift_evidently
 
 clean:  ## Remove caches and test artefacts (keeps the venv and the demo data).
-	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache test-artifacts
 	find . \( -path ./.git -o -path ./$(VENV) -o -path ./$(BENCH_DRIFT_VENV) -o -path ./var \) -prune \
 		-o -type d -name __pycache__ -exec rm -rf {} +
 
