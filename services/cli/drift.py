@@ -368,8 +368,9 @@ def run_drift(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     Raises:
         services.cli.common.CliError: a bad option, file, column or configuration.
     """
-    from services.drift.compare import DriftError, check_columns, compare_frames
+    from services.drift.compare import check_columns, compare_frames
     from services.drift.config import DriftConfigError, load_drift_config
+    from services.drift.errors import DriftError
 
     if args.drift_share is not None and not 0.0 < args.drift_share <= 1.0:
         raise CliError(f"--drift-share must be in (0, 1], got {args.drift_share}")

@@ -29,16 +29,13 @@ from sqlalchemy import Engine
 
 from db.repositories.drift import RawRows, reference_sample
 from db.session import session_scope
-from services.drift.compare import (
+from services.drift.compare import ColumnConfig, ColumnDrift, DatasetDrift, compare
+from services.drift.samples import (
     CATEGORICAL,
     NUMERIC,
-    ColumnConfig,
-    ColumnDrift,
-    DatasetDrift,
     Kind,
     Sample,
     categorical_sample,
-    compare,
     numeric_sample,
 )
 from services.registry.artifacts import load_artifact
