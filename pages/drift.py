@@ -25,18 +25,12 @@ from dashboard.drift_charts import (
 )
 from dashboard.resources import engine_for, settings
 from services.access import View
-from services.drift.analysis import (
-    MIN_DAY_ROWS,
-    DriftAnalysis,
-    Frame,
-    analyse,
-    day_bounds,
-    feature_kinds,
-    summary,
-)
+from services.drift.analysis import MIN_DAY_ROWS, DriftAnalysis, analyse, day_bounds
 from services.drift.compare import ColumnDrift
 from services.drift.config import DriftConfigError, load_drift_config
+from services.drift.frame import Frame, feature_kinds
 from services.drift.registry import STAT_TESTS
+from services.drift.summary import summary
 
 guard(View.DRIFT)
 config = settings()
