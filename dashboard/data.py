@@ -11,8 +11,9 @@ import streamlit as st
 from dashboard.resources import engine_for, metrics_source
 from db.repositories import drift as drift_repo
 from db.session import session_scope
-from services.drift.analysis import Frame, TrainingReference, decode_rows, training_reference
-from services.drift.compare import Kind
+from services.drift.frame import Frame, decode_rows
+from services.drift.samples import Kind
+from services.drift.scoring import TrainingReference, training_reference
 from services.quality.compare import VersionComparison, compare_versions
 from services.quality.curves import BinaryCurves, binary_curves
 from services.quality.metrics import QualityReport, TrendBucket, accuracy_trend, quality_report

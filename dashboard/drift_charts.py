@@ -15,8 +15,9 @@ import plotly.graph_objects as go
 
 from dashboard.charts import add_band
 from dashboard.theme import THEME, Theme
-from services.drift.analysis import DayCell, Frame
-from services.drift.compare import NUMERIC, Kind
+from services.drift.analysis import DayCell
+from services.drift.frame import Frame
+from services.drift.samples import NUMERIC, Kind
 
 __all__ = [
     "class_mix_figure",

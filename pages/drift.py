@@ -25,17 +25,12 @@ from dashboard.drift_charts import (
 )
 from dashboard.resources import engine_for, settings
 from services.access import View
-from services.drift.analysis import (
-    MIN_DAY_ROWS,
-    DriftAnalysis,
-    Frame,
-    analyse,
-    day_bounds,
-    feature_kinds,
-    summary,
-)
-from services.drift.compare import P_VALUE_TESTS, ColumnDrift
+from services.drift.analysis import MIN_DAY_ROWS, DriftAnalysis, analyse, day_bounds
+from services.drift.compare import ColumnDrift
 from services.drift.config import DriftConfigError, load_drift_config
+from services.drift.frame import Frame, feature_kinds
+from services.drift.registry import STAT_TESTS
+from services.drift.summary import summary
 
 guard(View.DRIFT)
 config = settings()
@@ -180,9 +175,17 @@ if training is not None and training.problem:
 def _statistic(column: ColumnDrift) -> str:
     if column.statistic is None:
         return "—"
-    if column.test in P_VALUE_TESTS:
+    if STAT_TESTS[column.test].p_value:
         return f"p = {column.statistic:.3g}"
     return f"{column.statistic:.4f}"
+
+
+def _threshold(column: ColumnDrift) -> str:
+    """The side of the threshold that is drift, e.g. ``p ≤ 0.05`` or ``≥ 0.1``."""
+    spec = STAT_TESTS.get(column.test)
+    if spec is None:  # not tested, and no test configured
+        return f"≥ {column.threshold:g}"
+    return f"{'p ' if spec.p_value else ''}{spec.sign} {column.threshold:g}"
 
 
 rows = []
@@ -193,8 +196,7 @@ for ranked in analysis.ranked:
         "Drifted": "not tested" if not c.tested else ("yes" if c.drifted else "no"),
         "Test": c.test,
         "Statistic": _statistic(c),
-        "Threshold": (f"p {'≤' if c.test == 'ks' else '<'} {c.threshold:g}"
-                      if c.test in P_VALUE_TESTS else f"≥ {c.threshold:g}"),
+        "Threshold": _threshold(c),
         "Score": None if c.score is None else round(c.score, 2),
         "Weight": round(100 * ranked.weight, 1),
         "PSI": None if c.psi is None else round(c.psi, 3),

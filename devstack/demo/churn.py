@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from devstack.demo.generator import (
     FloatArray,
-    Sample,
+    LabelledRows,
     Scenario,
     as_intensity,
     blend,
@@ -42,7 +42,7 @@ SCHEMA = (
 )
 
 
-def draw_churn(rng: np.random.Generator, n: int, drift: ArrayLike = 0.0) -> Sample:
+def draw_churn(rng: np.random.Generator, n: int, drift: ArrayLike = 0.0) -> LabelledRows:
     """Draw ``n`` subscribers and whether each churns.
 
     Args:
@@ -99,7 +99,7 @@ def draw_churn(rng: np.random.Generator, n: int, drift: ArrayLike = 0.0) -> Samp
             "internet_service": internet,
         }
     )
-    return Sample(features=features, labels=draw_binary(rng, logit, CLASSES))
+    return LabelledRows(features=features, labels=draw_binary(rng, logit, CLASSES))
 
 
 def _lookup(

@@ -24,7 +24,7 @@ __all__ = [
     "GROUND_TRUTH_SOURCE",
     "DrawFn",
     "FloatArray",
-    "Sample",
+    "LabelledRows",
     "Scenario",
     "as_intensity",
     "blend",
@@ -44,7 +44,7 @@ GROUND_TRUTH_SOURCE = "simulator"
 
 
 @dataclass(frozen=True)
-class Sample:
+class LabelledRows:
     """Rows of one scenario: model inputs and the true labels.
 
     Attributes:
@@ -62,7 +62,7 @@ class Sample:
 class DrawFn(Protocol):
     """Signature of a scenario's generator."""
 
-    def __call__(self, rng: np.random.Generator, n: int, drift: ArrayLike = 0.0) -> Sample:
+    def __call__(self, rng: np.random.Generator, n: int, drift: ArrayLike = 0.0) -> LabelledRows:
         """Draw ``n`` rows at drift intensity ``drift`` (a number or one per row)."""
         ...
 

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from devstack.demo.generator import (
     FloatArray,
-    Sample,
+    LabelledRows,
     Scenario,
     as_intensity,
     blend,
@@ -65,7 +65,7 @@ _DRIFTED_AREA = np.array(
 )
 
 
-def draw_tickets(rng: np.random.Generator, n: int, drift: ArrayLike = 0.0) -> Sample:
+def draw_tickets(rng: np.random.Generator, n: int, drift: ArrayLike = 0.0) -> LabelledRows:
     """Draw ``n`` support tickets and the team each belongs to.
 
     Args:
@@ -115,7 +115,7 @@ def draw_tickets(rng: np.random.Generator, n: int, drift: ArrayLike = 0.0) -> Sa
             "product_area": area,
         }
     )
-    return Sample(features=features, labels=draw_softmax(rng, logits, CLASSES))
+    return LabelledRows(features=features, labels=draw_softmax(rng, logits, CLASSES))
 
 
 def _index_of(values: NDArray[np.object_], categories: tuple[str, ...]) -> NDArray[np.intp]:

@@ -1,6 +1,6 @@
 """Per-feature drift tests and thresholds from a TOML file, and the dataset's drift share.
 
-The automatic choice of :mod:`services.drift.compare` fits most columns; a team that knows better
+The automatic choice of :mod:`services.drift.registry` fits most columns; a team that knows better
 names a test or a threshold for a feature, for every model or for one::
 
     drift_share = 0.5            # optional; else OPSDASH_DRIFT_SHARE (0.5)
@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.drift.compare import ColumnConfig, DriftError
+from services.drift.compare import ColumnConfig
+from services.drift.errors import DriftError
 
 __all__ = ["DriftConfig", "DriftConfigError", "load_drift_config", "parse_drift_config"]
 

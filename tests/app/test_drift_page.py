@@ -36,7 +36,8 @@ from db.repositories.predictions import insert_predictions
 from db.session import session_scope
 from devstack.demo.training import build_pipeline
 from services.access import Role
-from services.drift.compare import CATEGORICAL, NUMERIC, choose_test
+from services.drift.registry import choose_test
+from services.drift.samples import CATEGORICAL, NUMERIC
 from services.registry.artifacts import save_artifact
 from services.settings import Settings
 

@@ -22,7 +22,7 @@ from db.repositories.predictions import insert_predictions
 from db.session import session_scope
 from services.access import CLI, Principal, Role
 from services.audit import record
-from services.drift.analysis import decode_rows, feature_kinds
+from services.drift.frame import decode_rows, feature_kinds
 from services.labels.queue import QueueFilter, labeling_queue
 from services.labels.save import LabelEdit, save_labels
 from services.quality.metrics import accuracy_trend, quality_report

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from benchmarks import drift_evidently as bench
-from services.drift.compare import NUMERIC, compare_frames, infer_kinds
+from services.drift.compare import compare_frames, infer_kinds
+from services.drift.samples import NUMERIC
 
 ROWS = 3000
 

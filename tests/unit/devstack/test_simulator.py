@@ -15,7 +15,7 @@ import pytest
 from numpy.typing import ArrayLike
 from sqlalchemy.exc import OperationalError
 
-from devstack.demo.generator import Sample, Scenario
+from devstack.demo.generator import LabelledRows, Scenario
 from devstack.demo.labels import PendingLabel, WriteOutcome
 from devstack.demo.scenarios import SCENARIOS
 from devstack.demo.traffic import (
@@ -101,11 +101,11 @@ class FakeWriter:
 DRIFTS: list[float] = []
 
 
-def _colour_draw(rng: np.random.Generator, n: int, drift: ArrayLike = 0.0) -> Sample:
+def _colour_draw(rng: np.random.Generator, n: int, drift: ArrayLike = 0.0) -> LabelledRows:
     """A tiny scenario whose true label can be read off its features."""
     colour = rng.choice(np.array(["red", "blue"], dtype=object), n)
     DRIFTS.append(float(np.asarray(drift)))
-    return Sample(
+    return LabelledRows(
         features=pd.DataFrame({"colour": colour, "size": rng.random(n)}),
         labels=np.array([f"is-{c}" for c in colour], dtype=object),
     )
