@@ -127,6 +127,29 @@ def _is_empty_dir(path: Path) -> bool:
     return not path.exists() or (path.is_dir() and not any(path.iterdir()))
 
 
+def _build_blocks(promtool: str, windows: list[Path], staging: Path, log_path: Path) -> None:
+    """Run promtool on every window file, a few at a time, into ``staging``; every run's
+    output goes to ``log_path``.
+
+    Raises:
+        StartupError: a run failed (the message names the first failed window).
+    """
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda w: _run_promtool(promtool, w, staging), windows))
+    with log_path.open("a", encoding="utf-8") as log:
+        for window, code, output in results:
+            log.write(f"--- {window.name}: exit code {code}\n{output}")
+    failed = [(window, code) for window, code, _ in results if code != 0]
+    if failed:
+        window, code = failed[0]
+        raise StartupError(
+            f"promtool could not backfill Prometheus ({len(failed)} of {len(results)} "
+            f"windows failed, first {window.name} with exit code {code}); "
+            f"see {log_path}\n{tail(log_path)}"
+        )
+
+
 def backfill_prometheus(
     *, engine: Engine, paths: StackPaths, instance: str, promtool: str, end: datetime
 ) -> int:
@@ -168,20 +191,7 @@ def backfill_prometheus(
         except ValueError as exc:
             raise StartupError(f"the demo history for Prometheus is malformed: {exc}") from exc
         source.unlink()
-        workers = max(1, min(4, os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda w: _run_promtool(promtool, w, staging), windows))
-        with log_path.open("a", encoding="utf-8") as log:
-            for window, code, output in results:
-                log.write(f"--- {window.name}: exit code {code}\n{output}")
-        failed = [(window, code) for window, code, _ in results if code != 0]
-        if failed:
-            window, code = failed[0]
-            raise StartupError(
-                f"promtool could not backfill Prometheus ({len(failed)} of {len(results)} "
-                f"windows failed, first {window.name} with exit code {code}); "
-                f"see {log_path}\n{tail(log_path)}"
-            )
+        _build_blocks(promtool, windows, staging, log_path)
         if not _is_empty_dir(paths.prometheus_data):
             raise StartupError(f"{paths.prometheus_data} filled up during the backfill")
         if paths.prometheus_data.exists():

@@ -17,7 +17,7 @@ from db.base import utcnow
 from db.bulk import executemany
 from db.models import AuditLog
 
-__all__ = ["actions", "actors", "append", "append_many", "entries"]
+__all__ = ["actions", "actors", "append", "append_many", "entries", "latest_details"]
 
 _APPEND = insert(AuditLog)
 
@@ -99,3 +99,14 @@ def actors(*, session: Session) -> list[str]:
 def actions(*, session: Session) -> list[str]:
     """Every distinct action in the log, alphabetically."""
     return list(session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action)))
+
+
+def latest_details(*, session: Session, actor: str, action: str) -> dict[str, Any] | None:
+    """The details of ``actor``'s latest entry of ``action`` (``None``: it has none)."""
+    details: dict[str, Any] | None = session.scalar(
+        select(AuditLog.details)
+        .where(AuditLog.actor == actor, AuditLog.action == action)
+        .order_by(AuditLog.ts.desc(), AuditLog.id.desc())
+        .limit(1)
+    )
+    return details

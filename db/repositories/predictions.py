@@ -1,22 +1,35 @@
-"""Logged predictions and their ground-truth labels (bulk paths)."""
+"""Logged predictions: the bulk inserts, their ground-truth labels' bulk path, and look-ups
+of predictions by id."""
 
 from __future__ import annotations
 
 import json
 import json.encoder
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from db.bulk import executemany
-from db.models import Feedback, Prediction
+from db.models import Feedback, Model, ModelVersion, Prediction
 
-__all__ = ["PREDICTION_FACTS", "insert_feedback", "insert_predictions", "prediction_facts"]
+__all__ = [
+    "PREDICTION_FACTS",
+    "PredictionModel",
+    "ServedPrediction",
+    "insert_feedback",
+    "insert_predictions",
+    "prediction_facts",
+    "prediction_models",
+    "served_predictions",
+    "stored_ids",
+]
 
 #: Columns of ``feedback`` copied from the labelled prediction, and where they come from.
 PREDICTION_FACTS = {
@@ -178,3 +191,68 @@ def insert_feedback(*, session: Session, rows: Sequence[dict[str, Any]]) -> int:
     # Each distinct time, labeler and source converted once (the batch shares most).
     executemany(session.connection(), insert(Feedback), prepared)
     return len(prepared)
+
+
+@dataclass(frozen=True)
+class PredictionModel:
+    """The model a prediction belongs to: its name and its classes."""
+
+    name: str
+    classes: tuple[str, ...]
+
+
+class ServedPrediction(NamedTuple):
+    """What the serving metrics of one stored prediction are made of."""
+
+    model: str
+    version: int
+    ts: datetime
+    predicted_class: str
+    top_score: float
+    latency_ms: float
+
+
+# Reads of many ids, a chunk at a time (one cached statement, the ids bound as a list).
+_IDS: BindParameter[list[str]] = bindparam("b_ids", expanding=True)
+_MODEL_OF = select(Prediction.id, Prediction.model_id).where(Prediction.id.in_(_IDS))
+
+
+def stored_ids(*, session: Session, ids: Collection[str]) -> set[str]:
+    """The ids of ``ids`` that name a stored prediction."""
+    keys = list(ids)
+    found: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        found.update(session.scalars(
+            select(Prediction.id).where(Prediction.id.in_(keys[start:start + _CHUNK]))))
+    return found
+
+
+def prediction_models(*, session: Session, ids: Sequence[str]) -> dict[str, PredictionModel]:
+    """The model of each existing prediction in ``ids`` (the same object for all the
+    predictions of a model)."""
+    connection = session.connection()
+    model_of: dict[str, int] = {}
+    for start in range(0, len(ids), _CHUNK):
+        model_of.update(connection.execute(
+            _MODEL_OF, {"b_ids": list(ids[start:start + _CHUNK])}).all())
+    models = {
+        model_id: PredictionModel(name=name, classes=tuple(labels))
+        for model_id, name, labels in connection.execute(
+            select(Model.id, Model.name, Model.class_labels)
+            .where(Model.id.in_(set(model_of.values()))))
+    }
+    return {pid: models[model_id] for pid, model_id in model_of.items()}
+
+
+def served_predictions(*, session: Session) -> list[ServedPrediction]:
+    """Every stored prediction, only the columns the serving metrics need, ordered by
+    model name, version and time."""
+    query = (
+        select(Model.name, ModelVersion.version, Prediction.ts, Prediction.predicted_class,
+               Prediction.top_score, Prediction.latency_ms)
+        .join(Model, Model.id == Prediction.model_id)
+        .join(ModelVersion, ModelVersion.id == Prediction.version_id)
+        .order_by(Model.name, ModelVersion.version, Prediction.ts)
+    )
+    # Core, not the ORM: the rows go straight to arrays, and there may be millions.
+    return [ServedPrediction(*row) for row in session.connection().execute(query)]

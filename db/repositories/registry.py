@@ -15,15 +15,18 @@ from db.models import Model, ModelVersion, ProductionPointer, Promotion
 __all__ = [
     "RegistryError",
     "add_version",
+    "count_models",
     "create_model",
     "get_model",
     "last_promotion",
     "list_models",
+    "model_exists",
     "newest_candidate",
     "production_version",
     "promotions_since",
     "set_production",
     "version_row_id",
+    "version_row_ids",
 ]
 
 
@@ -65,6 +68,16 @@ def get_model(*, session: Session, name: str) -> Model:
     return model
 
 
+def model_exists(*, session: Session, name: str) -> bool:
+    """Whether a model called ``name`` is registered (exact match)."""
+    return session.scalar(select(Model.id).where(Model.name == name)) is not None
+
+
+def count_models(*, session: Session) -> int:
+    """How many models are registered."""
+    return int(session.scalar(select(func.count()).select_from(Model)) or 0)
+
+
 @overload
 def version_row_id(*, session: Session, model: Model, version: int) -> int: ...
 @overload
@@ -85,6 +98,15 @@ def version_row_id(*, session: Session, model: Model, version: int | None) -> in
     if found is None:
         raise RegistryError(f"model {model.name!r} has no version {version}")
     return int(found)
+
+
+def version_row_ids(*, session: Session) -> dict[int, dict[int, int]]:
+    """The row id of every version: model id → version number → row id."""
+    found: dict[int, dict[int, int]] = {}
+    for model_id, number, row_id in session.execute(
+            select(ModelVersion.model_id, ModelVersion.version, ModelVersion.id)):
+        found.setdefault(model_id, {})[number] = row_id
+    return found
 
 
 def list_models(*, session: Session) -> list[Model]:

@@ -19,9 +19,11 @@ from typing import IO
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from db.models import Model, ModelVersion, Prediction
+from db.repositories.predictions import served_predictions
+from db.repositories.registry import list_models
+from db.session import session_scope
 from devstack.demo.generator import FloatArray
 from services.prometheus import metric_names as names
 
@@ -123,27 +125,11 @@ def write_openmetrics(
 
 def _read(engine: Engine) -> list[_Served]:
     """Only the columns the metrics need, one group per model version."""
-    query = (
-        select(
-            Model.name,
-            ModelVersion.version,
-            Prediction.ts,
-            Prediction.predicted_class,
-            Prediction.top_score,
-            Prediction.latency_ms,
-        )
-        .join(Model, Model.id == Prediction.model_id)
-        .join(ModelVersion, ModelVersion.id == Prediction.version_id)
-        .order_by(Model.name, ModelVersion.version, Prediction.ts)
-    )
-    with engine.connect() as conn:
-        classes = {
-            name: tuple(labels)
-            for name, labels in conn.execute(select(Model.name, Model.class_labels))
-        }
-        rows = conn.execute(query).all()
+    with session_scope(engine) as session:
+        classes = {m.name: tuple(m.class_labels) for m in list_models(session=session)}
+        rows = served_predictions(session=session)
     served = []
-    for (model, version), group in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
+    for (model, version), group in itertools.groupby(rows, key=lambda r: (r.model, r.version)):
         _, _, ts, predicted, top, latency = zip(*group, strict=True)
         served.append(
             _Served(

@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from db.base import utcnow
-from db.models import Feedback, Prediction
-from db.repositories.predictions import insert_feedback
+from db.repositories.labels import labelled_ids
+from db.repositories.predictions import insert_feedback, stored_ids
 from db.session import session_scope
 from devstack.demo.generator import GROUND_TRUTH_LABELER, GROUND_TRUTH_SOURCE
 
@@ -137,12 +137,8 @@ class StoreLabelWriter:
         ids = list(dict.fromkeys(label.prediction_id for label in labels))
         try:
             with session_scope(self._engine, write=True) as session:
-                stored = set(session.scalars(select(Prediction.id).where(Prediction.id.in_(ids))))
-                labelled = set(
-                    session.scalars(
-                        select(Feedback.prediction_id).where(Feedback.prediction_id.in_(ids))
-                    )
-                )
+                stored = stored_ids(session=session, ids=ids)
+                labelled = labelled_ids(session=session, ids=ids)
                 now = self._clock()
                 rows, taken = [], set()
                 for label in labels:

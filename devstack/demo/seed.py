@@ -14,13 +14,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Model
 from db.repositories.predictions import insert_feedback, insert_predictions
-from db.repositories.registry import add_version, create_model, set_production
+from db.repositories.registry import add_version, count_models, create_model, set_production
 from db.repositories.shadow import insert_shadow
 from db.session import session_scope
 from devstack.demo.candidate import CandidatePlan, candidate_plan, shadow_rows, train_candidate
@@ -99,13 +98,44 @@ def seed_demo(*, engine: Engine, settings: Settings, now: datetime | None = None
         raise ValueError("now must be timezone-aware")
     if settings.demo_days <= 0:
         raise ValueError(f"demo_days must be positive, got {settings.demo_days}")
+    skipped = SeedReport(models=(), predictions=0, labels=0, skipped=True)
     with session_scope(engine) as session:
         if _has_models(session):
-            return SeedReport(models=(), predictions=0, labels=0, skipped=True)
+            return skipped
 
     start = end - timedelta(days=settings.demo_days)
     plan = candidate_plan(start=start, end=end)
-    prepared: list[tuple[Scenario, TrainedModel, History, TrainedModel]] = []
+    prepared = _prepare(settings, plan=plan, start=start, end=end)
+    with session_scope(engine, write=True) as session:
+        # Checked again under the write lock: another seeder may have won the race.
+        if _has_models(session):
+            return skipped
+        predictions, shadow = _store_models(session, settings=settings, prepared=prepared,
+                                            plan=plan, start=start)
+        labels = 0
+        for _, _, history, _ in prepared:
+            for rows in history.feedback_rows(chunk=_CHUNK):
+                labels += insert_feedback(session=session, rows=rows)
+    return SeedReport(
+        models=tuple(s.name for s in SCENARIOS),
+        predictions=predictions,
+        labels=labels,
+        skipped=False,
+        shadow=shadow,
+        start=start,
+        end=end,
+        seconds=time.perf_counter() - began,
+    )
+
+
+# A scenario, its trained version 1, its simulated history and its candidate version 2.
+_Prepared = tuple[Scenario, TrainedModel, History, TrainedModel]
+
+
+def _prepare(settings: Settings, *, plan: CandidatePlan, start: datetime,
+             end: datetime) -> list[_Prepared]:
+    """Train each scenario's two versions and simulate its history (nothing stored yet)."""
+    prepared: list[_Prepared] = []
     for index, scenario in enumerate(SCENARIOS):
         trained = train_scenario(
             scenario, rng=demo_rng(settings.demo_seed, index, _TRAINING_STREAM)
@@ -124,45 +154,35 @@ def seed_demo(*, engine: Engine, settings: Settings, now: datetime | None = None
             rng=demo_rng(settings.demo_seed, index, _CANDIDATE_STREAM),
         )
         prepared.append((scenario, trained, history, candidate))
+    return prepared
 
-    predictions = labels = shadow = 0
-    with session_scope(engine, write=True) as session:
-        # Checked again under the write lock: another seeder may have won the race.
-        if _has_models(session):
-            return SeedReport(models=(), predictions=0, labels=0, skipped=True)
-        for scenario, trained, history, candidate in prepared:
-            model_id, version_id = _register(
-                session, settings=settings, scenario=scenario, trained=trained, start=start
-            )
-            for rows in history.prediction_rows(
-                model_id=model_id, version_id=version_id, chunk=_CHUNK
-            ):
-                predictions += insert_predictions(session=session, rows=rows)
-            candidate_id = _register_candidate(
-                session, settings=settings, scenario=scenario, model_id=model_id,
-                trained=candidate, plan=plan,
-            )
-            for rows in shadow_rows(history, pipeline=candidate.pipeline,
-                                    version_id=candidate_id, since=plan.train_end,
-                                    chunk=_CHUNK):
-                shadow += insert_shadow(session=session, rows=rows)
-        for _, _, history, _ in prepared:
-            for rows in history.feedback_rows(chunk=_CHUNK):
-                labels += insert_feedback(session=session, rows=rows)
-    return SeedReport(
-        models=tuple(s.name for s in SCENARIOS),
-        predictions=predictions,
-        labels=labels,
-        skipped=False,
-        shadow=shadow,
-        start=start,
-        end=end,
-        seconds=time.perf_counter() - began,
-    )
+
+def _store_models(session: Session, *, settings: Settings, prepared: list[_Prepared],
+                  plan: CandidatePlan, start: datetime) -> tuple[int, int]:
+    """Register each model and its versions and store its predictions and the candidate's
+    shadow answers; returns how many predictions and shadow answers were stored."""
+    predictions = shadow = 0
+    for scenario, trained, history, candidate in prepared:
+        model_id, version_id = _register(
+            session, settings=settings, scenario=scenario, trained=trained, start=start
+        )
+        for rows in history.prediction_rows(
+            model_id=model_id, version_id=version_id, chunk=_CHUNK
+        ):
+            predictions += insert_predictions(session=session, rows=rows)
+        candidate_id = _register_candidate(
+            session, settings=settings, scenario=scenario, model_id=model_id,
+            trained=candidate, plan=plan,
+        )
+        for rows in shadow_rows(history, pipeline=candidate.pipeline,
+                                version_id=candidate_id, since=plan.train_end,
+                                chunk=_CHUNK):
+            shadow += insert_shadow(session=session, rows=rows)
+    return predictions, shadow
 
 
 def _has_models(session: Session) -> bool:
-    return bool(session.scalar(select(func.count()).select_from(Model)))
+    return count_models(session=session) > 0
 
 
 def _register(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import RevokedSession, User
+from db.models import User
+from db.repositories import sessions as sessions_repo
 from db.repositories import users as users_repo
 from db.session import session_scope
 from services.access.principal import Principal
@@ -36,7 +37,7 @@ def _live_user(session: Session, token: SessionToken) -> User | None:
     valid_after = user.sessions_valid_after
     if valid_after is not None and token.issued_at < valid_after.timestamp():
         return None
-    if session.get(RevokedSession, token.nonce) is not None:
+    if sessions_repo.is_revoked(session=session, nonce=token.nonce):
         return None
     return user
 
@@ -62,12 +63,10 @@ def end_session(*, engine: Engine, token: SessionToken) -> Principal | None:
     now = utcnow()
     with session_scope(engine, write=True) as session:
         user = _live_user(session, token)
-        session.execute(delete(RevokedSession).where(RevokedSession.expires_at < now))
-        # _live_user may have loaded it already; get() then asks the store nothing more.
-        if session.get(RevokedSession, token.nonce) is None:
-            session.add(RevokedSession(
-                nonce=token.nonce, username=token.username[:100], revoked_at=now,
-                expires_at=datetime.fromtimestamp(token.expires_at, UTC)))
+        sessions_repo.drop_expired(session=session, now=now)
+        sessions_repo.revoke(session=session, nonce=token.nonce, username=token.username[:100],
+                             revoked_at=now,
+                             expires_at=datetime.fromtimestamp(token.expires_at, UTC))
         if user is None:
             return None
         principal = Principal(username=user.username, role=Role(user.role))

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import AuditLog, User
+from db.models import User
+from db.repositories import audit as audit_repo
 from db.repositories import users as users_repo
 from db.session import session_scope
 from services.access.principal import Principal
@@ -76,12 +77,7 @@ def _locked_message(locked_until: datetime, now: datetime) -> str:
 
 def _last_failure_of_unknown(session: Session, name: str) -> tuple[int, datetime | None]:
     """Failure count and lock of a name without an account, from its latest audit entry."""
-    details = session.scalar(
-        select(AuditLog.details)
-        .where(AuditLog.actor == name, AuditLog.action == SIGN_IN_FAILED)
-        .order_by(AuditLog.ts.desc(), AuditLog.id.desc())
-        .limit(1)
-    )
+    details = audit_repo.latest_details(session=session, actor=name, action=SIGN_IN_FAILED)
     if not details:
         return 0, None
     count = details.get("failed_attempts", 0)

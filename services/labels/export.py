@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from db.models import Feedback, ModelVersion, Prediction
+from db.repositories import labels as labels_repo
 from db.repositories import registry
 from db.session import session_scope
 from services.access.principal import Principal, require
@@ -69,25 +69,10 @@ _Key = tuple[datetime, str]
 def _page(session: Session, scope: _Scope, after: _Key | None,
           size: int) -> list[tuple[_Key, tuple[str, ...]]]:
     """Up to ``size`` rows after the (time, id) key ``after``: each key and its cells."""
-    query = (
-        select(Prediction.id, Prediction.ts, ModelVersion.version, Prediction.predicted_class,
-               Prediction.top_score, Feedback.label, Feedback.labeler, Feedback.updated_at)
-        .join(ModelVersion, ModelVersion.id == Prediction.version_id)
-        .join(Feedback, Feedback.prediction_id == Prediction.id,
-              isouter=not scope.labelled_only)
-        .where(Prediction.model_id == scope.model_id)
-    )
-    if scope.version_id is not None:
-        query = query.where(Prediction.version_id == scope.version_id)
-    if scope.since is not None:
-        query = query.where(Prediction.ts >= scope.since)
-    if scope.until is not None:
-        query = query.where(Prediction.ts < scope.until)
-    if after is not None:
-        ts, pid = after
-        query = query.where(or_(Prediction.ts > ts, and_(Prediction.ts == ts,
-                                                          Prediction.id > pid)))
-    rows = session.execute(query.order_by(Prediction.ts, Prediction.id).limit(size))
+    rows = labels_repo.export_page(
+        session=session, model_id=scope.model_id, version_id=scope.version_id,
+        since=scope.since, until=scope.until, labelled_only=scope.labelled_only, after=after,
+        limit=size)
     return [
         ((ts, pid),
          (pid, ts.isoformat(), scope.model, str(version), predicted, repr(float(top)),

@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from db.models import Model, Prediction
+from db.repositories.predictions import prediction_models
 from db.session import session_scope
 from services.access.principal import Principal, require
 from services.access.roles import Action
@@ -60,7 +60,6 @@ __all__ = [
 ]
 
 _CLASSES_SHOWN = 10
-_CHUNK = 500  # ids per IN (...) query
 
 
 class ImportConflictError(LabelImportError):
@@ -104,15 +103,8 @@ class ImportResult:
 def _store_errors(engine: Engine, rows: Sequence[LabelRow]) -> list[RowError]:
     """Unknown predictions and labels that are not classes of the prediction's model."""
     ids = [r.prediction_id for r in rows if r.prediction_id.strip()]
-    models: dict[str, tuple[str, list[str]]] = {}
     with session_scope(engine) as session:
-        for start in range(0, len(ids), _CHUNK):
-            found = session.execute(
-                select(Prediction.id, Model.name, Model.class_labels)
-                .join(Model, Model.id == Prediction.model_id)
-                .where(Prediction.id.in_(ids[start:start + _CHUNK]))
-            )
-            models.update({pid: (name, list(labels)) for pid, name, labels in found})
+        models = prediction_models(session=session, ids=ids)
     errors: list[RowError] = []
     for row in rows:
         if not row.prediction_id.strip():
@@ -122,13 +114,13 @@ def _store_errors(engine: Engine, rows: Sequence[LabelRow]) -> list[RowError]:
                                    f"no prediction {show_value(row.prediction_id)}",
                                    "prediction_id"))
             continue
-        model, classes = models[row.prediction_id]
-        if row.label.strip() and row.label not in classes:
-            shown = ", ".join(classes[:_CLASSES_SHOWN])
-            more = f" and {len(classes) - _CLASSES_SHOWN} more" \
-                if len(classes) > _CLASSES_SHOWN else ""
+        model = models[row.prediction_id]
+        if row.label.strip() and row.label not in model.classes:
+            shown = ", ".join(model.classes[:_CLASSES_SHOWN])
+            more = f" and {len(model.classes) - _CLASSES_SHOWN} more" \
+                if len(model.classes) > _CLASSES_SHOWN else ""
             errors.append(RowError(row.line, row.prediction_id,
-                                   f"{show_value(row.label)} is not a class of {model} "
+                                   f"{show_value(row.label)} is not a class of {model.name} "
                                    f"({shown}{more})", "label"))
     return errors
 

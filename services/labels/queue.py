@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from db.base import utcnow
-from db.models import ModelVersion, Prediction
+from db.models import ModelVersion
 from db.repositories import labeling, registry, shadow
 from db.repositories.labeling import QueueRow, QueueScope
+from db.repositories.predictions import stored_ids
 from db.session import session_scope
 from services.access.principal import Principal, require
 from services.access.roles import Action, View
@@ -199,7 +200,7 @@ def mark_unsure(*, engine: Engine, actor: Principal | None, prediction_id: str) 
     """
     user = require(actor, Action.LABEL)
     with label_write(engine) as session:
-        if session.get(Prediction, prediction_id) is None:
+        if not stored_ids(session=session, ids=[prediction_id]):
             raise LabelError(f"no such prediction: {prediction_id!r}")
         added = labeling.abstain(session=session, prediction_id=prediction_id,
                                  labeler=user.username, at=utcnow())

@@ -37,12 +37,12 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from db.base import utcnow
-from db.models import Model, ModelVersion, Prediction
-from db.repositories.predictions import insert_predictions
+from db.repositories import registry
+from db.repositories.predictions import insert_predictions, stored_ids
 from db.session import session_scope
 from services.access.principal import Principal, require
 from services.access.roles import Action
@@ -72,7 +72,6 @@ __all__ = [
 MAX_ROWS = 1_000_000
 #: Rows read and inserted at a time.
 CHUNK_ROWS = 5000
-_IN_CHUNK = 500  # ids per IN (...) query, well below SQLite's parameter limit
 
 
 class PredictionImportError(ValueError):
@@ -143,29 +142,20 @@ class ImportResult:
 
 def _registry(engine: Engine) -> dict[str, ModelInfo]:
     with session_scope(engine) as session:
-        versions: dict[int, dict[int, int]] = {}
-        for model_id, number, row_id in session.execute(
-                select(ModelVersion.model_id, ModelVersion.version, ModelVersion.id)):
-            versions.setdefault(model_id, {})[number] = row_id
+        versions = registry.version_row_ids(session=session)
         return {
             m.name: ModelInfo(id=m.id, name=m.name, classes=tuple(m.class_labels),
                               features=tuple((str(f["name"]), str(f["type"]))
                                              for f in m.feature_schema),
                               versions=versions.get(m.id, {}))
-            for m in session.scalars(select(Model))
+            for m in registry.list_models(session=session)
         }
 
 
 def _stored_ids(engine: Engine) -> StoredIds:
     def stored(ids: Collection[str]) -> set[str]:
-        keys = list(ids)
-        found: set[str] = set()
         with session_scope(engine) as session:
-            for start in range(0, len(keys), _IN_CHUNK):
-                chunk = keys[start:start + _IN_CHUNK]
-                found.update(session.scalars(select(Prediction.id)
-                                             .where(Prediction.id.in_(chunk))))
-        return found
+            return stored_ids(session=session, ids=ids)
 
     return stored
 
@@ -229,6 +219,18 @@ def import_predictions(
     rules = Rules(models=_registry(engine), now=utcnow(), zone=_zone(timezone),
                   without_scores=without_scores, ignore_extra_columns=ignore_extra_columns,
                   max_rows=max_rows, chunk_rows=chunk_rows)
+    result = _checked(engine, path, rules, dry_run=dry_run)
+    if not dry_run:
+        _write(engine, path, rules, result, actor=importer)
+    return result
+
+
+def _checked(engine: Engine, path: Path, rules: Rules, *, dry_run: bool) -> ImportResult:
+    """Check the whole file without the write lock: what it would import, or every problem.
+
+    Raises:
+        PredictionImportError: the file cannot be read, or some of its rows are bad.
+    """
     try:
         digest = file_sha256(path)
         check = check_file(path, rules=rules, stored=_stored_ids(engine))
@@ -236,25 +238,33 @@ def import_predictions(
         raise PredictionImportError(f"nothing imported: {exc}") from None
     if not check.ok:
         raise _refuse(path, check)
-    result = ImportResult(
+    return ImportResult(
         file=path.name, format=check.format, sha256=digest, rows=check.rows,
         versions=tuple(VersionCount(m, v, n) for (m, v), n in check.versions.items()),
         first_ts=check.first_ts, last_ts=check.last_ts, without_scores=check.without_scores,
         ignored_columns=check.ignored_columns, dry_run=dry_run)
-    if dry_run:
-        return result
+
+
+def _write(engine: Engine, path: Path, rules: Rules, result: ImportResult, *,
+           actor: Principal) -> None:
+    """Store the checked file's rows and the audit entry in one write transaction.
+
+    Raises:
+        PredictionImportError: the file changed since it was checked, its ids were stored
+            by someone else meanwhile, or the database stayed busy; nothing was written.
+    """
     changed = PredictionImportError(
         f"nothing imported: {path.name} changed while it was imported; run the import again")
     try:
         with session_scope(engine, write=True) as session:
-            if file_sha256(path) != digest:
+            if file_sha256(path) != result.sha256:
                 raise changed
             written = 0
             for rows in prediction_rows(path, rules=rules):
                 written += insert_predictions(session=session, rows=rows)
             if written != result.rows:
                 raise changed
-            record(session=session, actor=importer.username, action="import_predictions",
+            record(session=session, actor=actor.username, action="import_predictions",
                    object_type="prediction_file", object_id=result.file,
                    details=result.audit_details())
     except (PredictionFileError, RowsChangedError):
@@ -270,4 +280,3 @@ def import_predictions(
             raise PredictionImportError(
                 "nothing imported: the database stayed busy; try again") from exc
         raise
-    return result

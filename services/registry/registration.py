@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from db.models import TASKS, Model
+from db.models import TASKS
 from db.repositories import registry
 from db.session import session_scope
 from services.access import Action, Principal, require
@@ -189,7 +189,7 @@ def register_model(
     if problems:
         raise RegistrationError("; ".join(problems))
     with session_scope(engine, write=True) as session:
-        if session.scalar(select(Model.id).where(Model.name == name)) is not None:
+        if registry.model_exists(session=session, name=name):
             raise RegistrationError(f"a model named {name!r} is already registered")
         registry.create_model(session=session, name=name, task=task, class_labels=classes,
                               feature_schema=features, description=description)

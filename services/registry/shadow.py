@@ -121,6 +121,20 @@ def shadow_score(
     require(actor, Action.RETRAIN)
     assert actor is not None  # require() refuses None
     began = time.perf_counter()
+    _check_arguments(since=since, until=until, limit=limit, chunk=chunk)
+    target = _target(engine, model, version)
+    run = _Run(engine=engine, actor=actor, target=target, loaded=_load(target, model, version),
+               model=model, version=version, since=since, until=until)
+    with session_scope(engine) as session:
+        already = store.scored_count(session=session, version_id=target.version_id,
+                                     since=since, until=until)
+    scored, more = _score_window(run, limit=limit, chunk=chunk)
+    return ShadowResult(model=model, version=version, scored=scored, already_scored=already,
+                        more=more, seconds=time.perf_counter() - began)
+
+
+def _check_arguments(*, since: datetime | None, until: datetime | None, limit: int | None,
+                     chunk: int) -> None:
     for bound in (since, until):
         if bound is not None and bound.tzinfo is None:
             raise ValueError("shadow scoring times must be timezone-aware")
@@ -129,41 +143,61 @@ def shadow_score(
     if (limit is not None and limit < 1) or chunk < 1:
         raise ValueError(f"limit and chunk must be at least 1, got {limit} and {chunk}")
 
-    target = _target(engine, model, version)
-    loaded = _load(target, model, version)
-    with session_scope(engine) as session:
-        already = store.scored_count(session=session, version_id=target.version_id,
-                                     since=since, until=until)
+
+@dataclass(frozen=True)
+class _Run:
+    """One scoring run: who scores which window with which loaded version."""
+
+    engine: Engine
+    actor: Principal
+    target: _Target
+    loaded: LoadedModel
+    model: str
+    version: int
+    since: datetime | None
+    until: datetime | None
+
+
+_Batch = list[tuple[str, datetime, dict[str, Any]]]
+
+
+def _unscored(run: _Run, *, limit: int, before: tuple[datetime, str] | None) -> _Batch:
+    """The newest predictions of the window the version has not answered, before ``before``
+    (the (time, id) of the last one scored)."""
+    with session_scope(run.engine) as session:
+        return store.unscored_predictions(
+            session=session, model_id=run.target.model_id, version_id=run.target.version_id,
+            since=run.since, until=run.until, limit=limit, before=before)
+
+
+def _score_window(run: _Run, *, limit: int | None, chunk: int) -> tuple[int, bool]:
+    """Score the window, newest first, ``chunk`` predictions a transaction; returns how
+    many were scored and whether the limit left some of the window unscored."""
     scored = 0
     before: tuple[datetime, str] | None = None
-    more = False
     while True:
         room = chunk if limit is None else min(chunk, limit - scored)
         if room <= 0:
-            with session_scope(engine) as session:
-                more = bool(store.unscored_predictions(
-                    session=session, model_id=target.model_id, version_id=target.version_id,
-                    since=since, until=until, limit=1, before=before))
-            break
-        with session_scope(engine) as session:
-            batch = store.unscored_predictions(
-                session=session, model_id=target.model_id, version_id=target.version_id,
-                since=since, until=until, limit=room, before=before)
+            return scored, bool(_unscored(run, limit=1, before=before))
+        batch = _unscored(run, limit=room, before=before)
         if not batch:
-            break
-        rows = _score(loaded, target, batch, model, version)
-        with session_scope(engine, write=True) as session:
-            written = store.insert_shadow(session=session, rows=rows)
-            record(session=session, actor=actor.username, action="shadow_score",
-                   object_type="model_version", object_id=f"{model}:v{version}",
-                   details={"scored": written, "newest": batch[0][1].isoformat(),
-                            "oldest": batch[-1][1].isoformat(),
-                            "since": since.isoformat() if since else None,
-                            "until": until.isoformat() if until else None})
-        scored += written
+            return scored, False
+        scored += _write_chunk(run, batch,
+                               _score(run.loaded, run.target, batch, run.model, run.version))
         before = (batch[-1][1], batch[-1][0])
-    return ShadowResult(model=model, version=version, scored=scored, already_scored=already,
-                        more=more, seconds=time.perf_counter() - began)
+
+
+def _write_chunk(run: _Run, batch: _Batch, rows: list[dict[str, Any]]) -> int:
+    """Store one chunk's answers with its ``shadow_score`` audit entry; how many were new."""
+    with session_scope(run.engine, write=True) as session:
+        written = store.insert_shadow(session=session, rows=rows)
+        record(session=session, actor=run.actor.username, action="shadow_score",
+               object_type="model_version", object_id=f"{run.model}:v{run.version}",
+               details={"scored": written, "newest": batch[0][1].isoformat(),
+                        "oldest": batch[-1][1].isoformat(),
+                        "since": run.since.isoformat() if run.since else None,
+                        "until": run.until.isoformat() if run.until else None})
+    return written
 
 
 def _load(target: _Target, model: str, version: int) -> LoadedModel:

@@ -18,10 +18,12 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from db.repositories import health
+from db.session import session_scope
 from services.serving.feedback import feedback_route
 from services.serving.metrics import ServingMetrics
 from services.serving.model_holder import ModelHolder
@@ -173,8 +175,8 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
 
 def _unhealthy_reason(state: ServingState, models: dict[str, int]) -> str:
     try:
-        with state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        with session_scope(state.engine) as session:
+            health.ping(session=session)
     except SQLAlchemyError as exc:
         return f"database unreachable: {exc.__class__.__name__}"
     if not models:

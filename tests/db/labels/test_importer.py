@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from db.models import AuditLog, Feedback, FeedbackHistory
+from db.repositories import labels as labels_repo
 from db.repositories import users as users_repo
 from db.session import session_scope
 from services.access import CLI, PermissionDenied, Principal, Role
-from services.labels import save as labels
 from services.labels.importer import (
     ImportConflictError,
     ImportResult,
@@ -186,9 +186,9 @@ def test_a_large_import_whose_last_row_conflicts_writes_nothing(
     last = ids[-1]
     save_labels(engine=engine, actor=BOB, edits=[LabelEdit(last, "churns", None)])
     if when == "stored during the import":  # the read misses it, as if Bob saved later
-        real = labels._current_labels
-        monkeypatch.setattr(labels, "_current_labels", lambda session, wanted: (
-            {} if len(wanted) > 1 else real(session, wanted)))
+        real = labels_repo.current_labels
+        monkeypatch.setattr(labels_repo, "current_labels", lambda session, ids: (
+            {} if len(ids) > 1 else real(session=session, ids=ids)))
     before = _counts(engine)
     data = _csv(*(f"{pid},stays" for pid in ids))
     with pytest.raises(ImportConflictError) as refused:

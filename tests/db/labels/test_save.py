@@ -16,14 +16,15 @@ from sqlalchemy.exc import DatabaseError
 
 import db.session
 from db.models import AuditLog, FeedbackHistory, Prediction
+from db.repositories import labels as labels_repo
 from db.session import make_engine, session_scope
 from services.access import PermissionDenied, Principal, Role
-from services.labels import save as labels
 from services.labels.save import (
     Conflict,
     LabelEdit,
     LabelError,
     LabelsNotSavedError,
+    SaveResult,
     keep_labels,
     label_history,
     save_labels,
@@ -208,15 +209,16 @@ def test_a_lost_insert_race_becomes_a_conflict(
     """The unique constraint, not the read, decides who labeled first (PostgreSQL races)."""
     p1, p2, _ = _predictions(engine)
     save_labels(engine=engine, actor=ANN, edits=[LabelEdit(p1, "churns", None)])
-    real = labels._current_labels
+    real = labels_repo.current_labels
     calls = 0
 
     def stale_first_read(session: Any, ids: Any) -> Any:
         nonlocal calls
         calls += 1
-        return {} if calls == 1 else real(session, ids)  # as if read before Ann's commit
+        # The first read as if made before Ann's commit.
+        return {} if calls == 1 else real(session=session, ids=ids)
 
-    monkeypatch.setattr(labels, "_current_labels", stale_first_read)
+    monkeypatch.setattr(labels_repo, "current_labels", stale_first_read)
     result = save_labels(engine=engine, actor=BOB, edits=[LabelEdit(p1, "stays", None),
                                                           LabelEdit(p2, "stays", None)])
     assert result.saved == 1
@@ -294,9 +296,9 @@ def test_a_replacement_that_lost_a_race_becomes_a_conflict(
     p1, p2, p3 = _predictions(engine)
     save_labels(engine=engine, actor=ANN, edits=[LabelEdit(pid, "churns", None)
                                                  for pid in (p1, p2, p3)])
-    real = labels._current_labels
+    real = labels_repo.current_labels
     with session_scope(engine) as session:
-        stale = real(session, [p1, p2, p3])  # Bob's read: every label at revision 1
+        stale = real(session=session, ids=[p1, p2, p3])  # Bob's read: every label at revision 1
     # Ann changes p2 twice after Bob's read (on PostgreSQL a read takes no lock).
     save_labels(engine=engine, actor=ANN, edits=[LabelEdit(p2, "stays", 1)])
     save_labels(engine=engine, actor=ANN, edits=[LabelEdit(p2, "churns", 2)])
@@ -305,9 +307,9 @@ def test_a_replacement_that_lost_a_race_becomes_a_conflict(
     def stale_first_read(session: Any, ids: Any) -> Any:
         nonlocal calls
         calls += 1
-        return stale if calls == 1 else real(session, ids)
+        return stale if calls == 1 else real(session=session, ids=ids)
 
-    monkeypatch.setattr(labels, "_current_labels", stale_first_read)
+    monkeypatch.setattr(labels_repo, "current_labels", stale_first_read)
     result = save_labels(engine=engine, actor=BOB, edits=[LabelEdit(pid, "stays", 1)
                                                           for pid in (p1, p2, p3)])
     assert (result.saved, result.unchanged) == (2, 0)
@@ -331,7 +333,7 @@ def test_parallel_labelers_never_duplicate_or_lose_a_label(engine: Engine) -> No
         first = i % workers
         for worker in (first, (first + 1 + i % (workers - 1)) % workers):
             batches[worker].append(LabelEdit(pid, rng.choice(["stays", "churns"]), None))
-    results: list[labels.SaveResult] = []
+    results: list[SaveResult] = []
     errors: list[BaseException] = []
     start = threading.Barrier(workers)
 
