@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from dashboard.theme import THEME, Theme
 from services.prometheus.source import RangeSeries
-from services.quality.metrics import TrendBucket
+from services.quality.trend import TrendBucket
 from services.views.overview import MIN_LABELS_PER_DAY, DailyAccuracy
 from services.views.serving import Marker
 

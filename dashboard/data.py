@@ -15,7 +15,9 @@ from services.drift.analysis import Frame, TrainingReference, decode_rows, train
 from services.drift.compare import Kind
 from services.quality.compare import VersionComparison, compare_versions
 from services.quality.curves import BinaryCurves, binary_curves
-from services.quality.metrics import QualityReport, TrendBucket, accuracy_trend, quality_report
+from services.quality.metrics import QualityReport
+from services.quality.report import quality_report
+from services.quality.trend import TrendBucket, accuracy_trend
 from services.settings import get_settings
 from services.views.overview import ModelOverview, ServingSnapshot, serving_snapshot, store_overview
 
