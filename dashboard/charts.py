@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 
 from dashboard.theme import THEME, Theme
-from services.prometheus.source import RangeSeries
+from services.prometheus.results import RangeSeries
 from services.quality.trend import TrendBucket
 from services.views.overview import MIN_LABELS_PER_DAY, DailyAccuracy
 from services.views.serving import Marker

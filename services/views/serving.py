@@ -24,7 +24,8 @@ from db.repositories.registry import RegistryError
 from db.session import session_scope
 from services.prometheus.metric_names import SCRAPE_INTERVAL_S
 from services.prometheus.promql import clamp_range
-from services.prometheus.source import MetricsSource, MetricsSourceError, RangeSeries
+from services.prometheus.results import RangeSeries
+from services.prometheus.source import MetricsSource, MetricsSourceError
 
 __all__ = [
     "PANELS",
