@@ -96,8 +96,9 @@ def _totals(hours: Iterable[tuple[datetime, int, int]], key: BucketKey
     """``(labelled, correct)`` per bucket start, from ``(hour, labelled, correct)`` rows."""
     totals: dict[datetime, tuple[int, int]] = {}
     for hour, labelled, correct in hours:
-        before = totals.get(key(hour), (0, 0))
-        totals[key(hour)] = (before[0] + labelled, before[1] + correct)
+        start = key(hour)
+        before = totals.get(start, (0, 0))
+        totals[start] = (before[0] + labelled, before[1] + correct)
     return totals
 
 
