@@ -209,7 +209,8 @@ def reference_figures(*, rows: int = 1_000_000, runs: int = 5,
 
 def measure_queries(database_url: str, *, runs: int, now: datetime) -> dict[str, Any]:
     """The quality report and the trend, each on a fresh engine (cold) then warm."""
-    from services.quality.metrics import accuracy_trend, quality_report
+    from services.quality.report import quality_report
+    from services.quality.trend import accuracy_trend
 
     figures: dict[str, Any] = {}
     engine = make_engine(database_url)

@@ -6,13 +6,14 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 
 from dashboard.theme import THEME, Theme
-from services.prometheus.source import RangeSeries
-from services.quality.metrics import TrendBucket
+from services.prometheus.results import RangeSeries
+from services.quality.trend import TrendBucket
 from services.views.overview import MIN_LABELS_PER_DAY, DailyAccuracy
 from services.views.serving import Marker
 
@@ -74,29 +75,41 @@ def daily_accuracy_figure(
         yaxis="y2",
         hovertemplate="accuracy %{y:.1f} %<extra></extra>",
     )
-    sparse = [_day(d.day) for d in days if d.accuracy is None]
-    if sparse:
-        fig.add_scatter(
-            x=sparse,
-            y=[0] * len(sparse),
-            mode="markers",
-            name=f"fewer than {MIN_LABELS_PER_DAY} labels",
-            marker={"symbol": "x", "color": theme.muted, "size": 9},
-            yaxis="y2",
-            hovertemplate=f"not enough labels (< {MIN_LABELS_PER_DAY})<extra></extra>",
-        )
-    fig.update_layout(
+    _mark_sparse_days(fig, [_day(d.day) for d in days if d.accuracy is None], theme)
+    fig.update_layout(**_daily_layout(model=model, tz=tz, most_labels=max([*labels, 1]),
+                                      theme=theme))
+    return fig
+
+
+def _mark_sparse_days(fig: go.Figure, sparse: Sequence[str], theme: Theme) -> None:
+    """A cross at the foot of each day with too few labels for an accuracy."""
+    if not sparse:
+        return
+    fig.add_scatter(
+        x=sparse,
+        y=[0] * len(sparse),
+        mode="markers",
+        name=f"fewer than {MIN_LABELS_PER_DAY} labels",
+        marker={"symbol": "x", "color": theme.muted, "size": 9},
+        yaxis="y2",
+        hovertemplate=f"not enough labels (< {MIN_LABELS_PER_DAY})<extra></extra>",
+    )
+
+
+def _daily_layout(*, model: str, tz: str, most_labels: int, theme: Theme) -> dict[str, Any]:
+    """Title and axes of the daily accuracy chart."""
+    return {
         # Plotly renders a subset of HTML (links, styles) in titles: escape the user's text.
-        title={"text": f"{html.escape(model)}: daily accuracy on labelled predictions "
-               f"(days in {tz})"},
+        "title": {"text": f"{html.escape(model)}: daily accuracy on labelled predictions "
+                  f"(days in {tz})"},
         # Bars use the lower part of the plot so they never hide the accuracy line.
-        yaxis={
+        "yaxis": {
             "title": {"text": "labels per day"},
             "side": "right",
             "showgrid": False,
-            "range": [0, max([*labels, 1]) * 2.5],
+            "range": [0, most_labels * 2.5],
         },
-        yaxis2={
+        "yaxis2": {
             "title": {"text": "accuracy (%)"},
             "overlaying": "y",
             "side": "left",
@@ -106,11 +119,10 @@ def daily_accuracy_figure(
             "tickvals": [0, 20, 40, 60, 80, 100],
             "gridcolor": theme.grid,
         },
-        xaxis={"title": {"text": f"prediction day ({tz})"}, "type": "category",
-               "tickangle": 0},
-        height=340,
-    )
-    return fig
+        "xaxis": {"title": {"text": f"prediction day ({tz})"}, "type": "category",
+                  "tickangle": 0},
+        "height": 340,
+    }
 
 
 #: How a panel's unit is shown: (axis unit, factor applied to values, hover format).
@@ -158,26 +170,10 @@ def time_series_figure(
     shown_unit, factor, fmt = _DISPLAY.get(unit, (unit, 1.0, ".3g"))
     zone = ZoneInfo(tz)
     fig = go.Figure(layout=theme.layout())
-    for s in sorted(series, key=lambda s: s.labels.get(label_key, "")):
-        raw = s.labels.get(label_key, "")
-        name = (names or {}).get(raw, raw) or "(none)"
-        values = [v * factor if math.isfinite(v) else None for v in s.values]
-        fig.add_scatter(
-            x=[datetime.fromtimestamp(t, zone) for t in s.times],
-            y=values,
-            mode="lines",
-            name=html.escape(f"{label_prefix}{name}"),
-            connectgaps=False,
-            hovertemplate=f"%{{y:{fmt}}} {html.escape(shown_unit)}",
-        )
-    for marker in markers:
-        at = marker.at.astimezone(zone)
-        fig.add_vline(x=at.timestamp() * 1000, line={"color": theme.muted, "dash": "dot"})
-        fig.add_annotation(
-            x=at, y=1, yref="paper", yanchor="top", xanchor="left", showarrow=False,
-            bgcolor="rgba(255,255,255,0.8)",
-            text=html.escape(marker.text), font={"size": 11, "color": theme.muted},
-        )
+    _add_lines(fig, series, label_key=label_key, label_prefix=label_prefix, names=names or {},
+               zone=zone, factor=factor,
+               hovertemplate=f"%{{y:{fmt}}} {html.escape(shown_unit)}")
+    _add_markers(fig, markers, zone, theme)
     if target is not None:
         fig.add_hline(y=target * factor, line={"color": theme.bad, "dash": "dash"},
                       annotation_text=f"target {target * factor:{fmt}} {shown_unit}",
@@ -194,6 +190,37 @@ def time_series_figure(
         margin={"t": 90},
     )
     return fig
+
+
+def _add_lines(fig: go.Figure, series: Sequence[RangeSeries], *, label_key: str,
+               label_prefix: str, names: Mapping[str, str], zone: ZoneInfo, factor: float,
+               hovertemplate: str) -> None:
+    """One line per series, in legend order, its values scaled by ``factor``; gaps stay."""
+    for s in sorted(series, key=lambda s: s.labels.get(label_key, "")):
+        raw = s.labels.get(label_key, "")
+        name = names.get(raw, raw) or "(none)"
+        values = [v * factor if math.isfinite(v) else None for v in s.values]
+        fig.add_scatter(
+            x=[datetime.fromtimestamp(t, zone) for t in s.times],
+            y=values,
+            mode="lines",
+            name=html.escape(f"{label_prefix}{name}"),
+            connectgaps=False,
+            hovertemplate=hovertemplate,
+        )
+
+
+def _add_markers(fig: go.Figure, markers: Sequence[Marker], zone: ZoneInfo, theme: Theme
+                 ) -> None:
+    """Each promotion or rollback as a dotted vertical line with its text at the top."""
+    for marker in markers:
+        at = marker.at.astimezone(zone)
+        fig.add_vline(x=at.timestamp() * 1000, line={"color": theme.muted, "dash": "dot"})
+        fig.add_annotation(
+            x=at, y=1, yref="paper", yanchor="top", xanchor="left", showarrow=False,
+            bgcolor="rgba(255,255,255,0.8)",
+            text=html.escape(marker.text), font={"size": 11, "color": theme.muted},
+        )
 
 
 def confusion_figure(

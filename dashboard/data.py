@@ -16,7 +16,9 @@ from services.drift.samples import Kind
 from services.drift.scoring import TrainingReference, training_reference
 from services.quality.compare import VersionComparison, compare_versions
 from services.quality.curves import BinaryCurves, binary_curves
-from services.quality.metrics import QualityReport, TrendBucket, accuracy_trend, quality_report
+from services.quality.metrics import QualityReport
+from services.quality.report import quality_report
+from services.quality.trend import TrendBucket, accuracy_trend
 from services.settings import get_settings
 from services.views.overview import ModelOverview, ServingSnapshot, serving_snapshot, store_overview
 

@@ -10,8 +10,9 @@ from sqlalchemy import Engine
 
 from db.schema import check_schema
 from db.session import make_engine
+from services.prometheus.connection import source_from_settings
 from services.prometheus.presets import Preset, active_preset
-from services.prometheus.source import MetricsSource, source_from_settings
+from services.prometheus.source import MetricsSource
 from services.settings import Settings, get_settings
 
 __all__ = ["engine_for", "metrics_source", "query_preset", "serving_source", "settings"]

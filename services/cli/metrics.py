@@ -34,7 +34,8 @@ def add_parsers(sub: Any) -> None:
 
 def _run_metrics(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from db.repositories.registry import RegistryError
-    from services.quality.metrics import QualityError, quality_report
+    from services.quality.metrics import QualityError
+    from services.quality.report import quality_report
 
     since = parse_time(args.since, "--since")
     until = parse_time(args.until, "--until")

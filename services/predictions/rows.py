@@ -7,7 +7,6 @@ yields the rows to store, in chunks, refusing any problem (the file changed mean
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -22,6 +21,7 @@ from services.predictions.files import (
     cell_version,
     open_rows,
 )
+from services.predictions.scores import SCORE_PREFIX, SUM_TOLERANCE, score_columns, score_vector
 
 __all__ = [
     "FUTURE_SLACK",
@@ -41,12 +41,9 @@ __all__ = [
 ]
 
 REQUIRED_COLUMNS = ("prediction_id", "timestamp", "model", "version", "predicted")
-SCORE_PREFIX = "score_"
 LATENCY_COLUMN = "latency_ms"
 #: Problems kept for the report; further bad rows are only counted.
 MAX_PROBLEMS = 1000
-#: How far the scores of a row may sum away from 1.
-SUM_TOLERANCE = 0.01
 #: Timestamps later than now by more than this are refused (clock skew allowed).
 FUTURE_SLACK = timedelta(minutes=5)
 _ID_MAX = 36  # width of predictions.id
@@ -166,8 +163,7 @@ class _Rows:
     missing_features: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.scores = {c[len(SCORE_PREFIX):]: c for c in self.columns
-                       if c.startswith(SCORE_PREFIX) and len(c) > len(SCORE_PREFIX)}
+        self.scores = score_columns(self.columns)
 
     def timestamp(self, value: Any, errors: list[str]) -> datetime | None:
         shown = value if isinstance(value, str) else str(value)
@@ -194,46 +190,6 @@ class _Rows:
             errors.append(f"timestamp {shown!r} is in the future")
             return None
         return stamp
-
-    def score_vector(self, model: ModelInfo, cells: Mapping[str, Any], predicted: str | None,
-                     errors: list[str]) -> tuple[dict[str, float], float] | None:
-        given: dict[str, float] = {}
-        bad = False
-        for cls, column in self.scores.items():
-            value = cells.get(column)
-            if cell_blank(value):
-                continue
-            number = cell_number(value)
-            if cls not in model.classes:
-                errors.append(f"{column}: {cls!r} is not a class of {model.name}")
-            elif number is None or not 0.0 <= number <= 1.0:
-                errors.append(f"{column} {value!r} is not a probability between 0 and 1")
-            else:
-                given[cls] = number
-                continue
-            bad = True
-        if bad or predicted is None:
-            return None
-        if not given:
-            if not self.rules.without_scores:
-                errors.append("no score for any class (or import with --without-scores)")
-                return None
-            return {}, 1.0
-        total = math.fsum(given.values())
-        missing = [c for c in model.classes if c not in given]
-        if not missing and abs(total - 1.0) > SUM_TOLERANCE:
-            errors.append(f"the scores of all classes sum to {total:.4g}, not 1")
-            return None
-        if total > 1.0 + SUM_TOLERANCE:
-            errors.append(f"the scores sum to {total:.4g}, more than 1")
-            return None
-        if len(missing) == 1:
-            given[missing[0]] = min(1.0, max(0.0, 1.0 - total))
-        if predicted not in given:
-            errors.append(f"no score for the predicted class {predicted!r} (give "
-                          f"{SCORE_PREFIX}{predicted}, or every class but one)")
-            return None
-        return {c: given[c] for c in model.classes if c in given}, given[predicted]
 
     def features(self, model: ModelInfo, cells: Mapping[str, Any], errors: list[str]
                  ) -> dict[str, Any]:
@@ -285,7 +241,9 @@ class _Rows:
             errors.append(f"predicted {cells.get('predicted')!r} is not a class of "
                           f"{model.name} ({', '.join(model.classes)})")
             predicted = None
-        scored = self.score_vector(model, cells, predicted, errors)
+        scored = score_vector(model=model.name, classes=model.classes, columns=self.scores,
+                              cells=cells, predicted=predicted,
+                              without_scores=self.rules.without_scores, errors=errors)
         features = self.features(model, cells, errors)
         latency = (0.0 if cell_blank(cells.get(LATENCY_COLUMN))
                    else cell_number(cells[LATENCY_COLUMN]))
@@ -355,19 +313,9 @@ def check_file(path: Path, *, rules: Rules, stored: StoredIds) -> FileCheck:
                              problems=tuple(Problem("", m) for m in head))
         rows = _Rows(rules=rules, columns=source.columns)
         for batch in source.batches:
-            checked = []
-            for raw in batch:
-                _, pid, errors = rows.check(raw)
-                if pid is not None:
-                    first = seen.setdefault(pid, raw.number)
-                    if first != raw.number:
-                        errors.append(f"prediction_id {pid!r} repeats {source.unit} {first}")
-                checked.append((raw.number, pid, errors))
             total += len(batch)
-            in_store = set(stored([pid for _, pid, _ in checked if pid is not None]))
-            for number, pid, errors in checked:
-                if pid in in_store:
-                    errors.append(f"prediction_id {pid!r} is already in the store")
+            for number, errors in _batch_errors(rows, batch, seen=seen, stored=stored,
+                                                unit=source.unit):
                 if errors:
                     bad += 1
                     if len(problems) < MAX_PROBLEMS:
@@ -380,6 +328,28 @@ def check_file(path: Path, *, rules: Rules, stored: StoredIds) -> FileCheck:
             problems=(*(Problem("", m) for m in whole), *problems),
             versions=dict(sorted(rows.used.items())), first_ts=rows.first, last_ts=rows.last,
             without_scores=rows.unscored, ignored_columns=ignored)
+
+
+def _batch_errors(rows: _Rows, batch: Sequence[RawRow], *, seen: dict[str, int],
+                  stored: StoredIds, unit: str) -> list[tuple[int, list[str]]]:
+    """``(row number, problems)`` of each row of a batch, repeated and stored ids included.
+
+    ``seen`` (id to the row it first appeared on) carries over from batch to batch; the
+    store is asked once per batch.
+    """
+    checked: list[tuple[int, str | None, list[str]]] = []
+    for raw in batch:
+        _, pid, errors = rows.check(raw)
+        if pid is not None:
+            first = seen.setdefault(pid, raw.number)
+            if first != raw.number:
+                errors.append(f"prediction_id {pid!r} repeats {unit} {first}")
+        checked.append((raw.number, pid, errors))
+    in_store = set(stored([pid for _, pid, _ in checked if pid is not None]))
+    for _, pid, errors in checked:
+        if pid in in_store:
+            errors.append(f"prediction_id {pid!r} is already in the store")
+    return [(number, errors) for number, _, errors in checked]
 
 
 def prediction_rows(path: Path, *, rules: Rules) -> Iterator[Sequence[dict[str, Any]]]:

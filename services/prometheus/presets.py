@@ -267,6 +267,14 @@ def parse_presets(
     Raises:
         PresetError: the text is not TOML, or a preset in it is invalid.
     """
+    presets = dict(base)
+    for name, table in _preset_tables(text, origin).items():
+        presets[name] = _preset(name, table, presets.get(name), origin=origin)
+    return presets
+
+
+def _preset_tables(text: str, origin: str) -> dict[str, Any]:
+    """The ``[presets.NAME]`` tables of a TOML text, by name (not yet checked)."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -277,48 +285,54 @@ def parse_presets(
     tables = document.get("presets", {})
     if not isinstance(tables, dict):
         raise PresetError(f"{origin}: presets must be tables, [presets.NAME]")
-    presets = dict(base)
-    for name, table in tables.items():
-        where = f"{origin}: preset {name!r}"
-        if not isinstance(table, dict):
-            raise PresetError(f"{where}: must be a table")
-        unknown = sorted(set(table) - _PRESET_KEYS)
-        if unknown:
-            raise PresetError(
-                f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(_PRESET_KEYS))})"
-            )
-        panels_table = table.get("panels", {})
-        if not isinstance(panels_table, dict):
-            raise PresetError(f"{where}: panels must be a table of panel = 'PromQL'")
-        for panel, template in panels_table.items():
-            if not isinstance(template, str):
-                raise PresetError(f"{where}, panel {panel!r}: the template must be a string")
-        previous = presets.get(name)
-        if previous is None and "panels" not in table:
-            raise PresetError(f"{where}: a new preset needs a [presets.{name}.panels] table")
-        panels = dict(previous.panels) if previous else {}
-        for panel, template in panels_table.items():
-            if template.strip():
-                panels[panel] = template
-            else:
-                panels.pop(panel, None)  # "" removes a panel
-        presets[name] = Preset(
-            name=name,
-            description=str(table.get("description", previous.description if previous else "")),
-            model_label=(
-                _label(table["model_label"], where, "model_label")
-                if "model_label" in table
-                else previous.model_label if previous else None
-            ),
-            version_label=(
-                _label(table["version_label"], where, "version_label")
-                if "version_label" in table
-                else previous.version_label if previous else None
-            ),
-            panels=panels,
-            origin=origin,
+    return tables
+
+
+def _preset(name: str, table: Any, previous: Preset | None, *, origin: str) -> Preset:
+    """The preset a table defines, over the one of that name it overrides (if any)."""
+    where = f"{origin}: preset {name!r}"
+    if not isinstance(table, dict):
+        raise PresetError(f"{where}: must be a table")
+    unknown = sorted(set(table) - _PRESET_KEYS)
+    if unknown:
+        raise PresetError(
+            f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(_PRESET_KEYS))})"
         )
-    return presets
+    templates = _templates(table.get("panels", {}), where)
+    if previous is None and "panels" not in table:
+        raise PresetError(f"{where}: a new preset needs a [presets.{name}.panels] table")
+    panels = dict(previous.panels) if previous else {}
+    for panel, template in templates.items():
+        if template.strip():
+            panels[panel] = template
+        else:
+            panels.pop(panel, None)  # "" removes a panel
+    return Preset(
+        name=name,
+        description=str(table.get("description", previous.description if previous else "")),
+        model_label=(
+            _label(table["model_label"], where, "model_label")
+            if "model_label" in table
+            else previous.model_label if previous else None
+        ),
+        version_label=(
+            _label(table["version_label"], where, "version_label")
+            if "version_label" in table
+            else previous.version_label if previous else None
+        ),
+        panels=panels,
+        origin=origin,
+    )
+
+
+def _templates(panels_table: Any, where: str) -> dict[str, str]:
+    """A preset's ``panels`` table: panel name to PromQL template (``""`` removes it)."""
+    if not isinstance(panels_table, dict):
+        raise PresetError(f"{where}: panels must be a table of panel = 'PromQL'")
+    for panel, template in panels_table.items():
+        if not isinstance(template, str):
+            raise PresetError(f"{where}, panel {panel!r}: the template must be a string")
+    return panels_table
 
 
 def load_presets(settings: Settings) -> dict[str, Preset]:

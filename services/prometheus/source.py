@@ -9,18 +9,17 @@ prometheus-api-client's ``custom_query`` keeps only ``data.result``: it drops th
 query. So the two query endpoints are called here directly, on the HTTP session the
 client library is configured with (headers, authentication, certificate verification,
 and an adapter that never retries).
+
+What the queries answer is in :mod:`services.prometheus.results`; the client the settings
+describe is built by :mod:`services.prometheus.connection`.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import string
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import requests
@@ -30,64 +29,26 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from services.prometheus.promql import clamp_range
-from services.settings import Settings, SettingsError
+from services.prometheus.results import (
+    InstantResult,
+    InstantSeries,
+    NotAnInstantResultError,
+    RangeResult,
+    instant_series,
+    range_series,
+)
 
 __all__ = [
     "ErrorKind",
-    "InstantResult",
     "MetricsSource",
     "MetricsSourceError",
     "PrometheusSource",
-    "RangeResult",
-    "RangeSeries",
-    "Sample",
-    "parse_basic_auth",
-    "parse_headers",
-    "source_from_settings",
 ]
 
 #: What went wrong: nothing listening (or TLS refused), no answer in time, an HTTP error
 #: status, a query Prometheus rejected (400/422 with its error text), or an answer that
 #: is not a Prometheus API answer (a proxy's sign-in page, say).
 ErrorKind = Literal["refused", "timeout", "http", "bad_query", "not_json"]
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One series of an instant query: its labels and value."""
-
-    labels: Mapping[str, str]
-    value: float
-
-
-@dataclass(frozen=True)
-class RangeSeries:
-    """One series of a range query: its labels and points.
-
-    ``values`` holds ``float("nan")`` where Prometheus answered ``NaN`` (e.g. a quantile
-    without observations) and ``±inf`` for ``±Inf``; a step without a sample is simply
-    absent from ``times``.
-    """
-
-    labels: Mapping[str, str]
-    times: tuple[float, ...]  # unix seconds
-    values: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class InstantResult:
-    """An instant query's series and the warnings Prometheus sent with them."""
-
-    samples: list[Sample]
-    warnings: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RangeResult:
-    """A range query's series and the warnings Prometheus sent with them."""
-
-    series: list[RangeSeries]
-    warnings: tuple[str, ...]
 
 
 class MetricsSourceError(RuntimeError):
@@ -104,7 +65,7 @@ class MetricsSource(Protocol):
 
     url: str
 
-    def instant(self, query: str) -> list[Sample]:
+    def instant(self, query: str) -> list[InstantSeries]:
         """Evaluate ``query`` now."""
         ...
 
@@ -167,7 +128,7 @@ class PrometheusSource:
 
     # -- queries ---------------------------------------------------------------------------
 
-    def instant(self, query: str) -> list[Sample]:
+    def instant(self, query: str) -> list[InstantSeries]:
         """Evaluate ``query`` now; the series, without warnings.
 
         Raises:
@@ -185,8 +146,8 @@ class PrometheusSource:
         """
         data, warnings = self._call("/api/v1/query", {"query": query})
         try:
-            samples = _instant_samples(data)
-        except _NotAnInstantResultError as exc:
+            samples = instant_series(data)
+        except NotAnInstantResultError as exc:
             raise MetricsSourceError(
                 f"Prometheus at {self.url} answered, but {exc}", url=self.url, kind="bad_query"
             ) from None
@@ -213,9 +174,7 @@ class PrometheusSource:
         }
         data, warnings = self._call("/api/v1/query_range", params)
         try:
-            if data["resultType"] != "matrix":
-                raise ValueError(f"resultType {data['resultType']!r}")
-            series = [_range_series(item) for item in data["result"]]
+            series = range_series(data)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise self._not_prometheus("JSON but not a range query result") from exc
         return RangeResult(series=series, warnings=warnings)
@@ -295,51 +254,6 @@ class PrometheusSource:
         return self._error(f"its answer was not Prometheus JSON but {what}", kind="not_json")
 
 
-class _NotAnInstantResultError(ValueError):
-    """An instant query answered with a range vector or a string."""
-
-
-def _instant_samples(data: Any) -> list[Sample]:
-    kind = data["resultType"]
-    result = data["result"]
-    if kind == "vector":
-        return [
-            Sample(labels=_labels(item.get("metric", {})), value=_number(item["value"][1]))
-            for item in result
-        ]
-    if kind == "scalar":
-        return [Sample(labels={}, value=_number(result[1]))]
-    if kind == "matrix":
-        raise _NotAnInstantResultError(
-            "the query returns a range vector (drop the [..] or use a range query)"
-        )
-    raise ValueError(f"resultType {kind!r}")
-
-
-def _range_series(item: Any) -> RangeSeries:
-    # Native-histogram points ("histograms") are not drawn; their series have no values.
-    points = item.get("values", [])
-    return RangeSeries(
-        labels=_labels(item.get("metric", {})),
-        times=tuple(float(p[0]) for p in points),
-        values=tuple(_number(p[1]) for p in points),
-    )
-
-
-def _labels(raw: Any) -> dict[str, str]:
-    if not isinstance(raw, dict):
-        raise TypeError("metric is not an object")
-    return {str(k): str(v) for k, v in raw.items()}
-
-
-def _number(raw: Any) -> float:
-    # Prometheus sends sample values as strings: "1.5", "NaN", "+Inf", "-Inf".
-    if not isinstance(raw, str | int | float):
-        raise TypeError("sample value is not a number")
-    value = float(raw)
-    return math.nan if math.isnan(value) else value
-
-
 def _error_text(envelope: Mapping[str, Any] | None) -> str:
     if envelope is None or not envelope.get("error"):
         return ""
@@ -355,84 +269,3 @@ def _first_line(value: object) -> str:
 
 def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# -- configuration ------------------------------------------------------------------------
-
-#: Characters of an HTTP header name (RFC 9110 "token").
-_HEADER_NAME = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
-
-
-def parse_headers(text: str, *, variable: str = "OPSDASH_PROMETHEUS_HEADERS") -> dict[str, str]:
-    """``Name=value;Other=value`` as a dict ('' gives none). Values may not contain ``;``.
-
-    Raises:
-        SettingsError: an entry without ``=``, a malformed name or a line break in a value
-            (the message names the variable and the header, never the value).
-    """
-    headers: dict[str, str] = {}
-    for number, entry in enumerate(text.split(";"), start=1):
-        if not entry.strip():
-            continue
-        name, sep, value = entry.partition("=")
-        name = name.strip()
-        if not sep or not name or not set(name) <= _HEADER_NAME:
-            raise SettingsError(
-                f"{variable}: entry {number} is not Name=value (e.g. X-Scope-OrgID=tenant1)"
-            )
-        if "\r" in value or "\n" in value:
-            raise SettingsError(f"{variable}: the value of {name} holds a line break")
-        headers[name] = value.strip()
-    return headers
-
-
-def parse_basic_auth(
-    text: str, *, variable: str = "OPSDASH_PROMETHEUS_BASIC_AUTH"
-) -> tuple[str, str] | None:
-    """``user:password`` as a pair ('' gives ``None``); the password may contain ``:``.
-
-    Raises:
-        SettingsError: no ``:`` or an empty user name (the value is not repeated).
-    """
-    if not text:
-        return None
-    user, sep, password = text.partition(":")
-    if not sep or not user:
-        raise SettingsError(f"{variable} must be user:password")
-    return user, password
-
-
-def source_from_settings(settings: Settings) -> PrometheusSource:
-    """The Prometheus client the settings describe (URL, timeout, headers, auth, CA bundle).
-
-    Raises:
-        SettingsError: malformed headers or basic auth, two ways of setting the
-            ``Authorization`` header at once, or a CA bundle file that does not exist.
-    """
-    headers = parse_headers(settings.prometheus_headers)
-    basic_auth = parse_basic_auth(settings.prometheus_basic_auth)
-    authorization = [
-        name
-        for name, given in (
-            ("OPSDASH_PROMETHEUS_BEARER_TOKEN", bool(settings.prometheus_bearer_token)),
-            ("OPSDASH_PROMETHEUS_BASIC_AUTH", basic_auth is not None),
-            (
-                "an Authorization header in OPSDASH_PROMETHEUS_HEADERS",
-                any(n.lower() == "authorization" for n in headers),
-            ),
-        )
-        if given
-    ]
-    if len(authorization) > 1:
-        raise SettingsError(f"set only one of {' and '.join(authorization)}")
-    ca_bundle = settings.prometheus_ca_bundle or None
-    if ca_bundle is not None and not Path(ca_bundle).is_file():
-        raise SettingsError(f"OPSDASH_PROMETHEUS_CA_BUNDLE={ca_bundle!r} is not a file")
-    return PrometheusSource(
-        settings.prometheus_url,
-        timeout=settings.prometheus_timeout,
-        headers=headers,
-        bearer_token=settings.prometheus_bearer_token or None,
-        basic_auth=basic_auth,
-        ca_bundle=ca_bundle,
-    )

@@ -2,7 +2,8 @@
 
 Everything is computed from counts, so a report over millions of labelled predictions
 costs no more than one over ten: the store groups ``(label, predicted_class)`` pairs in
-SQL and this module works on the resulting ``k x k`` matrix.
+SQL (:mod:`services.quality.report`) and this module works on the resulting ``k x k``
+matrix. Nothing here reads the store.
 
 Conventions (they match ``sklearn.metrics`` with ``labels=`` given and ``zero_division=0``):
 
@@ -21,13 +22,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Engine
 
 __all__ = [
     "ClassMetrics",
@@ -35,7 +34,6 @@ __all__ = [
     "QualityReport",
     "confusion_matrix",
     "matrix_from_counts",
-    "quality_report",
     "report_from_matrix",
     "wilson_interval",
 ]
@@ -263,7 +261,43 @@ def report_from_matrix(
             negative or non-integer counts.
     """
     index = _index(labels)
-    k = len(index)
+    counts = _checked_counts(matrix, len(index), bootstrap=bootstrap, confidence=confidence)
+    n = int(counts.sum())
+    if n == 0:
+        return _empty_report(tuple(index), counts, confidence=confidence,
+                             bootstrap=bootstrap, seed=seed)
+    correct = int(np.trace(counts))
+    support = counts.sum(axis=1)
+    precision = _ratio(np.diagonal(counts), counts.sum(axis=0))
+    recall = _ratio(np.diagonal(counts), support)
+    f1 = _f1(counts)
+    f1_intervals, macro_interval = _f1_intervals(counts, f1, bootstrap=bootstrap, seed=seed,
+                                                 confidence=confidence)
+    weights = support / n
+    return QualityReport(
+        labels=tuple(index),
+        matrix=counts,
+        n_labelled=n,
+        correct=correct,
+        accuracy=correct / n,
+        accuracy_interval=wilson_interval(correct, n, confidence),
+        per_class=_per_class(tuple(index), counts, f1, f1_intervals, confidence),
+        macro_precision=float(precision.mean()),
+        macro_recall=float(recall.mean()),
+        macro_f1=float(f1.mean()),
+        macro_f1_interval=macro_interval,
+        weighted_precision=float(np.dot(weights, precision)),
+        weighted_recall=float(np.dot(weights, recall)),
+        weighted_f1=float(np.dot(weights, f1)),
+        confidence=confidence,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
+
+
+def _checked_counts(matrix: npt.ArrayLike, k: int, *, bootstrap: int, confidence: float
+                    ) -> IntMatrix:
+    """The matrix as integer counts, once every argument of the report is known valid."""
     raw = np.asarray(matrix)
     if raw.shape != (k, k):
         raise QualityError(f"matrix shape {raw.shape} does not match {k} labels")
@@ -273,45 +307,55 @@ def report_from_matrix(
         raise QualityError(f"bootstrap must be >= 0, got {bootstrap}")
     _z(confidence)  # validate once, before any work
     counts: IntMatrix = raw.astype(np.int64)
+    return counts
+
+
+def _empty_report(labels: tuple[str, ...], counts: IntMatrix, *, confidence: float,
+                  bootstrap: int, seed: int) -> QualityReport:
+    """The report of no labelled prediction: every figure ``None``."""
+    empty = tuple(
+        ClassMetrics(label=label, support=0, predicted=0, true_positives=0,
+                     precision=None, precision_interval=None, recall=None,
+                     recall_interval=None, f1=None, f1_interval=None)
+        for label in labels
+    )
+    return QualityReport(
+        labels=labels, matrix=counts, n_labelled=0, correct=0, accuracy=None,
+        accuracy_interval=None, per_class=empty, macro_precision=None, macro_recall=None,
+        macro_f1=None, macro_f1_interval=None, weighted_precision=None,
+        weighted_recall=None, weighted_f1=None, confidence=confidence,
+        bootstrap=bootstrap, seed=seed,
+    )
+
+
+def _f1_intervals(counts: IntMatrix, f1: FloatArray, *, bootstrap: int, seed: int,
+                  confidence: float) -> tuple[list[Interval | None], Interval | None]:
+    """Bootstrap intervals of each class's F1 and of macro F1 (``None`` without resampling)."""
+    k = counts.shape[0]
+    if not bootstrap:
+        return [None] * k, None
     n = int(counts.sum())
-    correct = int(np.trace(counts))
+    rng = np.random.default_rng(seed)
+    shares = (counts / n).ravel()
+    draws = rng.multinomial(n, shares, size=bootstrap).reshape(bootstrap, k, k)
+    f1_samples = _f1(draws)  # (bootstrap, k)
+    per_class: list[Interval | None] = [
+        _percentile_interval(f1_samples[:, i], float(f1[i]), confidence) for i in range(k)
+    ]
+    macro = _percentile_interval(f1_samples.mean(axis=1), float(f1.mean()), confidence)
+    return per_class, macro
+
+
+def _per_class(labels: tuple[str, ...], counts: IntMatrix, f1: FloatArray,
+               f1_intervals: Sequence[Interval | None], confidence: float
+               ) -> tuple[ClassMetrics, ...]:
+    """The figures of each class, with Wilson intervals of precision and recall."""
     support = counts.sum(axis=1)
     predicted = counts.sum(axis=0)
     tp = np.diagonal(counts)
-
-    if n == 0:
-        empty = tuple(
-            ClassMetrics(label=label, support=0, predicted=0, true_positives=0,
-                         precision=None, precision_interval=None, recall=None,
-                         recall_interval=None, f1=None, f1_interval=None)
-            for label in index
-        )
-        return QualityReport(
-            labels=tuple(index), matrix=counts, n_labelled=0, correct=0, accuracy=None,
-            accuracy_interval=None, per_class=empty, macro_precision=None, macro_recall=None,
-            macro_f1=None, macro_f1_interval=None, weighted_precision=None,
-            weighted_recall=None, weighted_f1=None, confidence=confidence,
-            bootstrap=bootstrap, seed=seed,
-        )
-
     precision = _ratio(tp, predicted)
     recall = _ratio(tp, support)
-    f1 = _f1(counts)
-    macro_f1 = float(f1.mean())
-
-    f1_intervals: list[Interval | None] = [None] * k
-    macro_interval: Interval | None = None
-    if bootstrap:
-        rng = np.random.default_rng(seed)
-        shares = (counts / n).ravel()
-        draws = rng.multinomial(n, shares, size=bootstrap).reshape(bootstrap, k, k)
-        f1_samples = _f1(draws)  # (bootstrap, k)
-        f1_intervals = [
-            _percentile_interval(f1_samples[:, i], float(f1[i]), confidence) for i in range(k)
-        ]
-        macro_interval = _percentile_interval(f1_samples.mean(axis=1), macro_f1, confidence)
-
-    per_class = tuple(
+    return tuple(
         ClassMetrics(
             label=label,
             support=int(support[i]),
@@ -324,134 +368,5 @@ def report_from_matrix(
             f1=float(f1[i]),
             f1_interval=f1_intervals[i],
         )
-        for i, label in enumerate(index)
+        for i, label in enumerate(labels)
     )
-    weights = support / n
-    return QualityReport(
-        labels=tuple(index),
-        matrix=counts,
-        n_labelled=n,
-        correct=correct,
-        accuracy=correct / n,
-        accuracy_interval=wilson_interval(correct, n, confidence),
-        per_class=per_class,
-        macro_precision=float(precision.mean()),
-        macro_recall=float(recall.mean()),
-        macro_f1=macro_f1,
-        macro_f1_interval=macro_interval,
-        weighted_precision=float(np.dot(weights, precision)),
-        weighted_recall=float(np.dot(weights, recall)),
-        weighted_f1=float(np.dot(weights, f1)),
-        confidence=confidence,
-        bootstrap=bootstrap,
-        seed=seed,
-    )
-
-
-def quality_report(
-    *,
-    engine: Engine,
-    model: str,
-    version: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    confidence: float = 0.95,
-    bootstrap: int = 1000,
-    seed: int = 0,
-) -> QualityReport:
-    """Quality of ``model`` (one version, or all) on predictions made in ``[since, until)``.
-
-    The matrix spans the model's registered ``class_labels``; the counts are grouped in SQL.
-
-    Raises:
-        RegistryError: no such model, or no such version of it.
-        QualityError: a label or prediction outside the model's classes.
-    """
-    from db.repositories import quality as store
-    from db.repositories import registry
-    from db.session import session_scope
-
-    with session_scope(engine) as session:
-        found = registry.get_model(session=session, name=model)
-        labels = list(found.class_labels)
-        version_id = registry.version_row_id(session=session, model=found, version=version)
-        counts = store.labelled_counts(session=session, model_id=found.id,
-                                       version_id=version_id, since=since, until=until)
-    return report_from_matrix(matrix_from_counts(counts, labels), labels,
-                              confidence=confidence, bootstrap=bootstrap, seed=seed)
-
-
-@dataclass(frozen=True)
-class TrendBucket:
-    """Accuracy of the predictions made in one hour or local day."""
-
-    start: datetime
-    labelled: int
-    correct: int
-    #: ``None`` when the bucket has fewer labels than the minimum ("not enough labels").
-    accuracy: float | None
-    interval: Interval | None
-
-
-def accuracy_trend(
-    *,
-    engine: Engine,
-    model: str,
-    version: int | None,
-    since: datetime,
-    tz: str = "UTC",
-    bucket: str = "day",
-    min_labels: int = 20,
-    confidence: float = 0.95,
-) -> list[TrendBucket]:
-    """Accuracy per hour or local day of prediction time, with a Wilson interval.
-
-    Every bucket from ``since`` to now is returned, also empty ones, so a chart shows gaps
-    as gaps; a bucket with fewer than ``min_labels`` labels has no accuracy.
-
-    Raises:
-        RegistryError: no such model, or no such version of it.
-        ValueError: ``bucket`` is neither ``hour`` nor ``day``.
-    """
-    from zoneinfo import ZoneInfo
-
-    from db.base import utcnow
-    from db.repositories import registry, stats
-    from db.session import session_scope
-
-    if bucket not in ("hour", "day"):
-        raise ValueError(f"bucket must be 'hour' or 'day', not {bucket!r}")
-    zone = ZoneInfo(tz)
-    with session_scope(engine) as session:
-        found = registry.get_model(session=session, name=model)
-        version_id = registry.version_row_id(session=session, model=found, version=version)
-        hours = stats.hourly_labels(session=session, model_id=found.id, since=since,
-                                    version_id=version_id)
-
-    def key(moment: datetime) -> datetime:
-        local = moment.astimezone(zone)
-        if bucket == "hour":
-            return local.replace(minute=0, second=0, microsecond=0)
-        return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-    counts: dict[datetime, list[int]] = {}
-    for h in hours:
-        totals = counts.setdefault(key(h.hour), [0, 0])
-        totals[0] += h.labelled
-        totals[1] += h.correct
-    out: list[TrendBucket] = []
-    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
-    at, last = key(since), key(utcnow())
-    while at <= last:
-        labelled, correct = counts.get(at, [0, 0])
-        enough = labelled >= max(1, min_labels)
-        out.append(TrendBucket(
-            start=at, labelled=labelled, correct=correct,
-            accuracy=correct / labelled if enough else None,
-            interval=wilson_interval(correct, labelled, confidence) if enough else None,
-        ))
-        if bucket == "hour":  # in absolute time: a local hour can repeat or vanish (DST)
-            at = key(at.astimezone(UTC) + step)
-        else:  # local days last 23 to 25 hours: land past the next midnight, truncate
-            at = key(at + step + timedelta(hours=2))
-    return out

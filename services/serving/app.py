@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +96,28 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
         used as a context manager), or no model is loaded and nothing is logged.
     """
     state = _build_state(engine=engine, settings=settings)
+    app = FastAPI(
+        title="opsdash inference service",
+        lifespan=_lifespan(state),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.serving = state
+    app.add_api_route("/predict", _predict_route(state), methods=["POST"])
+    # Labels from other systems; answers 503 until OPSDASH_FEEDBACK_TOKEN is set.
+    app.add_api_route(
+        "/feedback",
+        feedback_route(engine=engine, settings=settings, flush_predictions=state.log.flush),
+        methods=["POST"],
+    )
+    app.add_api_route("/metrics", _metrics_route(state), methods=["GET"])
+    app.add_api_route("/healthz", _healthz_route(state), methods=["GET"])
+    return app
+
+
+def _lifespan(state: ServingState) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shut-down of the app's background parts, around its serving."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -117,16 +139,12 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
                 pending,
             )
 
-    app = FastAPI(
-        title="opsdash inference service",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
-    app.state.serving = state
+    return lifespan
 
-    @app.post("/predict")
+
+def _predict_route(state: ServingState) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /predict``: a body over the limit is refused before it is read."""
+
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
         declared = request.headers.get("content-length", "")
@@ -144,19 +162,22 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
             content=answer.content, status_code=answer.status, media_type="application/json"
         )
 
-    # Labels from other systems; answers 503 until OPSDASH_FEEDBACK_TOKEN is set.
-    app.add_api_route(
-        "/feedback",
-        feedback_route(engine=engine, settings=settings, flush_predictions=state.log.flush),
-        methods=["POST"],
-    )
+    return predict
 
-    @app.get("/metrics")
+
+def _metrics_route(state: ServingState) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /metrics``: the exposition format the scraper asks for."""
+
     async def metrics(request: Request) -> Response:
         content, content_type = state.metrics.exposition(accept=request.headers.get("accept", ""))
         return Response(content=content, headers={"Content-Type": content_type})
 
-    @app.get("/healthz")
+    return metrics
+
+
+def _healthz_route(state: ServingState) -> Callable[[], JSONResponse]:
+    """``GET /healthz``: 200 when the service can answer and store, else 503 and why."""
+
     def healthz() -> JSONResponse:
         models = state.holder.served_versions()
         reason = _unhealthy_reason(state, models)
@@ -170,7 +191,7 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
             body["refused"] = refused
         return JSONResponse(body, status_code=503 if reason else 200)
 
-    return app
+    return healthz
 
 
 def _unhealthy_reason(state: ServingState, models: dict[str, int]) -> str:

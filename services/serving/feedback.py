@@ -119,27 +119,34 @@ def parse_feedback(body: bytes) -> FeedbackRequest:
     replace = data.get("replace", False)
     if not isinstance(replace, bool):
         problems.append(Problem("replace", "must be true or false"))
-    rows: list[LabelRow] = []
     if "labels" not in data:
         row = _item(data, None, _SINGLE_FIELDS, problems)
-        rows += [row] if row else []
+        rows = [row] if row else []
     else:
-        problems.extend(Problem(str(key), "is not a field of a batch; expected labels, replace")
-                        for key in sorted(set(data) - set(_BATCH_FIELDS), key=str))
-        items = data["labels"]
-        if not isinstance(items, list) or not items:
-            problems.append(Problem("labels", "must be a non-empty list of label objects"))
-        elif len(items) > MAX_LABELS:
-            problems.append(Problem("labels", f"has {len(items)} items; at most {MAX_LABELS}"))
-        else:
-            for index, item in enumerate(items):
-                if not isinstance(item, dict):
-                    problems.append(Problem("labels", "must be an object", index))
-                elif row := _item(item, index, _ITEM_FIELDS, problems):
-                    rows.append(row)
+        rows = _batch(data, problems)
     if problems:
         raise FeedbackError(problems)
     return FeedbackRequest(rows=tuple(rows), replace=bool(replace), batch="labels" in data)
+
+
+def _batch(data: dict[str, Any], problems: list[Problem]) -> list[LabelRow]:
+    """The rows of a batch request; what is wrong with it goes to ``problems``."""
+    problems.extend(Problem(str(key), "is not a field of a batch; expected labels, replace")
+                    for key in sorted(set(data) - set(_BATCH_FIELDS), key=str))
+    items = data["labels"]
+    if not isinstance(items, list) or not items:
+        problems.append(Problem("labels", "must be a non-empty list of label objects"))
+        return []
+    if len(items) > MAX_LABELS:
+        problems.append(Problem("labels", f"has {len(items)} items; at most {MAX_LABELS}"))
+        return []
+    rows: list[LabelRow] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append(Problem("labels", "must be an object", index))
+        elif row := _item(item, index, _ITEM_FIELDS, problems):
+            rows.append(row)
+    return rows
 
 
 def _json(status: int, body: dict[str, Any], **headers: str) -> JSONResponse:
@@ -201,31 +208,10 @@ def feedback_route(
     """
     token = settings.feedback_token
 
-    def store(request: FeedbackRequest) -> SaveResult:
-        def save() -> SaveResult:
-            return save_label_rows(engine=engine, actor=FEEDBACK_API, rows=request.rows,
-                                   source="api", replace=request.replace,
-                                   where="item" if request.batch else "line")
-
-        try:
-            return save()
-        except ImportConflictError:
-            raise
-        except LabelImportError as exc:
-            if not any(e.column == "prediction_id" for e in exc.errors):
-                raise
-            # A prediction answered a moment ago may still wait in the prediction log.
-            flush_predictions()
-            return save()
-
     async def feedback(request: Request) -> Response:
-        if len(token) < MIN_TOKEN_LENGTH:
-            return _json(503, {"detail": "feedback is off: set OPSDASH_FEEDBACK_TOKEN (at "
-                                         f"least {MIN_TOKEN_LENGTH} characters) on the "
-                                         "inference service"})
-        if not _authorized(request.headers.get("authorization"), token):
-            return _json(401, {"detail": "missing or wrong bearer token"},
-                         **{"WWW-Authenticate": "Bearer"})
+        refused = _refused_caller(request.headers.get("authorization"), token)
+        if refused is not None:
+            return refused
         body = await _body(request)
         if body is None:
             return _json(413, {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"})
@@ -233,20 +219,59 @@ def feedback_route(
             parsed = parse_feedback(body)
         except FeedbackError as exc:
             return _json(422, {"detail": [p.as_json() for p in exc.problems]})
-        try:
-            result = await run_in_threadpool(store, parsed)
-        except LabelImportError as exc:
-            return _refused(parsed, exc)
-        except LabelsNotSavedError:
-            return _json(503, {"detail": "database busy, retry"}, **{"Retry-After": "1"})
-        except SQLAlchemyError as exc:
-            logger.error("feedback not stored: %s", exc.__class__.__name__, exc_info=exc)
-            return _json(503, {"detail": "database unavailable, retry later"})
-        except Exception:
-            logger.exception("feedback not stored")
-            return _json(500, {"detail": "internal error; nothing was stored (see the "
-                                         "service log)"})
-        return _json(200, {"saved": result.saved, "unchanged": result.unchanged,
-                           "replaced": result.replaced})
+        return await _saved(engine, parsed, flush_predictions)
 
     return feedback
+
+
+def _refused_caller(authorization: str | None, token: str) -> JSONResponse | None:
+    """The answer to a caller without the right token (``None``: let it in)."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        return _json(503, {"detail": "feedback is off: set OPSDASH_FEEDBACK_TOKEN (at "
+                                     f"least {MIN_TOKEN_LENGTH} characters) on the "
+                                     "inference service"})
+    if not _authorized(authorization, token):
+        return _json(401, {"detail": "missing or wrong bearer token"},
+                     **{"WWW-Authenticate": "Bearer"})
+    return None
+
+
+def _store(engine: Engine, request: FeedbackRequest, flush_predictions: Callable[[], object]
+           ) -> SaveResult:
+    """Save the request's labels; once more after a flush if a prediction id was unknown."""
+
+    def save() -> SaveResult:
+        return save_label_rows(engine=engine, actor=FEEDBACK_API, rows=request.rows,
+                               source="api", replace=request.replace,
+                               where="item" if request.batch else "line")
+
+    try:
+        return save()
+    except ImportConflictError:
+        raise
+    except LabelImportError as exc:
+        if not any(e.column == "prediction_id" for e in exc.errors):
+            raise
+        # A prediction answered a moment ago may still wait in the prediction log.
+        flush_predictions()
+        return save()
+
+
+async def _saved(engine: Engine, parsed: FeedbackRequest,
+                 flush_predictions: Callable[[], object]) -> JSONResponse:
+    """Store the labels in a worker thread; the answer says what happened, never a traceback."""
+    try:
+        result = await run_in_threadpool(_store, engine, parsed, flush_predictions)
+    except LabelImportError as exc:
+        return _refused(parsed, exc)
+    except LabelsNotSavedError:
+        return _json(503, {"detail": "database busy, retry"}, **{"Retry-After": "1"})
+    except SQLAlchemyError as exc:
+        logger.error("feedback not stored: %s", exc.__class__.__name__, exc_info=exc)
+        return _json(503, {"detail": "database unavailable, retry later"})
+    except Exception:
+        logger.exception("feedback not stored")
+        return _json(500, {"detail": "internal error; nothing was stored (see the "
+                                     "service log)"})
+    return _json(200, {"saved": result.saved, "unchanged": result.unchanged,
+                       "replaced": result.replaced})

@@ -82,14 +82,7 @@ def parse_request(body: bytes) -> PredictRequest:
     Raises:
         PayloadError: the body is not JSON, not an object, or its fields are wrong.
     """
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadError([Problem("body", f"is larger than {MAX_BODY_BYTES} bytes")])
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError([Problem("body", f"is not valid JSON ({exc})")]) from None
-    if not isinstance(data, dict):
-        raise PayloadError([Problem("body", "must be a JSON object")])
+    data = _json_object(body)
     problems: list[Problem] = []
     model = data.get("model")
     if "model" not in data:
@@ -100,8 +93,30 @@ def parse_request(body: bytes) -> PredictRequest:
         Problem(str(key), "is not a request field; expected model and features or instances")
         for key in sorted(set(data) - set(_REQUEST_FIELDS), key=str)
     )
+    records = _records(data, problems)
+    name = model if isinstance(model, str) and model else None
+    if problems:
+        raise PayloadError(problems, model=name)
+    assert name is not None
+    return PredictRequest(model=name, records=records, batch="instances" in data)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, refused whole when it is too large or not one."""
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadError([Problem("body", f"is larger than {MAX_BODY_BYTES} bytes")])
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError([Problem("body", f"is not valid JSON ({exc})")]) from None
+    if not isinstance(data, dict):
+        raise PayloadError([Problem("body", "must be a JSON object")])
+    return data
+
+
+def _records(data: dict[str, Any], problems: list[Problem]) -> tuple[Any, ...]:
+    """The records of ``features`` (one) or ``instances`` (a list); problems go to ``problems``."""
     has_features, has_instances = "features" in data, "instances" in data
-    records: tuple[Any, ...] = ()
     if has_features and has_instances:
         problems.append(Problem("instances", "give either features or instances, not both"))
     elif not (has_features or has_instances):
@@ -109,7 +124,7 @@ def parse_request(body: bytes) -> PredictRequest:
             Problem("features", "is missing; give features (one record) or instances (a list)")
         )
     elif has_features:
-        records = (data["features"],)
+        return (data["features"],)
     else:
         instances = data["instances"]
         if not isinstance(instances, list):
@@ -121,12 +136,8 @@ def parse_request(body: bytes) -> PredictRequest:
                 Problem("instances", f"has {len(instances)} items; at most {MAX_INSTANCES}")
             )
         else:
-            records = tuple(instances)
-    name = model if isinstance(model, str) and model else None
-    if problems:
-        raise PayloadError(problems, model=name)
-    assert name is not None
-    return PredictRequest(model=name, records=records, batch=has_instances)
+            return tuple(instances)
+    return ()
 
 
 def validate_records(

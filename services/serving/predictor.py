@@ -9,15 +9,24 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from db.base import utcnow
 from services.predictions.ids import prediction_ids
-from services.registry.scoring import score_records
+from services.registry.loading import LoadedModel
+from services.registry.scoring import ScoredRecord, score_records
 from services.serving.metrics import ServingMetrics
-from services.serving.model_holder import ModelHolder
-from services.serving.payload import PayloadError, Problem, parse_request, validate_records
+from services.serving.model_holder import ModelEntry, ModelHolder
+from services.serving.payload import (
+    PayloadError,
+    PredictRequest,
+    Problem,
+    parse_request,
+    validate_records,
+)
 from services.serving.prediction_log import PredictionLog
 
 __all__ = ["Answer", "Predictor"]
@@ -61,46 +70,12 @@ class Predictor:
         """
         t0 = time.perf_counter() if started is None else started
         try:
-            request = parse_request(body)
-        except PayloadError as exc:
-            entry = self._holder.get(exc.model) if exc.model else None
-            loaded = entry.loaded if entry is not None else None
-            self._metrics.error(
-                model=entry.name if entry is not None else "",
-                version=loaded.version if loaded is not None else None,
-                reason="validation",
-            )
-            return _problems(exc.problems)
-        entry = self._holder.get(request.model)
-        if entry is None:
-            # Unknown names are not used as label values: clients could grow the series.
-            self._metrics.error(model="", version=None, reason="unknown_model")
-            known = ", ".join(sorted(self._holder.entries())) or "none"
-            return _json(404, {"detail": f"no model named {request.model!r} (known: {known})"})
-        loaded = entry.loaded
-        if loaded is None:
-            self._metrics.error(model=entry.name, version=None, reason="unavailable")
-            return _json(503, {"detail": f"model {entry.name!r} has no production version loaded"})
-        if not self._log.accepting:
-            self._metrics.error(model=entry.name, version=loaded.version, reason="unavailable")
-            return _json(
-                503,
-                {"detail": "the prediction log cannot reach the store; try again shortly"},
-            )
-        try:
-            records = validate_records(entry.feature_schema, request)
-        except PayloadError as exc:
-            self._metrics.error(model=entry.name, version=loaded.version, reason="validation")
-            return _problems(exc.problems)
-        try:
-            scored = score_records(model=loaded, schema=entry.feature_schema, records=records)
-        except Exception as exc:
-            logger.exception("model %r version %s failed to score", entry.name, loaded.version)
-            self._metrics.error(model=entry.name, version=loaded.version, reason="model_error")
-            return _json(
-                500,
-                {"detail": f"model {entry.name!r} failed to score: {exc.__class__.__name__}"},
-            )
+            request = self._parse(body)
+            entry, loaded = self._ready_model(request.model)
+            records = self._validate(entry, loaded, request)
+            scored = self._score(entry, loaded, records)
+        except _RefusedError as refused:
+            return refused.answer
         ts = utcnow()
         ids = prediction_ids([ts] * len(scored))
         answers = [
@@ -123,24 +98,95 @@ class Predictor:
             top_scores=[s.top_score for s in scored],
             latency_seconds=latency,
         )
-        latency_ms = latency * 1000.0
-        self._log.submit(
-            [
-                {
-                    "id": pid,
-                    "model_id": entry.model_id,
-                    "version_id": loaded.version_id,
-                    "ts": ts,
-                    "features": record,
-                    "predicted_class": s.predicted_class,
-                    "scores": s.probabilities,
-                    "top_score": s.top_score,
-                    "latency_ms": latency_ms,
-                }
-                for pid, record, s in zip(ids, records, scored, strict=True)
-            ]
-        )
+        self._log.submit(_log_rows(entry, loaded, ts=ts, ids=ids, records=records,
+                                   scored=scored, latency_ms=latency * 1000.0))
         return answer
+
+    def _parse(self, body: bytes) -> PredictRequest:
+        """The request's shape, or a 422 counted against the model it names (if served)."""
+        try:
+            return parse_request(body)
+        except PayloadError as exc:
+            entry = self._holder.get(exc.model) if exc.model else None
+            loaded = entry.loaded if entry is not None else None
+            self._metrics.error(
+                model=entry.name if entry is not None else "",
+                version=loaded.version if loaded is not None else None,
+                reason="validation",
+            )
+            raise _RefusedError(_problems(exc.problems)) from None
+
+    def _ready_model(self, name: str) -> tuple[ModelEntry, LoadedModel]:
+        """The served model a request names, with its loaded version and a log to write to."""
+        entry = self._holder.get(name)
+        if entry is None:
+            # Unknown names are not used as label values: clients could grow the series.
+            self._metrics.error(model="", version=None, reason="unknown_model")
+            known = ", ".join(sorted(self._holder.entries())) or "none"
+            raise _RefusedError(
+                _json(404, {"detail": f"no model named {name!r} (known: {known})"}))
+        loaded = entry.loaded
+        if loaded is None:
+            self._metrics.error(model=entry.name, version=None, reason="unavailable")
+            raise _RefusedError(_json(
+                503, {"detail": f"model {entry.name!r} has no production version loaded"}))
+        if not self._log.accepting:
+            self._metrics.error(model=entry.name, version=loaded.version, reason="unavailable")
+            raise _RefusedError(_json(
+                503,
+                {"detail": "the prediction log cannot reach the store; try again shortly"},
+            ))
+        return entry, loaded
+
+    def _validate(self, entry: ModelEntry, loaded: LoadedModel, request: PredictRequest
+                  ) -> list[dict[str, Any]]:
+        """The request's records checked against the model's feature schema."""
+        try:
+            return validate_records(entry.feature_schema, request)
+        except PayloadError as exc:
+            self._metrics.error(model=entry.name, version=loaded.version, reason="validation")
+            raise _RefusedError(_problems(exc.problems)) from None
+
+    def _score(self, entry: ModelEntry, loaded: LoadedModel, records: list[dict[str, Any]]
+               ) -> list[ScoredRecord]:
+        """The model's answers; a model that fails to score is a logged 500."""
+        try:
+            return score_records(model=loaded, schema=entry.feature_schema, records=records)
+        except Exception as exc:
+            logger.exception("model %r version %s failed to score", entry.name, loaded.version)
+            self._metrics.error(model=entry.name, version=loaded.version, reason="model_error")
+            raise _RefusedError(_json(
+                500,
+                {"detail": f"model {entry.name!r} failed to score: {exc.__class__.__name__}"},
+            )) from None
+
+
+class _RefusedError(Exception):
+    """A step of :meth:`Predictor.handle` refused the request with ``answer``."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.status)
+        self.answer = answer
+
+
+def _log_rows(entry: ModelEntry, loaded: LoadedModel, *, ts: datetime, ids: Sequence[str],
+              records: Sequence[dict[str, Any]], scored: Sequence[ScoredRecord],
+              latency_ms: float) -> list[dict[str, Any]]:
+    """The prediction log's rows of one answered request."""
+    return [
+        {
+            "id": pid,
+            "model_id": entry.model_id,
+            "version_id": loaded.version_id,
+            "ts": ts,
+            "features": record,
+            "predicted_class": s.predicted_class,
+            "scores": s.probabilities,
+            "top_score": s.top_score,
+            "latency_ms": latency_ms,
+        }
+        for pid, record, s in zip(ids, records, scored, strict=True)
+    ]
 
 
 def _problems(problems: tuple[Problem, ...]) -> Answer:

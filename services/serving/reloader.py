@@ -163,16 +163,7 @@ class ModelReloader:
         current = self._holder.get(target.name)
         loaded = current.loaded if current is not None else None
         if target.version_id is None or target.version is None:
-            self._refused.pop(target.name, None)
-            if loaded is not None:
-                self._metrics.model_unloaded(model=target.name, version=loaded.version)
-                logger.warning("model %r has no production version any more", target.name)
-            if (
-                current is None
-                or loaded is not None
-                or current.feature_schema != (target.feature_schema)
-            ):
-                self._holder.put(_entry(target, None))
+            self._serve_nothing(target, current)
             return
         if (
             loaded is not None
@@ -187,40 +178,62 @@ class ModelReloader:
             if current is None:
                 self._holder.put(_entry(target, None))
             return
+        new = self._load(target, current, version=target.version, version_id=target.version_id)
+        if new is not None:
+            self._serve(target, new, previous=loaded)
+
+    def _serve_nothing(self, target: ProductionTarget, current: ModelEntry | None) -> None:
+        """The model has no production version: stop serving whatever it served."""
+        loaded = current.loaded if current is not None else None
+        self._refused.pop(target.name, None)
+        if loaded is not None:
+            self._metrics.model_unloaded(model=target.name, version=loaded.version)
+            logger.warning("model %r has no production version any more", target.name)
+        if current is None or loaded is not None or current.feature_schema != target.feature_schema:
+            self._holder.put(_entry(target, None))
+
+    def _load(self, target: ProductionTarget, current: ModelEntry | None, *, version: int,
+              version_id: int) -> LoadedModel | None:
+        """The target's version from its artifact; ``None`` (logged, remembered) if refused."""
         try:
-            new = load_model(
-                version=target.version,
-                version_id=target.version_id,
+            return load_model(
+                version=version,
+                version_id=version_id,
                 artifact_path=target.artifact_path,
                 artifact_sha256=target.artifact_sha256,
                 feature_schema=target.feature_schema,
             )
         except Exception as exc:
-            self._failed[target.version_id] = (target.artifact_sha256, self._clock())
-            self._refused[target.name] = f"version {target.version} refused: {exc}"
+            loaded = current.loaded if current is not None else None
+            self._failed[version_id] = (target.artifact_sha256, self._clock())
+            self._refused[target.name] = f"version {version} refused: {exc}"
             keeping = f"still serving version {loaded.version}" if loaded else "nothing served"
             logger.error(
                 "refusing version %s of model %r: %s (%s)",
-                target.version,
+                version,
                 target.name,
                 exc,
                 keeping,
             )
             if current is None:
                 self._holder.put(_entry(target, None))
-            return
-        self._failed.pop(target.version_id, None)
+            return None
+
+    def _serve(self, target: ProductionTarget, new: LoadedModel, *,
+               previous: LoadedModel | None) -> None:
+        """Switch the request path to ``new``, replacing ``previous`` (if any)."""
+        self._failed.pop(new.version_id, None)
         self._refused.pop(target.name, None)
         self._holder.put(_entry(target, new))
-        previous = loaded.version if loaded is not None else None
+        was = previous.version if previous is not None else None
         self._metrics.model_loaded(
-            model=target.name, version=new.version, classes=new.classes, previous=previous
+            model=target.name, version=new.version, classes=new.classes, previous=was
         )
         logger.info(
             "serving model %r version %s%s",
             target.name,
             new.version,
-            f" (was version {previous})" if previous is not None else "",
+            f" (was version {was})" if was is not None else "",
         )
 
     def _recently_failed(self, target: ProductionTarget) -> bool:

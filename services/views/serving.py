@@ -24,7 +24,8 @@ from db.repositories.registry import RegistryError
 from db.session import session_scope
 from services.prometheus.metric_names import SCRAPE_INTERVAL_S
 from services.prometheus.promql import clamp_range
-from services.prometheus.source import MetricsSource, MetricsSourceError, RangeSeries
+from services.prometheus.results import RangeSeries
+from services.prometheus.source import MetricsSource, MetricsSourceError
 
 __all__ = [
     "PANELS",
@@ -257,47 +258,12 @@ def serving_view(
         LookupError: the model is not registered.
     """
     start, end, step = clamp_range(start, end, step_s)
-    # One read of the store: the model, its versions and the markers of the window.
-    with session_scope(engine) as session:
-        try:
-            found = registry.get_model(session=session, name=model)
-        except RegistryError:
-            raise LookupError(f"no model named {model!r} is registered") from None
-        choice = _choice(session, found)
-        markers = _markers(session, found, start, end)
-    if versions is not None:
-        unknown = sorted(set(versions) - set(choice.versions))
-        if unknown:
-            raise UnknownVersionError(
-                f"{model} has no version {', '.join(unknown)}; registered: "
-                f"{', '.join(choice.versions) or 'none'}")
+    choice, markers = _model_and_markers(engine, model, start, end)
+    _check_versions(model, choice, versions)
     window = rate_window(step)
-    panels: dict[str, Panel] = {}
-    unavailable: str | None = None
-    asked = 0
-    for spec in PANELS:
-        shown = versions
-        if spec.name == "error_rate" and versions is not None:
-            # Requests that failed before any version answered (no production version
-            # loaded, ...) carry an empty version; they belong to every selection.
-            shown = [*versions, ""]
-        query = preset.render(spec.name, model=model, versions=shown, window=window)
-        if query is None:
-            panels[spec.name] = Panel(spec=spec)
-            continue
-        if unavailable is not None:  # one timeout, not one a panel
-            panels[spec.name] = Panel(spec=spec, error=unavailable, query=query)
-            continue
-        asked += 1
-        try:
-            result = source.range(query, start=start, end=end, step_s=step)
-        except MetricsSourceError as exc:
-            if exc.kind in ("refused", "timeout", "http", "not_json"):
-                unavailable = str(exc)
-            panels[spec.name] = Panel(spec=spec, error=str(exc), query=query)
-            continue
-        panels[spec.name] = Panel(spec=spec, series=result.series, warnings=result.warnings,
-                                  query=query)
+    panels, unavailable, asked = _ask_panels(
+        source, preset, model=model, versions=versions, start=start, end=end, step=step,
+        window=window)
     return ServingView(
         model=model,
         versions=tuple(versions) if versions is not None else choice.versions,
@@ -310,6 +276,78 @@ def serving_view(
         unavailable=unavailable,
         requests=asked,
     )
+
+
+def _model_and_markers(engine: Engine, model: str, start: datetime, end: datetime
+                       ) -> tuple[ModelChoice, list[Marker]]:
+    """One read of the store: the model, its versions and the markers of the window."""
+    with session_scope(engine) as session:
+        try:
+            found = registry.get_model(session=session, name=model)
+        except RegistryError:
+            raise LookupError(f"no model named {model!r} is registered") from None
+        return _choice(session, found), _markers(session, found, start, end)
+
+
+def _check_versions(model: str, choice: ModelChoice, versions: Sequence[str] | None) -> None:
+    """Refuse versions the registry does not know, naming them and the registered ones."""
+    if versions is None:
+        return
+    unknown = sorted(set(versions) - set(choice.versions))
+    if unknown:
+        raise UnknownVersionError(
+            f"{model} has no version {', '.join(unknown)}; registered: "
+            f"{', '.join(choice.versions) or 'none'}")
+
+
+def _ask_panels(
+    source: MetricsSource,
+    preset: PanelQueries,
+    *,
+    model: str,
+    versions: Sequence[str] | None,
+    start: datetime,
+    end: datetime,
+    step: float,
+    window: str,
+) -> tuple[dict[str, Panel], str | None, int]:
+    """Every panel, asked in order: ``(panels, why Prometheus is unavailable, requests)``.
+
+    Once Prometheus is found unavailable the later panels are not asked: one timeout,
+    not one a panel.
+    """
+    panels: dict[str, Panel] = {}
+    unavailable: str | None = None
+    asked = 0
+    for spec in PANELS:
+        query = preset.render(spec.name, model=model, versions=_shown_versions(spec, versions),
+                              window=window)
+        if query is None:
+            panels[spec.name] = Panel(spec=spec)
+            continue
+        if unavailable is not None:
+            panels[spec.name] = Panel(spec=spec, error=unavailable, query=query)
+            continue
+        asked += 1
+        try:
+            result = source.range(query, start=start, end=end, step_s=step)
+        except MetricsSourceError as exc:
+            if exc.kind in ("refused", "timeout", "http", "not_json"):
+                unavailable = str(exc)
+            panels[spec.name] = Panel(spec=spec, error=str(exc), query=query)
+            continue
+        panels[spec.name] = Panel(spec=spec, series=result.series, warnings=result.warnings,
+                                  query=query)
+    return panels, unavailable, asked
+
+
+def _shown_versions(spec: PanelSpec, versions: Sequence[str] | None) -> Sequence[str] | None:
+    """The versions a panel's query selects."""
+    if spec.name == "error_rate" and versions is not None:
+        # Requests that failed before any version answered (no production version
+        # loaded, ...) carry an empty version; they belong to every selection.
+        return [*versions, ""]
+    return versions
 
 
 def _combined(series: Sequence[RangeSeries], how: str) -> dict[float, float]:

@@ -25,7 +25,8 @@ from services.audit import record
 from services.drift.frame import decode_rows, feature_kinds
 from services.labels.queue import QueueFilter, labeling_queue
 from services.labels.save import LabelEdit, save_labels
-from services.quality.metrics import accuracy_trend, quality_report
+from services.quality.report import quality_report
+from services.quality.trend import accuracy_trend
 from tests.factories import log_predictions, make_model
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from benchmarks import quality_store
 from db.models import Feedback, Prediction
 from db.session import session_scope
-from services.quality.metrics import quality_report
+from services.quality.report import quality_report
 
 
 def test_the_generated_store_is_what_the_benchmark_says(engine: Engine) -> None:

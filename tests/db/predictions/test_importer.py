@@ -19,7 +19,7 @@ from db.session import session_scope
 from services.access import CLI, PermissionDenied, Principal, Role
 from services.cli import main as cli
 from services.predictions.importer import PredictionImportError, import_predictions
-from services.quality.metrics import quality_report
+from services.quality.report import quality_report
 from tests.cli_runner import RunCli
 from tests.factories import make_model
 

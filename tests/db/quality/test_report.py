@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 from db.repositories import registry
 from db.repositories.quality import labelled_counts
 from db.session import session_scope
-from services.quality.metrics import matrix_from_counts, quality_report
+from services.quality.metrics import matrix_from_counts
+from services.quality.report import quality_report
 from tests.cli_runner import RunCli
 from tests.factories import log_predictions, make_model
 

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import Engine
 
 from db.base import utcnow
-from services.quality.metrics import accuracy_trend, wilson_interval
+from services.quality.metrics import wilson_interval
+from services.quality.trend import accuracy_trend
 from tests.factories import log_predictions, make_model
 
 

@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from services.prometheus.source import MetricsSourceError, Sample
+from services.prometheus.results import InstantSeries
+from services.prometheus.source import MetricsSourceError
 from services.views.overview import MIN_LABELS_PER_DAY, serving_snapshot, store_overview
 from tests.factories import log_predictions, make_model
 
@@ -66,11 +67,11 @@ def test_a_model_without_production_or_traffic_reads_as_empty(engine: Engine) ->
 class _Source:
     url = "http://prom.test"
 
-    def __init__(self, answers: list[list[Sample]] | None = None) -> None:
+    def __init__(self, answers: list[list[InstantSeries]] | None = None) -> None:
         self.answers = answers
         self.calls = 0
 
-    def instant(self, query: str) -> list[Sample]:
+    def instant(self, query: str) -> list[InstantSeries]:
         self.calls += 1
         if self.answers is None:
             raise MetricsSourceError("Prometheus at http://prom.test is unavailable: x",
@@ -80,8 +81,8 @@ class _Source:
 
 def test_serving_snapshot_joins_rate_and_latency_by_model() -> None:
     source = _Source([
-        [Sample({"model": "churn"}, 2.0)],
-        [Sample({"model": "churn"}, 0.012), Sample({"model": "other"}, float("nan"))],
+        [InstantSeries({"model": "churn"}, 2.0)],
+        [InstantSeries({"model": "churn"}, 0.012), InstantSeries({"model": "other"}, float("nan"))],
     ])
     snap = serving_snapshot(source=source)
     assert snap.error is None

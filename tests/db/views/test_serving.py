@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 from db.repositories import registry
 from db.session import session_scope
 from services.prometheus.presets import active_preset
-from services.prometheus.source import MetricsSourceError, RangeResult, RangeSeries, Sample
+from services.prometheus.results import InstantSeries, RangeResult, RangeSeries
+from services.prometheus.source import MetricsSourceError
 from services.settings import Settings
 from services.views.serving import (
     PANELS,
@@ -37,7 +38,7 @@ class FakeSource:
         self.queries: list[str] = []
         self.request_count = 0
 
-    def instant(self, query: str) -> list[Sample]:
+    def instant(self, query: str) -> list[InstantSeries]:
         raise AssertionError("the page asks range queries only")
 
     def instant_result(self, query: str):  # type: ignore[no-untyped-def]
