@@ -13,10 +13,12 @@ import streamlit as st
 
 from dashboard.auth import current_user, sso_signed_in
 from dashboard.components import signout_form
+from dashboard.format import md_text
 from dashboard.navigation import HOME, PAGES, SIGNIN, pages_for, start_page
 from db.schema import SchemaError
 from services.access import Principal
 from services.auth.tokens import MissingSecretError
+from services.settings import SettingsError
 
 st.set_page_config(page_title="opsdash", page_icon="📈", layout="wide")
 
@@ -27,6 +29,10 @@ def _who() -> Principal | None:
     except MissingSecretError as exc:
         st.error(f"Sign-in is not configured: {exc}. Then restart the dashboard.",
                  icon=":material/key_off:")
+    except SettingsError as exc:
+        # Before the catch-all below, which would blame the store for a mistyped setting.
+        st.error(f"The settings cannot be used: {md_text(str(exc))}. Fix them and restart "
+                 "the dashboard.", icon=":material/settings:")
     except SchemaError as exc:
         st.error(f"The feedback store is not ready: {exc}.", icon=":material/database:")
     except Exception:

@@ -33,7 +33,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     before = machine()
     references = rounded(reference_figures())
     with tempfile.TemporaryDirectory(prefix="opsdash-bench-") as tmp:
-        settings = replace(Settings(), var_dir=tmp, database_url="")
+        settings = Settings(var_dir=tmp, database_url="")
         url = settings.resolved_database_url
         engine = make_engine(url)
         upgrade(engine)

@@ -18,7 +18,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -77,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="opsdash-bench-") as tmp:
         port = free_loopback_port()
-        settings = replace(Settings(), var_dir=tmp, database_url="", prometheus_port=port)
+        settings = Settings(var_dir=tmp, database_url="", prometheus_port=port)
         paths = StackPaths(Path(tmp))
         engine = make_engine(settings.resolved_database_url)
         upgrade(engine)

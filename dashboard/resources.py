@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -42,8 +41,8 @@ def engine_for(database_url: str) -> Engine:
 @st.cache_resource(show_spinner=False)
 def _source(connection: tuple[str, float, str, str, str, str]) -> MetricsSource:
     url, timeout, headers, token, basic, ca_bundle = connection
-    return source_from_settings(replace(
-        settings(), prometheus_url=url, prometheus_timeout=timeout, prometheus_headers=headers,
+    return source_from_settings(settings().replace(
+        prometheus_url=url, prometheus_timeout=timeout, prometheus_headers=headers,
         prometheus_bearer_token=token, prometheus_basic_auth=basic,
         prometheus_ca_bundle=ca_bundle,
     ))
@@ -71,7 +70,7 @@ def serving_source() -> MetricsSource:
 
 @st.cache_resource(show_spinner=False)
 def _preset(path: str, modified: float, name: str) -> Preset:
-    return active_preset(replace(settings(), query_presets_file=path, query_preset=name))
+    return active_preset(settings().replace(query_presets_file=path, query_preset=name))
 
 
 def query_preset() -> Preset:

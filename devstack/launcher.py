@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -218,7 +217,7 @@ def run_demo(settings: Settings, *, reset: bool = False, out: TextIO | None = No
     out = out or sys.stdout
     say = _Say(out)
     timer = PhaseTimer()
-    settings = replace(settings, var_dir=str(Path(settings.var_dir).resolve()))
+    settings = settings.replace(var_dir=str(Path(settings.var_dir).resolve()))
     paths = StackPaths(Path(settings.var_dir))
     problems = taken_ports(
         LOOPBACK, {"Prometheus": settings.prometheus_port, "dashboard": settings.dashboard_port}

@@ -1,48 +1,103 @@
 """One settings object, read from ``OPSDASH_*`` environment variables.
 
-Every setting has a documented default here and in the README; nothing else in the
-code base reads the environment for configuration.
+Every setting has a documented default (and range, where one applies) here and in the
+README; nothing else in the code base reads the environment for configuration.
+
+:class:`Settings` is a frozen pydantic-settings model. ``Settings.from_env()`` (what
+:func:`get_settings` returns) reads the variables; ``Settings(**values)`` is the defaults
+with ``values`` over them and never looks at the environment, so a test's settings cannot
+pick up a developer's exported variables; ``settings.replace(**changes)`` derives a changed
+copy. ``from_env`` and ``replace`` validate every value and raise :class:`SettingsError`
+with one line naming each bad variable; a secret's value is never shown, not even there.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 __all__ = ["PROJECT_ROOT", "Settings", "SettingsError", "get_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_PREFIX = "OPSDASH_"
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
 
 
-def _default_var_dir() -> str:
-    return str(PROJECT_ROOT / "var")
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("is not a known IANA time zone") from None
+    return name
 
 
-@dataclass(frozen=True)
-class Settings:
+# The kinds of value a setting may hold; an out-of-range message states the whole range.
+#: A TCP port.
+Port = Annotated[int, Field(ge=1, le=65535)]
+#: A duration, interval or rate (seconds, hours, requests a second): greater than 0.
+Positive = Annotated[float, Field(gt=0)]
+#: A duration in whole seconds: at least 1.
+WholeSeconds = Annotated[int, Field(ge=1)]
+#: How many of something (rows, bytes, labels, failures, days): at least 1.
+Count = Annotated[int, Field(ge=1)]
+#: A share of requests: 0 to 1.
+Share = Annotated[float, Field(ge=0, le=1)]
+#: An IANA time zone name that this machine knows (``UTC``, ``Europe/Berlin``).
+TimeZone = Annotated[str, AfterValidator(_known_zone)]
+#: A credential: left out of ``repr``, ``str`` and ``model_dump``, and out of error messages.
+Secret = Annotated[str, Field(repr=False, exclude=True)]
+
+
+class Settings(BaseSettings):
     """Runtime configuration. Field ``x_y`` is read from ``OPSDASH_X_Y``."""
 
+    model_config = SettingsConfigDict(
+        env_prefix=_PREFIX,
+        env_ignore_empty=True,  # an empty variable means the default, as an unset one
+        frozen=True,
+        extra="forbid",
+        allow_inf_nan=False,  # "inf" seconds or "nan" shares are typing mistakes, not values
+        hide_input_in_errors=True,  # a pydantic error must not carry a secret either
+    )
+
+    # --- store and files ------------------------------------------------------------------
     #: Folder for all state of the local stack (database, artifacts, Prometheus data, logs).
-    var_dir: str = field(default_factory=_default_var_dir)
+    var_dir: str = str(PROJECT_ROOT / "var")
     #: SQLAlchemy URL of the feedback store. Empty means ``sqlite:///<var_dir>/opsdash.db``.
     database_url: str = ""
+    #: Folder holding model artifacts. Empty means ``<var_dir>/artifacts``.
+    artifacts_dir: str = ""
+
+    # --- Prometheus -----------------------------------------------------------------------
     #: Base URL of the Prometheus-compatible server the dashboard queries.
     prometheus_url: str = "http://127.0.0.1:9090"
     #: Seconds before a Prometheus request is abandoned (no retries are made).
-    prometheus_timeout: float = 3.0
+    prometheus_timeout: Positive = 3.0
     #: Sent as ``Authorization: Bearer <token>`` to Prometheus. No default (a secret).
-    prometheus_bearer_token: str = field(default="", repr=False)
+    prometheus_bearer_token: Secret = ""
     #: ``user:password`` for HTTP basic authentication at Prometheus. No default (a secret).
-    prometheus_basic_auth: str = field(default="", repr=False)
+    prometheus_basic_auth: Secret = ""
     #: Extra HTTP headers for Prometheus, ``Name=value;Other=value`` (Mimir and Cortex need
-    #: ``X-Scope-OrgID=<tenant>``). Hidden from ``repr`` as a header may carry a credential.
-    prometheus_headers: str = field(default="", repr=False)
+    #: ``X-Scope-OrgID=<tenant>``). Hidden like a secret as a header may carry a credential.
+    prometheus_headers: Secret = ""
     #: PEM file of the certificate authorities that sign Prometheus' TLS certificate. Empty
     #: means the system's trust store.
     prometheus_ca_bundle: str = ""
@@ -51,64 +106,74 @@ class Settings:
     query_preset: str = "opsdash"
     #: Optional TOML file adding query presets or overriding panels of built-in ones.
     query_presets_file: str = ""
-    #: Port of the local Prometheus started by ``make demo``.
-    prometheus_port: int = 9090
+
+    # --- inference service ----------------------------------------------------------------
     #: Host and port the inference service binds to.
     serving_host: str = "127.0.0.1"
-    serving_port: int = 8000
-    #: Port of the Streamlit dashboard.
-    dashboard_port: int = 8501
-    #: Folder holding model artifacts. Empty means ``<var_dir>/artifacts``.
-    artifacts_dir: str = ""
+    serving_port: Port = 8000
     #: Seconds between the inference service's checks for a newly promoted version.
-    model_reload_seconds: float = 5.0
+    model_reload_seconds: Positive = 5.0
     #: Seconds between flushes of the prediction log; also flushed every ``log_batch_size`` rows.
-    log_flush_seconds: float = 1.0
-    log_batch_size: int = 500
-    #: Seed of the demo scenario: the same seed gives the same models and history.
-    demo_seed: int = 42
-    #: Days of demo history seeded before "now".
-    demo_days: int = 14
-    #: Requests per second the simulator sends to the inference service (per model).
-    simulator_rps: float = 0.2
-    #: IANA time zone used to display timestamps and bucket days in the dashboard.
-    timezone: str = "UTC"
-    #: Seconds that dashboard figures read from the store are cached.
-    cache_ttl_seconds: int = 30
-    #: Key that signs sign-in cookies: a long random value (at least 32 characters). No
-    #: default on purpose; the demo launcher writes one to ``<var_dir>/cookie-secret``.
-    cookie_secret: str = field(default="", repr=False)
-    #: Quality trend: a bucket with fewer labels shows "not enough labels", not a point.
-    quality_min_labels: int = 20
-    #: Largest label CSV file accepted for import, in bytes.
-    label_import_max_bytes: int = 10 * 1024 * 1024
-    #: Most rows one label import may hold. An import is one write transaction (all or
-    #: nothing): on SQLite 0.1 to 0.16 ms a row (``make bench-labels``), so at most about
-    #: 2 s, well within the 5 s that other writers (the prediction log) wait for the lock.
-    label_import_max_rows: int = 12_000
+    log_flush_seconds: Positive = 1.0
+    log_batch_size: Count = 500
     #: Bearer token of the inference service's ``POST /feedback`` (at least 16 characters).
     #: No default on purpose: without it the endpoint answers 503.
-    feedback_token: str = field(default="", repr=False)
+    feedback_token: Secret = ""
+
+    # --- dashboard ------------------------------------------------------------------------
+    #: Port of the Streamlit dashboard.
+    dashboard_port: Port = 8501
+    #: IANA time zone used to display timestamps and bucket days in the dashboard.
+    timezone: TimeZone = "UTC"
+    #: Seconds that dashboard figures read from the store are cached.
+    cache_ttl_seconds: WholeSeconds = 30
     #: Serving page objective: p95 latency at or under this many seconds ...
-    slo_latency_p95_seconds: float = 0.25
+    slo_latency_p95_seconds: Positive = 0.25
     #: ... and errors at or under this share of requests.
-    slo_error_rate: float = 0.01
+    slo_error_rate: Share = 0.01
     #: Seconds between refreshes of the Serving page's live charts.
-    serving_refresh_seconds: int = 15
-    #: Hours a sign-in lasts before the user must sign in again.
-    session_hours: float = 12.0
-    #: Consecutive failed sign-ins after which an account is locked ...
-    signin_max_failures: int = 5
-    #: ... for this many seconds.
-    signin_lockout_seconds: int = 300
-    #: Drift: the dataset has drifted when at least this share of its features has.
-    drift_share: float = 0.5
+    serving_refresh_seconds: WholeSeconds = 15
+    #: Quality trend: a bucket with fewer labels shows "not enough labels", not a point.
+    quality_min_labels: Count = 20
+    #: Drift: the dataset has drifted when at least this share of its features has (a share
+    #: of 0 would call every dataset drifted, so it is excluded as on the command line).
+    drift_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     #: Optional TOML file choosing a drift test or threshold per feature (see
     #: ``services/drift/config.py``).
     drift_config_file: str = ""
+
+    # --- sign-in --------------------------------------------------------------------------
+    #: Key that signs sign-in cookies: a long random value (at least 32 characters). No
+    #: default on purpose; the demo launcher writes one to ``<var_dir>/cookie-secret``.
+    cookie_secret: Secret = ""
+    #: Hours a sign-in lasts before the user must sign in again.
+    session_hours: Positive = 12.0
+    #: Consecutive failed sign-ins after which an account is locked ...
+    signin_max_failures: Count = 5
+    #: ... for this many seconds.
+    signin_lockout_seconds: WholeSeconds = 300
     #: Single sign-on: the ID-token claim that names the user's role (e.g. ``groups``).
     #: Empty means the role is the local user's with the verified e-mail address.
     oidc_role_claim: str = ""
+
+    # --- label import ---------------------------------------------------------------------
+    #: Largest label CSV file accepted for import, in bytes.
+    label_import_max_bytes: Count = 10 * 1024 * 1024
+    #: Most rows one label import may hold. An import is one write transaction (all or
+    #: nothing): on SQLite 0.1 to 0.16 ms a row (``make bench-labels``), so at most about
+    #: 2 s, well within the 5 s that other writers (the prediction log) wait for the lock.
+    label_import_max_rows: Count = 12_000
+
+    # --- demo -----------------------------------------------------------------------------
+    #: Port of the local Prometheus started by ``make demo``.
+    prometheus_port: Port = 9090
+    #: Seed of the demo scenario: the same seed gives the same models and history (numpy
+    #: seeds are not negative).
+    demo_seed: Annotated[int, Field(ge=0)] = 42
+    #: Days of demo history seeded before "now".
+    demo_days: Count = 14
+    #: Requests per second the simulator sends to the inference service (per model).
+    simulator_rps: Positive = 0.2
 
     @property
     def resolved_database_url(self) -> str:
@@ -128,30 +193,104 @@ class Settings:
         return f"http://{self.serving_host}:{self.serving_port}"
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the given values: no ``.env`` file, no secrets folder, and the environment
+        only through :meth:`from_env`."""
+        return (init_settings,)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``OPSDASH_*`` variables, validating their types.
+        """Build settings from ``OPSDASH_*`` variables, validating their types and ranges.
+
+        Args:
+            environ: the variables; the process environment when omitted.
 
         Raises:
-            SettingsError: a variable holds a value of the wrong type.
+            SettingsError: a variable holds a value of the wrong type or out of its range.
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            key = f"OPSDASH_{f.name.upper()}"
-            raw = env.get(key)
-            if raw is None or raw == "":
-                continue
-            kind = type(getattr(_DEFAULTS, f.name))
-            try:
-                values[f.name] = kind(raw)
-            except ValueError as exc:
-                raise SettingsError(f"{key}={raw!r} is not a valid {kind.__name__}") from exc
-        return cls(**values)  # type: ignore[arg-type]
+        source = _Environment(cls, os.environ if environ is None else environ)
+        return cls._validated(source())
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with ``changes`` applied, validated like values from the environment.
+
+        Raises:
+            SettingsError: a changed value has the wrong type or is out of its range, or
+                names no setting.
+        """
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return self._validated({**values, **changes})
+
+    @classmethod
+    def _validated(cls, values: Mapping[str, object]) -> Settings:
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            # Not chained: one line is the whole story, and the details add nothing to it.
+            raise SettingsError("; ".join(map(_describe, exc.errors()))) from None
 
 
-_DEFAULTS = Settings()
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (a test passes its own)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ  # first: the base class loads the variables in its __init__
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One bad value as ``OPSDASH_X=value`` and what is wrong with it (a secret's value left
+    out)."""
+    name = str(error["loc"][0]) if error["loc"] else ""
+    field = Settings.model_fields.get(name)
+    if field is None:
+        return f"{name!r} is not a setting"
+    variable = _PREFIX + name.upper()
+    hidden = field.exclude is True  # only secrets are left out of dumps
+    kind = error["type"]
+    if kind in {"greater_than", "greater_than_equal", "less_than_equal"}:
+        # A number reads better bare: OPSDASH_SERVING_PORT=70000.
+        given = "" if hidden else f"={error['input']}"
+        return f"{variable}{given} must be {_range(field)}"
+    given = "" if hidden else f"={error['input']!r}"
+    if kind == "value_error":
+        return f"{variable}{given} {error.get('ctx', {}).get('error')}"
+    if kind == "finite_number":
+        return f"{variable}{given} is not a finite number"
+    return f"{variable}{given} is not a valid {getattr(field.annotation, '__name__', 'value')}"
+
+
+def _range(field: FieldInfo) -> str:
+    """The allowed values of a ranged field, in words."""
+    low_incl, low_excl, high = (_bound(field, name) for name in ("ge", "gt", "le"))
+    if low_incl is not None:
+        return f"between {low_incl} and {high}" if high is not None else f"at least {low_incl}"
+    if high is not None:
+        return f"greater than {low_excl} and at most {high}"
+    return f"greater than {low_excl}"
+
+
+def _bound(field: FieldInfo, name: str) -> object:
+    # ``Field(ge=1)`` is stored as a constraint object with a ``ge`` attribute.
+    return next((getattr(m, name) for m in field.metadata if hasattr(m, name)), None)
 
 
 def get_settings() -> Settings:
-    """Settings from the current environment (cheap; call it where needed)."""
+    """Settings from the current environment (a millisecond or two; call it where needed).
+
+    Raises:
+        SettingsError: a variable holds a value of the wrong type or out of its range.
+    """
     return Settings.from_env()

@@ -9,7 +9,6 @@ PostgreSQL only), a fresh database on a real PostgreSQL server (``tests.postgres
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,11 +32,11 @@ def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> It
     var = tmp_path / "var"
     var.mkdir()
     if backend == "sqlite":
-        yield replace(Settings(), var_dir=str(var), database_url="")
+        yield Settings(var_dir=str(var), database_url="")
         return
     server: PostgresServer = request.getfixturevalue("postgres")
     with fresh_database(server) as url:
-        yield replace(Settings(), var_dir=str(var), database_url=url)
+        yield Settings(var_dir=str(var), database_url=url)
 
 
 @pytest.fixture

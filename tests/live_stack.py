@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pytest
 import requests
@@ -81,8 +81,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     if binary is None:
         pytest.skip("Debian's prometheus is not installed; `make test` installs it")
     var = tmp_path_factory.mktemp("stack")
-    settings = replace(
-        Settings(),
+    settings = Settings(
         var_dir=str(var),
         database_url="",
         serving_port=free_loopback_port(),

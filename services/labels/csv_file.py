@@ -55,6 +55,8 @@ _FORMAT = "prediction_id,label[,labeler]"
 _LABELER_MAX = 100  # width of feedback.labeler
 _SHOWN = 60  # characters of a value quoted in a message
 _SAVE_AS = "save it as UTF-8 (in Excel: CSV UTF-8)"
+#: The documented limits, for callers that pass none (the importer passes the configured ones).
+_DEFAULTS = Settings()
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,8 @@ def check_rows(rows: Sequence[LabelRow], *, where: str = "line") -> list[RowErro
 def read_label_csv(
     data: bytes,
     *,
-    max_bytes: int = Settings.label_import_max_bytes,
-    max_rows: int = Settings.label_import_max_rows,
+    max_bytes: int = _DEFAULTS.label_import_max_bytes,
+    max_rows: int = _DEFAULTS.label_import_max_rows,
 ) -> tuple[list[LabelRow], list[RowError]]:
     """Read a label CSV file's rows, without checking their values (:func:`check_rows`).
 
@@ -265,8 +267,8 @@ def read_label_csv(
 def parse_label_csv(
     data: bytes,
     *,
-    max_bytes: int = Settings.label_import_max_bytes,
-    max_rows: int = Settings.label_import_max_rows,
+    max_bytes: int = _DEFAULTS.label_import_max_bytes,
+    max_rows: int = _DEFAULTS.label_import_max_rows,
 ) -> list[LabelRow]:
     """Parse and check a label CSV file without the store (see the module notes).
 

@@ -201,6 +201,17 @@ def test_a_session_signed_out_elsewhere_ends_at_the_next_run(
     assert not at.metric
 
 
+def test_a_bad_setting_stops_the_app_naming_the_variable(app: Callable[..., AppTest]) -> None:
+    at = app(as_role=Role.ADMIN, timezone="Mars/Olympus")
+    assert not at.exception
+    # The message is markdown, its underscore escaped.
+    assert at.error[0].value == (
+        "The settings cannot be used: OPSDASH\\_TIMEZONE='Mars/Olympus' is not a known IANA "
+        "time zone. Fix them and restart the dashboard."
+    )
+    assert not at.metric
+
+
 def test_a_missing_cookie_secret_stops_the_app_with_how_to_set_it(
     cookie_secret: str,
     app: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch

@@ -13,7 +13,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,8 +68,8 @@ class ServingStack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingStack]:
     var = tmp_path_factory.mktemp("serving-browser")
-    settings = replace(Settings(), var_dir=str(var), database_url="",
-                       dashboard_port=free_loopback_port(), prometheus_port=free_loopback_port())
+    settings = Settings(var_dir=str(var), database_url="",
+                        dashboard_port=free_loopback_port(), prometheus_port=free_loopback_port())
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     end = datetime.now(UTC).replace(second=0, microsecond=0)

@@ -105,7 +105,7 @@ def _start_dashboard(
         "OPSDASH_PROMETHEUS_URL": f"http://{LOOPBACK}:{free_loopback_port()}",
         "OPSDASH_OIDC_ROLE_CLAIM": role_claim,
     })
-    settings = replace(Settings(), var_dir=str(folder), database_url="", dashboard_port=port)
+    settings = Settings(var_dir=str(folder), database_url="", dashboard_port=port)
     engine = make_engine(settings.resolved_database_url)
     stack.callback(engine.dispose)
     upgrade(engine)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,8 +45,7 @@ TYPED_ON_USERS_PAGE = "<img src=/ onerror=alert('users')>"
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     var = tmp_path_factory.mktemp("xss")
-    settings = replace(Settings(), var_dir=str(var), database_url="",
-                       dashboard_port=free_loopback_port())
+    settings = Settings(var_dir=str(var), database_url="", dashboard_port=free_loopback_port())
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     create_user(engine=engine, actor=SYSTEM, username=ADMIN, role=Role.ADMIN,

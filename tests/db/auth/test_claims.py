@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -170,7 +169,7 @@ def _code(engine: Engine, settings: Settings, password: str, username: str = "an
 
 
 def test_password_sign_in_codes(engine: Engine, settings: Settings, ann: Principal) -> None:
-    strict = replace(settings, signin_max_failures=2, signin_lockout_seconds=300)
+    strict = settings.replace(signin_max_failures=2, signin_lockout_seconds=300)
     assert _code(engine, strict, "wrong-password") == "failed"
     assert _code(engine, strict, PASSWORD, username="nobody") == "failed"
     assert _code(engine, strict, "wrong-password") == "failed"  # this second failure locks

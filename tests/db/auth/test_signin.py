@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +33,7 @@ PASSWORD = "lena-password-1"
 @pytest.fixture
 def strict(settings: Settings) -> Settings:
     """Lock after 3 failures for 5 minutes."""
-    return replace(settings, signin_max_failures=3, signin_lockout_seconds=300)
+    return settings.replace(signin_max_failures=3, signin_lockout_seconds=300)
 
 
 @pytest.fixture

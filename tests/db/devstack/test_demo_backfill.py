@@ -7,7 +7,6 @@ import shutil
 import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +31,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A store seeded with one day of demo history."""
     var = tmp_path_factory.mktemp("backfill") / "var"
     var.mkdir()
-    settings = replace(Settings(), var_dir=str(var), database_url="", demo_days=1)
+    settings = Settings(var_dir=str(var), database_url="", demo_days=1)
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     seed_demo(engine=engine, settings=settings, now=NOW)

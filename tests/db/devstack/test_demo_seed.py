@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,8 +32,8 @@ DAYS = 2
 def _fresh(tmp: Path, *, demo_days: int, demo_seed: int = 42) -> tuple[Settings, Engine]:
     var = tmp / "var"
     var.mkdir(parents=True)
-    settings = replace(
-        Settings(), var_dir=str(var), database_url="", demo_days=demo_days, demo_seed=demo_seed
+    settings = Settings(
+        var_dir=str(var), database_url="", demo_days=demo_days, demo_seed=demo_seed
     )
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)

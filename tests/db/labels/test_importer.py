@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -169,7 +168,7 @@ def test_roles_without_import_labels_are_refused_before_reading(
 def test_the_row_limit_comes_from_the_settings(engine: Engine, ids: list[str]) -> None:
     data = _csv(*(f"{pid},stays" for pid in ids))
     with pytest.raises(LabelImportError, match="at most 3 are imported at once"):
-        _import(engine, data, settings=replace(Settings(), label_import_max_rows=3))
+        _import(engine, data, settings=Settings(label_import_max_rows=3))
     assert _counts(engine) == (0, 0, 0)
 
 
@@ -192,7 +191,7 @@ def test_a_large_import_whose_last_row_conflicts_writes_nothing(
     before = _counts(engine)
     data = _csv(*(f"{pid},stays" for pid in ids))
     with pytest.raises(ImportConflictError) as refused:
-        _import(engine, data, settings=replace(Settings(), label_import_max_rows=5000))
+        _import(engine, data, settings=Settings(label_import_max_rows=5000))
     [(line, conflict)] = refused.value.conflicts
     assert (line, conflict.prediction_id, conflict.stored_by) == (5001, last, "bob")
     assert _counts(engine) == before == (1, 1, 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 @pytest.fixture
 def fast_settings(settings: Settings) -> Settings:
-    return replace(settings, model_reload_seconds=0.2, log_flush_seconds=0.2, log_batch_size=50)
+    return settings.replace(model_reload_seconds=0.2, log_flush_seconds=0.2, log_batch_size=50)
 
 
 @pytest.fixture
@@ -238,7 +237,7 @@ def test_every_prediction_is_in_the_store_after_shutdown_written_in_batches(
     answered: dict[str, dict[str, Any]] = {}
     # No timed flush during the test: rows go out when a batch of 50 fills and at shutdown,
     # however slowly a busy machine sends the requests.
-    slow_flush = replace(fast_settings, log_flush_seconds=600.0)
+    slow_flush = fast_settings.replace(log_flush_seconds=600.0)
     with TestClient(create_app(engine=engine, settings=slow_flush)) as client:
         for i in range(120):
             features = {**GOOD, "tenure": float(i)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,8 +41,8 @@ def make_client(engine: Engine, settings: Settings) -> Iterator[MakeClient]:
     clients: list[TestClient] = []
 
     def make(token: str = TOKEN, **changes: Any) -> TestClient:
-        app = create_app(engine=engine, settings=replace(settings, feedback_token=token,
-                                                         **changes))
+        app = create_app(engine=engine,
+                         settings=settings.replace(feedback_token=token, **changes))
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)

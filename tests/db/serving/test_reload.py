@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -38,7 +37,7 @@ def model_ids(engine: Engine, folder: Path) -> tuple[int, int]:
 
 @pytest.fixture
 def client(engine: Engine, settings: Settings, model_ids: tuple[int, int]) -> Iterator[TestClient]:
-    fast = replace(settings, model_reload_seconds=0.2, log_flush_seconds=0.2)
+    fast = settings.replace(model_reload_seconds=0.2, log_flush_seconds=0.2)
     with TestClient(create_app(engine=engine, settings=fast)) as test_client:
         yield test_client
 
@@ -64,7 +63,7 @@ def test_a_promoted_version_is_served_without_a_restart(
     engine: Engine, settings: Settings, folder: Path, model_ids: tuple[int, int]
 ) -> None:
     model_id, _ = model_ids
-    fast = replace(settings, model_reload_seconds=0.2, log_flush_seconds=0.2)
+    fast = settings.replace(model_reload_seconds=0.2, log_flush_seconds=0.2)
     with TestClient(create_app(engine=engine, settings=fast)) as client:
         assert _served_version(client) == 1
 

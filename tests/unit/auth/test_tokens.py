@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import stat
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -107,7 +106,7 @@ def test_short_secrets_are_refused() -> None:
 
 def test_the_configured_secret_wins(settings: Settings) -> None:
     ensure_demo_secret(settings)
-    assert cookie_secret(replace(settings, cookie_secret=OTHER)) == OTHER
+    assert cookie_secret(settings.replace(cookie_secret=OTHER)) == OTHER
 
 
 def test_without_a_secret_the_error_says_how_to_set_one(settings: Settings) -> None:
@@ -117,7 +116,7 @@ def test_without_a_secret_the_error_says_how_to_set_one(settings: Settings) -> N
 
 def test_a_short_configured_secret_is_refused(settings: Settings) -> None:
     with pytest.raises(MissingSecretError, match="shorter than 32"):
-        cookie_secret(replace(settings, cookie_secret="too-short"))
+        cookie_secret(settings.replace(cookie_secret="too-short"))
 
 
 def test_the_demo_secret_is_created_once_private(settings: Settings) -> None:
@@ -130,7 +129,7 @@ def test_the_demo_secret_is_created_once_private(settings: Settings) -> None:
 
 
 def test_session_tokens_last_the_configured_hours(settings: Settings) -> None:
-    configured = replace(settings, cookie_secret=SECRET, session_hours=2.0)
+    configured = settings.replace(cookie_secret=SECRET, session_hours=2.0)
     token = issue_session_token(username="ann", settings=configured, now=T0)
     assert read_session_token(token, settings=configured, now=T0 + 7199) == "ann"
     assert read_session_token(token, settings=configured, now=T0 + 7200) is None

@@ -6,7 +6,6 @@ import io
 import socket
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +69,7 @@ def test_an_unused_port_is_free() -> None:
 
 
 def test_run_demo_refuses_to_start_when_a_port_is_taken(tmp_path: Path, listening: int) -> None:
-    settings = replace(Settings(), var_dir=str(tmp_path / "var"), dashboard_port=listening)
+    settings = Settings(var_dir=str(tmp_path / "var"), dashboard_port=listening)
     out = io.StringIO()
 
     assert stack.run_demo(settings, out=out) == 1
@@ -82,7 +81,7 @@ def test_run_demo_refuses_to_start_when_a_port_is_taken(tmp_path: Path, listenin
 
 
 def test_every_process_listens_on_loopback_only() -> None:
-    settings = replace(Settings(), prometheus_port=19090, serving_port=18000, dashboard_port=18501)
+    settings = Settings(prometheus_port=19090, serving_port=18000, dashboard_port=18501)
     prom = prometheus_spec(
         binary="prometheus", config=Path("p.yml"), data_dir=Path("data"), port=19090
     )
@@ -110,13 +109,13 @@ def test_python_processes_run_with_this_interpreter() -> None:
 
 
 def test_scrape_target_reaches_a_wildcard_bind_over_loopback() -> None:
-    assert scrape_target(replace(Settings(), serving_port=8123)) == "127.0.0.1:8123"
-    wildcard = replace(Settings(), serving_host="0.0.0.0", serving_port=8123)  # noqa: S104
+    assert scrape_target(Settings(serving_port=8123)) == "127.0.0.1:8123"
+    wildcard = Settings(serving_host="0.0.0.0", serving_port=8123)  # noqa: S104
     assert scrape_target(wildcard) == "127.0.0.1:8123"
 
 
 def test_child_env_is_unbuffered_and_points_at_the_local_prometheus() -> None:
-    settings = replace(Settings(), var_dir="/srv/v", prometheus_port=19090)
+    settings = Settings(var_dir="/srv/v", prometheus_port=19090)
 
     env = child_env(settings, {"PATH": "/bin"})
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from tests.unit.prometheus.fake_prometheus import Behaviour, Server, vector
 def test_settings_wire_headers_and_basic_auth_to_the_server(server: Server) -> None:
     url, b = server
     b.body = vector()
-    settings = replace(Settings(), prometheus_url=url, prometheus_timeout=1.0,
+    settings = Settings(prometheus_url=url, prometheus_timeout=1.0,
                        prometheus_headers="X-Scope-OrgID=tenant1; X-Other = v=1 ;",
                        prometheus_basic_auth="ops:pa:ss")
     source_from_settings(settings).instant("up")
@@ -50,13 +49,13 @@ def test_malformed_connection_settings_name_the_variable(
     field: str, value: str, message: str
 ) -> None:
     with pytest.raises(SettingsError, match=message) as caught:
-        source_from_settings(replace(Settings(), **{field: value}))
+        source_from_settings(Settings(**{field: value}))
     if field == "prometheus_basic_auth":
         assert value not in str(caught.value)
 
 
 def test_two_authorizations_at_once_are_refused() -> None:
-    settings = replace(Settings(), prometheus_bearer_token="t", prometheus_basic_auth="u:p")
+    settings = Settings(prometheus_bearer_token="t", prometheus_basic_auth="u:p")
     with pytest.raises(SettingsError, match="only one of"):
         source_from_settings(settings)
 
@@ -74,7 +73,7 @@ def test_a_ca_bundle_from_settings_verifies_the_server(
     url, ca, _ = https_server
     # An environment bundle must not override the configured one.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
-    settings = replace(Settings(), prometheus_url=url, prometheus_timeout=2.0,
+    settings = Settings(prometheus_url=url, prometheus_timeout=2.0,
                        prometheus_ca_bundle=str(ca))
     samples = source_from_settings(settings).instant("up")
     assert [s.labels for s in samples] == [{"tls": "yes"}]

@@ -167,7 +167,7 @@ def test_invalid_presets_stop_with_one_line_naming_file_preset_and_panel(
 def test_load_presets_reads_the_configured_file(tmp_path: Path) -> None:
     path = tmp_path / "presets.toml"
     path.write_text(OVERRIDE, encoding="utf-8")
-    settings = replace(Settings(), query_presets_file=str(path), query_preset="mystack")
+    settings = Settings(query_presets_file=str(path), query_preset="mystack")
     assert set(load_presets(settings)) == {"opsdash", "bentoml", "kserve", "mystack"}
     assert active_preset(settings).origin == str(path)
 
@@ -179,11 +179,11 @@ def test_without_a_file_the_builtin_opsdash_preset_is_active() -> None:
 
 
 def test_a_missing_file_or_unknown_preset_names_the_variable(tmp_path: Path) -> None:
-    missing = replace(Settings(), query_presets_file=str(tmp_path / "nope.toml"))
+    missing = Settings(query_presets_file=str(tmp_path / "nope.toml"))
     with pytest.raises(PresetError, match=r"OPSDASH_QUERY_PRESETS_FILE=.*cannot be read"):
         load_presets(missing)
     with pytest.raises(PresetError, match=r"OPSDASH_QUERY_PRESET='bento'.*known: bentoml, kserve"):
-        active_preset(replace(Settings(), query_preset="bento"))
+        active_preset(Settings(query_preset="bento"))
 
 
 def test_presets_are_hashable_and_immutable() -> None:
