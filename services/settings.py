@@ -16,19 +16,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
-from pydantic_settings.sources.utils import parse_env_vars
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["PROJECT_ROOT", "Settings", "SettingsError", "get_settings"]
 
@@ -69,9 +63,9 @@ Secret = Annotated[str, Field(repr=False, exclude=True)]
 class Settings(BaseSettings):
     """Runtime configuration. Field ``x_y`` is read from ``OPSDASH_X_Y``."""
 
+    # The variables are read by our own source (_Variables, through from_env), which keeps
+    # today's rules: exact names, and an empty variable meaning the default.
     model_config = SettingsConfigDict(
-        env_prefix=_PREFIX,
-        env_ignore_empty=True,  # an empty variable means the default, as an unset one
         frozen=True,
         extra="forbid",
         allow_inf_nan=False,  # "inf" seconds or "nan" shares are typing mistakes, not values
@@ -215,7 +209,7 @@ class Settings(BaseSettings):
         Raises:
             SettingsError: a variable holds a value of the wrong type or out of its range.
         """
-        source = _Environment(cls, os.environ if environ is None else environ)
+        source = _Variables(cls, os.environ if environ is None else environ)
         return cls._validated(source())
 
     def replace(self, **changes: object) -> Settings:
@@ -237,17 +231,29 @@ class Settings(BaseSettings):
             raise SettingsError("; ".join(map(_describe, exc.errors()))) from None
 
 
-class _Environment(EnvSettingsSource):
-    """pydantic-settings' environment source over a given mapping (a test passes its own)."""
+class _Variables(PydanticBaseSettingsSource):
+    """The ``OPSDASH_*`` entries of a mapping (the process environment, or a test's own).
+
+    A source of our own (pydantic-settings' public extension point) rather than its
+    environment source, which reads only ``os.environ``: names match exactly, and an empty
+    variable is left out, so it means the default, as an unset one does.
+    """
 
     def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ  # first: the base class loads the variables in its __init__
         super().__init__(settings_cls)
+        self._environ = environ
 
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(
-            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
-        )
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The variable's raw text for ``field_name`` (``None`` when unset)."""
+        return self._environ.get(_PREFIX + field_name.upper()), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value not in (None, ""):
+                values[key] = value
+        return values
 
 
 def _describe(error: ErrorDetails) -> str:
