@@ -9,6 +9,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+# Parallel test workers: the tests wait on processes and I/O, so more workers than cores pay
+# (measured in docs/testing.md). TEST_WORKERS=0 runs them one by one in this process.
+TEST_WORKERS ?= 4
 # The drift benchmark's own environment: Evidently, which needs pandas 2 (the app runs pandas 3).
 BENCH_DRIFT_VENV ?= .venv-bench-drift
 
@@ -52,8 +55,8 @@ lint: setup-dev  ## ruff and mypy (configured in pyproject.toml).
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: setup-dev lint  ## Set up, lint, then run every test tier.
-	$(VENV)/bin/pytest
+test: setup-dev lint  ## Set up, lint, then run every test tier in TEST_WORKERS parallel workers.
+	$(VENV)/bin/pytest -n $(TEST_WORKERS)
 
 bench-serving: setup  ## Benchmark the Serving page over 7 days of two versions (prints, writes JSON).
 	$(VENV)/bin/python -m benchmarks.serving_page

@@ -8,7 +8,7 @@ PostgreSQL only), a fresh database on a real PostgreSQL server (``tests.postgres
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,10 +51,17 @@ def engine(settings: Settings, backend: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the items
+def pytest_collection_modifyitems(config: pytest.Config, items: Sequence[pytest.Item]) -> None:
+    """Tests that share an expensive fixture run on one parallel worker (``tests.parallel``)."""
+    group_shared_fixtures(config, items)
+
+
 # One real stack per session, shared by the integration and browser tiers.
 # The command line in-process, for the db tests of its commands.
 from tests.cli_runner import run_cli  # noqa: E402
 from tests.live_stack import live_stack  # noqa: E402
+from tests.parallel import group_shared_fixtures  # noqa: E402
 from tests.postgres_server import PostgresServer, fresh_database, postgres  # noqa: E402
 
 __all__ = ["backend", "engine", "live_stack", "postgres", "run_cli", "settings"]
