@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 import requests
@@ -32,6 +33,17 @@ MODEL = "churn"
 OPERATOR, OPERATOR_PASSWORD = "olga", "operator password 1"
 #: Signs the stack's sign-in cookies.
 COOKIE_SECRET = "live-stack-cookie-secret-" + "z" * 32
+#: The stack's prediction log is written this often, so tests see their rows soon.
+LOG_FLUSH_SECONDS = 0.1
+
+
+def new_supervisor(log_dir: Path, env: Mapping[str, str]) -> Supervisor:
+    """A supervisor for a test's processes, run from the project folder.
+
+    It looks at the processes every 50 ms instead of 250 ms (the tiers start a dozen stacks
+    and wait for each), and kills one that ignores SIGTERM after 5 s instead of 10.
+    """
+    return Supervisor(log_dir=log_dir, cwd=PROJECT_ROOT, env=env, poll_s=0.05, grace_s=5.0)
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ class LiveStack:
             value = samples[0].value if samples else None
             if value == expected:
                 return value
-            time.sleep(0.5)
+            time.sleep(0.1)
         raise AssertionError(f"{query} stayed at {value}, expected {expected}")
 
 
@@ -89,7 +101,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         prometheus_port=free_loopback_port(),
         dashboard_port=free_loopback_port(),
         model_reload_seconds=1.0,
-        log_flush_seconds=0.5,
+        log_flush_seconds=LOG_FLUSH_SECONDS,
     )
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
@@ -107,11 +119,11 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "OPSDASH_DASHBOARD_PORT": str(settings.dashboard_port),
         "OPSDASH_PROMETHEUS_URL": f"http://127.0.0.1:{settings.prometheus_port}",
         "OPSDASH_MODEL_RELOAD_SECONDS": "1",
-        "OPSDASH_LOG_FLUSH_SECONDS": "0.5",
+        "OPSDASH_LOG_FLUSH_SECONDS": str(LOG_FLUSH_SECONDS),
         "OPSDASH_DATABASE_URL": "",
         "OPSDASH_COOKIE_SECRET": COOKIE_SECRET,
     })
-    supervisor = Supervisor(log_dir=var / "logs", cwd=PROJECT_ROOT, env=env)
+    supervisor = new_supervisor(var / "logs", env)
     try:
         services = [
             supervisor.start(prometheus_spec(binary=binary, config=config,
