@@ -6,8 +6,8 @@ times, and a module's own dashboard, Prometheus or seeded demo store would be bu
 four times too. So a test that uses such a fixture of ours is put in a group
 (``xdist_group``): the session fixture's name, or else its module. ``--dist loadgroup``
 (``pyproject.toml``) sends each group to one worker as a whole and spreads the other tests
-one by one. The PostgreSQL server is the exception: each worker starts its own
-(``tests/postgres_server.py``), because half the suite needs it.
+one by one. The PostgreSQL server and the migrated SQLite file that each test's store is
+copied from are the exceptions: each worker makes its own, because most tests need them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 __all__ = ["PER_WORKER", "group_shared_fixtures"]
 
 #: Session-scoped fixtures of ours that every worker builds for itself.
-PER_WORKER = frozenset({"postgres"})
+PER_WORKER = frozenset({"postgres", "sqlite_template"})
 
 
 def group_shared_fixtures(config: pytest.Config, items: Sequence[pytest.Item]) -> None:
