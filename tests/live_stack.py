@@ -26,7 +26,6 @@ from services.access import SYSTEM, Role
 from services.auth.users import create_user
 from services.prometheus.source import PrometheusSource
 from services.settings import PROJECT_ROOT, Settings
-from tests.serving_models import GOOD, register_model
 
 MODEL = "churn"
 #: The account browser tests sign in with.
@@ -61,6 +60,8 @@ class LiveStack:
 
     def predict(self, n: int) -> list[str]:
         """Send ``n`` single predictions; returns their ids."""
+        from tests.serving_models import GOOD  # see live_stack: scikit-learn loads slowly
+
         ids = []
         with requests.Session() as http:
             for i in range(n):
@@ -92,6 +93,10 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("Debian's prometheus is not installed; `make test` installs it")
+    # Imported here: every test run loads this module through tests/conftest.py, and
+    # scikit-learn takes about 1.5 s to import, which a run of a few unit tests need not pay.
+    from tests.serving_models import register_model
+
     var = tmp_path_factory.mktemp("stack")
     settings = replace(
         Settings(),
