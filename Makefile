@@ -9,6 +9,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+# Parallel test workers, one per core of the 2-core machine the suite is tuned on: more did
+# not finish sooner (`make bench-tests`, docs/testing.md). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 # The drift benchmark's own environment: Evidently, which needs pandas 2 (the app runs pandas 3).
 BENCH_DRIFT_VENV ?= .venv-bench-drift
 
@@ -17,7 +20,7 @@ export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup setup-dev prometheus browsers postgresql demo demo-reset prometheus-config lint test bench-serving \
-	bench-labels bench-quality bench-drift bench-drift-page clean distclean
+	bench-labels bench-quality bench-drift bench-drift-page bench-tests clean distclean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -53,8 +56,8 @@ lint: setup-dev  ## ruff, mypy and the import contracts of the layers (all in py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: setup-dev lint  ## Set up, lint, then run every test tier.
-	$(VENV)/bin/pytest
+test: setup-dev lint  ## Set up, lint, then run every test tier in TEST_WORKERS parallel workers.
+	$(VENV)/bin/pytest -n $(TEST_WORKERS)
 
 bench-serving: setup  ## Benchmark the Serving page over 7 days of two versions (prints, writes JSON).
 	$(VENV)/bin/python -m benchmarks.serving_page
@@ -67,6 +70,9 @@ bench-quality: setup  ## Benchmark logging, quality queries and the quality page
 
 bench-drift-page: setup  ## Benchmark the Drift page over the demo's last 7 days (prints, writes JSON).
 	$(VENV)/bin/python -m benchmarks.drift_page
+
+bench-tests: setup-dev  ## Benchmark the test suite in 2, 3 and 4 parallel workers (prints, writes JSON).
+	$(VENV)/bin/python -m benchmarks.suite_workers
 
 bench-drift:  ## Our drift engine against Evidently's DataDriftPreset, 50k and 500k rows (own venv).
 	@PYTHON=$(PYTHON) bash scripts/venv.sh $(BENCH_DRIFT_VENV) requirements-bench-drift.txt

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 __all__ = ["BUSY_TIMEOUT_MS", "make_engine", "session_scope"]
 
-#: How long a SQLite writer waits for the lock before giving up.
+#: How long a SQLite writer waits for the lock before giving up (``make_engine`` can set
+#: another, so that a test of what happens after the wait need not wait this long).
 BUSY_TIMEOUT_MS = 5000
 #: Write-ahead log pages (4 KiB each) before a commit copies them into the database file.
 #: SQLite's default, 1,000 pages, is less than one 10,000-prediction batch writes, so bulk
@@ -28,14 +29,14 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 _WRITE_OPTION = "opsdash_write"
 
 
-def _install_sqlite_pragmas(engine: Engine) -> None:
+def _install_sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (below) instead of pysqlite's implicit one.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
@@ -47,11 +48,13 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
     """Create an engine; for SQLite, create the file's folder and set the pragmas.
 
     Args:
         url: SQLAlchemy database URL.
+        busy_timeout_ms: SQLite only: how long a connection waits for another writer's lock
+            before it fails with "database is locked".
         **kwargs: passed to :func:`sqlalchemy.create_engine`.
     """
     parsed = make_url(url)
@@ -61,10 +64,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {})
         # The driver's own timeout is the lock wait on connect-level operations.
-        kwargs["connect_args"].setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
+        kwargs["connect_args"].setdefault("timeout", busy_timeout_ms / 1000)
         kwargs["connect_args"].setdefault("check_same_thread", False)
         engine = create_engine(url, **kwargs)
-        _install_sqlite_pragmas(engine)
+        _install_sqlite_pragmas(engine, busy_timeout_ms)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

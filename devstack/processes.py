@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import IO, TextIO
 
 __all__ = [
+    "POLL_S",
+    "STOP_GRACE_S",
     "RunningService",
     "ServiceSpec",
     "StartupError",
@@ -40,7 +42,8 @@ __all__ = [
 
 #: Seconds a process gets to exit after SIGTERM before it is killed.
 STOP_GRACE_S = 10.0
-_POLL_S = 0.25
+#: Seconds between two looks at the processes while waiting for them.
+POLL_S = 0.25
 _PR_SET_PDEATHSIG = 1
 _RUN_MARKER = "==="
 
@@ -206,6 +209,9 @@ class Supervisor:
         env: environment of every process.
         stop_event: set (e.g. by a signal handler) to abandon waiting.
         out: where progress lines are written.
+        grace_s: default seconds a process gets to exit after SIGTERM (see :meth:`stop_all`).
+        poll_s: seconds between two looks at the processes while waiting for them to be
+            ready or to exit; tests that start stacks over and over make it shorter.
     """
 
     def __init__(
@@ -216,6 +222,8 @@ class Supervisor:
         env: Mapping[str, str],
         stop_event: StopFlag | None = None,
         out: TextIO | None = None,
+        grace_s: float = STOP_GRACE_S,
+        poll_s: float = POLL_S,
     ) -> None:
         self.log_dir = log_dir
         self.cwd = cwd
@@ -223,6 +231,8 @@ class Supervisor:
         self.stop_event = stop_event or StopFlag()
         self.out = out or sys.stdout
         self.services: list[RunningService] = []
+        self.grace_s = grace_s
+        self.poll_s = poll_s
 
     def say(self, message: str) -> None:
         """Write one progress line."""
@@ -295,7 +305,7 @@ class Supervisor:
                         f"{spec.name} did not answer {spec.ready_url} within "
                         f"{spec.ready_timeout_s:.0f} s; see {service.log_path}"
                     )
-            if pending and self.stop_event.wait(_POLL_S):
+            if pending and self.stop_event.wait(self.poll_s):
                 raise InterruptedError("stop requested during start-up")
 
     def watch(self) -> RunningService | None:
@@ -304,11 +314,18 @@ class Supervisor:
             for service in self.services:
                 if service.process.poll() is not None:
                     return service
-            self.stop_event.wait(_POLL_S * 2)
+            self.stop_event.wait(self.poll_s * 2)
         return None
 
-    def stop_all(self, *, grace_s: float = STOP_GRACE_S) -> None:
-        """Stop every running service tier by tier: SIGTERM, wait, then SIGKILL."""
+    def stop_all(self, *, grace_s: float | None = None) -> None:
+        """Stop every running service tier by tier: SIGTERM, wait, then SIGKILL.
+
+        Args:
+            grace_s: seconds each tier gets to exit before it is killed; by default the
+                supervisor's own ``grace_s``.
+        """
+        if grace_s is None:
+            grace_s = self.grace_s
         for tier in shutdown_order(self.services):
             running = [s for s in tier if s.process.poll() is None]
             for service in running:

@@ -22,10 +22,17 @@ CHROMIUM_ARGS = [
 ]
 
 
+#: How long an ``expect`` waits for the page to match (Playwright's default is 5 s). With the
+#: tests running in parallel on a busy machine, a dashboard may take longer to draw; the wait
+#: ends as soon as the page matches, so a generous bound costs nothing when it is fast.
+EXPECT_MS = 20_000
+
+
 def launch() -> Iterator[Browser]:
     """Debian's Chromium, headless; skips when it is not installed."""
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         pytest.skip("Debian's chromium is not installed; `make test` installs it")
+    expect.set_options(timeout=EXPECT_MS)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser

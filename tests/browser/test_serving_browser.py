@@ -28,6 +28,7 @@ from services.auth.users import create_user
 from services.settings import PROJECT_ROOT, Settings
 from services.views.serving import PANELS
 from tests.browser.signin import launch, sign_in
+from tests.live_stack import new_supervisor
 from tests.serving_history import BackfilledPrometheus, History, backfill, record_history
 
 pytestmark = [
@@ -91,8 +92,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingStack]:
         "OPSDASH_QUERY_PRESETS_FILE": "",
     })
     logs = var / "logs"
-    dashboard = Supervisor(log_dir=logs, cwd=PROJECT_ROOT, env=env)
-    prometheus_supervisor = Supervisor(log_dir=logs, cwd=PROJECT_ROOT, env={})
+    dashboard = new_supervisor(logs, env)
+    prometheus_supervisor = new_supervisor(logs, {})
     try:
         prometheus.start(prometheus_supervisor)
         dashboard.wait_ready([dashboard.start(dashboard_spec(settings))])

@@ -32,8 +32,9 @@ from devstack.processes import RunningService, ServiceSpec, Supervisor, free_loo
 from devstack.specs import LOOPBACK, dashboard_spec
 from services.access import SYSTEM, Role
 from services.auth.users import create_user, disable_user
-from services.settings import PROJECT_ROOT, Settings
+from services.settings import Settings
 from tests.browser.signin import launch, nav_links
+from tests.live_stack import new_supervisor
 
 pytestmark = pytest.mark.browser
 
@@ -112,7 +113,7 @@ def _start_dashboard(
     spec = dashboard_spec(settings)
     spec = replace(spec, argv=(*spec.argv, "--secrets.files", str(secrets_file)))
     supervisor = stack.enter_context(
-        Supervisor(log_dir=folder / "logs", cwd=PROJECT_ROOT, env=env))
+        new_supervisor(folder / "logs", env))
     service = supervisor.start(spec)
     return Dashboard(url=f"http://{LOOPBACK}:{port}", engine=engine), supervisor, service
 
@@ -135,7 +136,7 @@ def sso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SsoStack]:
     )
     with ExitStack() as stack:
         provider = stack.enter_context(
-            Supervisor(log_dir=root / "logs", cwd=PROJECT_ROOT, env=_base_env()))
+            new_supervisor(root / "logs", _base_env()))
         started = [(provider, provider.start(provider_spec))]
         by_email, supervisor, service = _start_dashboard(stack, root / "by-email",
                                                          provider_url=provider_url)

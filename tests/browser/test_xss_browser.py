@@ -21,13 +21,14 @@ from playwright.sync_api import Browser, Page, expect
 from db.base import utcnow
 from db.schema import upgrade
 from db.session import make_engine
-from devstack.processes import Supervisor, free_loopback_port
+from devstack.processes import free_loopback_port
 from devstack.specs import child_env, dashboard_spec
 from services.access import SYSTEM, Role
 from services.auth.users import create_user
-from services.settings import PROJECT_ROOT, Settings
+from services.settings import Settings
 from tests.browser.signin import launch, sign_in
 from tests.factories import log_predictions, make_model
+from tests.live_stack import new_supervisor
 
 pytestmark = pytest.mark.browser
 ADMIN, PASSWORD = "root-admin", "admin password 12"
@@ -64,7 +65,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # Nothing listens here: the page must say so and carry on.
         "OPSDASH_PROMETHEUS_URL": f"http://127.0.0.1:{free_loopback_port()}",
     })
-    supervisor = Supervisor(log_dir=Path(var) / "logs", cwd=PROJECT_ROOT, env=env)
+    supervisor = new_supervisor(Path(var) / "logs", env)
     try:
         supervisor.wait_ready([supervisor.start(dashboard_spec(settings))])
         yield f"http://127.0.0.1:{settings.dashboard_port}"

@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devstack.processes import Supervisor, free_loopback_port
+from devstack.processes import free_loopback_port
 from devstack.prometheus_config import render_config
 from devstack.specs import prometheus_spec
 from services.prometheus import metric_names as names
 from services.prometheus.presets import BUILTIN_PRESETS
 from services.prometheus.promql import PANEL_NAMES, selector
 from services.prometheus.source import MetricsSourceError, PrometheusSource
-from services.settings import PROJECT_ROOT
+from tests.live_stack import new_supervisor
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -89,7 +89,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
     # Nothing listens at the scrape target; the seeded blocks are all there is to query.
     target = f"127.0.0.1:{free_loopback_port()}"
     config.write_text(render_config(scrape_target=target), encoding="utf-8")
-    supervisor = Supervisor(log_dir=folder / "logs", cwd=PROJECT_ROOT, env={})
+    supervisor = new_supervisor(folder / "logs", {})
     try:
         service = supervisor.start(
             prometheus_spec(binary=PROMETHEUS, config=config, data_dir=data, port=port)

@@ -31,7 +31,7 @@ from streamlit.testing.v1 import AppTest
 import dashboard.auth
 from db.schema import upgrade
 from db.session import make_engine
-from devstack.processes import Supervisor, free_loopback_port
+from devstack.processes import free_loopback_port
 from services.access import SYSTEM, Role
 from services.auth.tokens import issue_token
 from services.auth.users import create_user
@@ -39,6 +39,7 @@ from services.prometheus.presets import BUILTIN_PRESETS
 from services.prometheus.source import PrometheusSource
 from services.settings import PROJECT_ROOT
 from services.views.serving import PANELS, ServingView, serving_view
+from tests.live_stack import new_supervisor
 from tests.serving_history import MODEL, PROMOTER, REASON, History, backfill, record_history
 
 pytestmark = [
@@ -81,7 +82,7 @@ def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]
                 password="operator password 2")
     prometheus = backfill(engine, var=var, port=free_loopback_port(), end=end,
                           instance=f"127.0.0.1:{free_loopback_port()}")
-    supervisor = Supervisor(log_dir=var / "logs", cwd=PROJECT_ROOT, env={})
+    supervisor = new_supervisor(var / "logs", {})
     try:
         prometheus.start(supervisor)
         yield Backfilled(history=history, engine=engine, database_url=database_url,

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import DatabaseError
 
-import db.session
 from db.models import AuditLog, FeedbackHistory, Prediction
 from db.repositories import labels as labels_repo
 from db.session import make_engine, session_scope
@@ -405,13 +404,11 @@ def test_a_save_waits_for_another_writer(engine: Engine) -> None:
 
 
 @pytest.mark.sqlite_only  # SQLite's file lock
-def test_a_database_locked_beyond_the_busy_timeout_writes_nothing(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_database_locked_beyond_the_busy_timeout_writes_nothing(engine: Engine) -> None:
     ids = _predictions(engine)
     before = label_state(engine)
-    monkeypatch.setattr(db.session, "BUSY_TIMEOUT_MS", 300)
-    impatient = make_engine(engine.url.render_as_string(hide_password=False))
+    impatient = make_engine(engine.url.render_as_string(hide_password=False),
+                            busy_timeout_ms=300)
     try:
         with pytest.raises(LabelsNotSavedError, match="database is busy; try again"):
             _while_locked(impatient, 1.0, lambda: save_labels(

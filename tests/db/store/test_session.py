@@ -50,7 +50,7 @@ def test_write_scopes_take_the_lock_up_front_so_writers_queue(engine: Engine) ->
 
     thread = threading.Thread(target=first)
     thread.start()
-    first_has_lock.wait(5)
+    assert first_has_lock.wait(60), "the first writer never got the lock"
     with session_scope(engine, write=True) as session:
         session.execute(text("SELECT 1"))
         order.append("second")

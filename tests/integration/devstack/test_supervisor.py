@@ -65,13 +65,22 @@ def test_supervisor_stops_processes_tier_by_tier_and_logs_their_output(tmp_path:
     assert "serving up" in (tmp_path / "logs" / "serving.log").read_text()
 
 
-def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path: Path) -> None:
+@pytest.mark.parametrize("given_to", ["stop_all", "the supervisor"])
+def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(
+    tmp_path: Path, given_to: str
+) -> None:
     sup = _supervisor(tmp_path)
+    if given_to == "the supervisor":
+        sup = Supervisor(log_dir=tmp_path / "logs", cwd=tmp_path, env={}, out=io.StringIO(),
+                         grace_s=0.5)
     stubborn = sup.start(_child("stubborn", tmp_path, 0))
     _wait_for(tmp_path / "stubborn.up")
 
     started = time.monotonic()
-    sup.stop_all(grace_s=0.5)
+    if given_to == "stop_all":
+        sup.stop_all(grace_s=0.5)
+    else:
+        sup.stop_all()
 
     assert stubborn.process.returncode == -9
     assert time.monotonic() - started < 5
