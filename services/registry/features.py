@@ -10,7 +10,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["FeatureError", "validate_record"]
+__all__ = ["MAX_CATEGORY_CHARS", "FeatureError", "check_category", "validate_record"]
+
+#: The longest category value accepted anywhere a value enters (``/predict``, imports), in
+#: characters. Real categories are short words; a longer value is a mistake or an attack.
+MAX_CATEGORY_CHARS = 1_000
 
 
 class FeatureError(ValueError):
@@ -23,6 +27,35 @@ class FeatureError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
+
+
+def check_category(field: str, value: str) -> str:
+    """``value`` if it is a category value we store: at most :data:`MAX_CATEGORY_CHARS`
+    characters of valid Unicode text (no lone surrogate, which JSON's ``\\udc80`` escapes can
+    carry and no encoder accepts).
+
+    Raises:
+        FeatureError: naming ``field``.
+    """
+    if len(value) > MAX_CATEGORY_CHARS:
+        raise FeatureError(
+            field, f"is {len(value):,} characters long; at most {MAX_CATEGORY_CHARS:,}"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FeatureError(field, "is not valid text (it holds a lone surrogate)") from None
+    return value
+
+
+def _number(field: str, value: int | float) -> float:
+    try:
+        number = float(value)  # a huge int overflows here, before any check could
+    except OverflowError:
+        raise FeatureError(field, "is too large for a number") from None
+    if not math.isfinite(number):
+        raise FeatureError(field, "must be a finite number")
+    return number
 
 
 def validate_record(
@@ -49,11 +82,9 @@ def validate_record(
             # bool is an int subclass; true/false is not a number here.
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise FeatureError(name, f"must be a number, got {type(value).__name__}")
-            if not math.isfinite(value):
-                raise FeatureError(name, "must be a finite number")
-            clean[name] = float(value)
+            clean[name] = _number(name, value)
         else:
             if not isinstance(value, str):
                 raise FeatureError(name, f"must be a string, got {type(value).__name__}")
-            clean[name] = value
+            clean[name] = check_category(name, value)
     return clean

@@ -6,7 +6,12 @@ import math
 
 import pytest
 
-from services.registry.features import FeatureError, validate_record
+from services.registry.features import (
+    MAX_CATEGORY_CHARS,
+    FeatureError,
+    check_category,
+    validate_record,
+)
 
 SCHEMA = [
     {"name": "tenure_months", "type": "number"},
@@ -36,6 +41,9 @@ def test_unseen_categories_are_accepted_as_drift_not_errors() -> None:
         ({"tenure_months": True, "plan": "pro"}, "tenure_months", "number"),
         ({"tenure_months": math.nan, "plan": "pro"}, "tenure_months", "finite"),
         ({"tenure_months": 1, "plan": 2}, "plan", "string"),
+        ({"tenure_months": 10**400, "plan": "pro"}, "tenure_months", "too large"),
+        ({"tenure_months": 1, "plan": "x" * (MAX_CATEGORY_CHARS + 1)}, "plan", "at most 1,000"),
+        ({"tenure_months": 1, "plan": "pro\udc80"}, "plan", "lone surrogate"),
     ],
 )
 def test_bad_fields_are_named(record: dict[str, object], field: str, fragment: str) -> None:
@@ -43,3 +51,9 @@ def test_bad_fields_are_named(record: dict[str, object], field: str, fragment: s
         validate_record(SCHEMA, record)
     assert info.value.field == field
     assert fragment in info.value.message
+
+
+def test_a_category_of_the_longest_length_and_any_script_is_kept() -> None:
+    longest = "é" * MAX_CATEGORY_CHARS
+    assert check_category("plan", longest) == longest
+    assert check_category("plan", "客户 😀") == "客户 😀"
