@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, ValidationError
@@ -43,6 +44,22 @@ def _known_zone(name: str) -> str:
     return name
 
 
+def _public_url(value: str) -> str:
+    if not value:
+        return value
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises for a port that is not a number or is out of range
+    except ValueError:
+        parts = urlsplit("")
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.username
+            or parts.path not in ("", "/") or parts.query or parts.fragment):
+        raise ValueError("must be the dashboard's address as browsers open it: http or "
+                         "https, a host and an optional port, nothing after (like "
+                         "https://dash.example.com)")
+    return value
+
+
 # The kinds of value a setting may hold; an out-of-range message states the whole range.
 #: A TCP port.
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -56,6 +73,9 @@ Count = Annotated[int, Field(ge=1)]
 Share = Annotated[float, Field(ge=0, le=1)]
 #: An IANA time zone name that this machine knows (``UTC``, ``Europe/Berlin``).
 TimeZone = Annotated[str, AfterValidator(_known_zone)]
+#: The address browsers open the dashboard at: scheme, host and port (``https://dash.example``),
+#: or empty for "the Host each request came to".
+PublicUrl = Annotated[str, AfterValidator(_public_url)]
 #: A credential: left out of ``repr``, ``str`` and ``model_dump``, and out of error messages.
 Secret = Annotated[str, Field(repr=False, exclude=True)]
 
@@ -117,6 +137,10 @@ class Settings(BaseSettings):
     # --- dashboard ------------------------------------------------------------------------
     #: Port of the Streamlit dashboard.
     dashboard_port: Port = 8501
+    #: The dashboard's address as browsers open it, when a proxy stands in front (``https://
+    #: dash.example.com``): the only origin whose pages and websockets the sign-in cookie
+    #: works from. Empty means the scheme and ``Host`` each request came to.
+    public_url: PublicUrl = ""
     #: IANA time zone used to display timestamps and bucket days in the dashboard.
     timezone: TimeZone = "UTC"
     #: Seconds that dashboard figures read from the store are cached.

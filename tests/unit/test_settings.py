@@ -133,3 +133,19 @@ def test_only_from_env_reads_the_environment_and_never_a_dotenv_file(
     assert Settings().serving_port == 8000
     assert get_settings().serving_port == 9001
     assert get_settings().dashboard_port == 8501
+
+
+@pytest.mark.parametrize("value", ["", "https://dash.example.com", "http://127.0.0.1:8501",
+                                   "https://dash.example.com/"])
+def test_the_public_url_is_empty_or_an_address_browsers_open(value: str) -> None:
+    assert Settings.from_env({"OPSDASH_PUBLIC_URL": value}).public_url == value
+
+
+@pytest.mark.parametrize("value", ["dash.example.com", "ftp://dash.example.com",
+                                   "https://dash.example.com/opsdash", "https://u@dash.example",
+                                   "https://dash.example.com:99999", "https://dash.example?x=1",
+                                   "https://"])
+def test_a_public_url_that_is_not_an_origin_is_named(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"^OPSDASH_PUBLIC_URL=.* must be the dashboard's "
+                                            r"address as browsers open it"):
+        Settings.from_env({"OPSDASH_PUBLIC_URL": value})
