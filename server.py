@@ -1,4 +1,4 @@
-"""The dashboard's server: the Streamlit app plus the sign-in routes.
+"""The dashboard's server: the Streamlit app plus the sign-in routes and the origin check.
 
 Run with ``streamlit run server.py`` (``make demo`` does). ``app.py`` is the router.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from dashboard.web_routes import routes
+from dashboard.web_routes import middleware, routes
 
 # Streamlit treats a ``pages/`` folder beside the main script as the old multipage layout
 # until the first run calls ``st.navigation``: the very first visit after a start could run
@@ -16,4 +16,6 @@ from dashboard.web_routes import routes
 # anyway; this makes the router the only way in from the first request.
 PagesManager.uses_pages_directory = False
 
-app = st.App("app.py", routes=routes())
+# The middleware refuses a websocket opened by a page of another origin (another port of
+# this host included), which Streamlit would let in with the sign-in cookie.
+app = st.App("app.py", routes=routes(), middleware=middleware())

@@ -3,21 +3,30 @@
 Streamlit scripts cannot set cookies, so the sign-in form posts here; the route checks the
 password with :func:`services.auth.signin.authenticate`, sets a signed, expiring,
 HttpOnly, SameSite=Strict cookie and redirects back into the app. Both routes accept only
-same-origin form posts, so another site can neither sign a visitor in nor out.
+same-origin form posts, so another site (or another port of this host) can neither sign a
+visitor in nor out; :func:`middleware` refuses the websocket of another origin likewise.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from dashboard.origin import (
+    RefuseForeignWebsockets,
+    connection_from_own_origin,
+    page_scheme,
+    parse_origin,
+    public_url,
+)
 from db.schema import check_schema
 from db.session import make_engine
 from services.access.principal import Principal
@@ -31,7 +40,7 @@ from services.auth.tokens import (
 )
 from services.settings import Settings, get_settings
 
-__all__ = ["COOKIE_NAME", "SIGNIN_PATH", "SIGNOUT_PATH", "routes"]
+__all__ = ["COOKIE_NAME", "SIGNIN_PATH", "SIGNOUT_PATH", "middleware", "routes"]
 
 COOKIE_NAME = "opsdash_session"
 SIGNIN_PATH = "/api/auth/signin"
@@ -49,22 +58,15 @@ def _engine(url: str) -> Engine:
 
 
 def _public_scheme(request: Request) -> str:
-    """The scheme the browser used: a TLS-terminating proxy says so in X-Forwarded-Proto.
-
-    A browser cannot set that header on a cross-site form post, so trusting it here lets
-    no other site pass the origin check.
-    """
-    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return forwarded if forwarded in ("http", "https") else request.url.scheme
+    """The scheme the browser used: ``OPSDASH_PUBLIC_URL``'s, else X-Forwarded-Proto's (a
+    TLS-terminating proxy says so there), else the request's own."""
+    public = parse_origin(public_url())
+    return public[0] if public is not None else page_scheme(request.headers, request.url.scheme)
 
 
 def _same_origin(request: Request) -> bool:
-    """Whether the form was posted by a page of this server (Origin, else Referer)."""
-    source = request.headers.get("origin") or request.headers.get("referer")
-    if not source:
-        return False
-    origin = urlsplit(source)
-    return (origin.scheme, origin.netloc) == (_public_scheme(request), request.url.netloc)
+    """Whether the form was posted by a page of this dashboard (Origin, else Referer)."""
+    return connection_from_own_origin(request, referer=True)
 
 
 async def _form(request: Request) -> dict[str, str] | None:
@@ -163,3 +165,9 @@ def routes() -> list[Route]:
         Route(SIGNIN_PATH, signin, methods=["POST"]),
         Route(SIGNOUT_PATH, signout, methods=["POST"]),
     ]
+
+
+def middleware() -> list[Middleware]:
+    """The middleware to run before Streamlit's (``st.App(middleware=...)``): websockets
+    from another origin are refused at the handshake (``dashboard.origin``)."""
+    return [Middleware(RefuseForeignWebsockets)]

@@ -127,6 +127,18 @@ def test_behind_a_tls_proxy_the_https_origin_passes_and_the_cookie_is_secure(
     assert refused.status_code == 403
 
 
+def test_with_a_public_url_only_its_origin_signs_in_and_the_cookie_is_secure(
+    client: TestClient, ann: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Behind a proxy that says nothing of the scheme, the operator names the address.
+    monkeypatch.setenv("OPSDASH_PUBLIC_URL", "https://dash.example.com")
+    response = _sign_in(client, origin="https://dash.example.com")
+    assert response.headers["location"] == "/"
+    assert _cookies(response)[COOKIE_NAME]["secure"] is True
+    assert _sign_in(client, origin=BASE).status_code == 403  # the Host is no longer enough
+    assert _post(client, SIGNOUT_PATH, origin=BASE).status_code == 403
+
+
 def test_the_cookie_is_secure_over_https(env: Settings, ann: None) -> None:
     https = BASE.replace("http:", "https:")
     with TestClient(Starlette(routes=routes()), base_url=https, follow_redirects=False) as c:
