@@ -94,6 +94,9 @@ def page_run(runs: int) -> dict[str, Any]:
     database_url = get_settings().resolved_database_url
     token = issue_token(username=_USER, secret=_SECRET, ttl_seconds=3600)
     dashboard.auth._session_cookie = lambda: token
+    # The websocket handshake of a page of the dashboard itself (AppTest opens none).
+    dashboard.auth._handshake_headers = lambda: {"host": "127.0.0.1:8501",
+                                                 "origin": "http://127.0.0.1:8501"}
     at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "drift.py"), default_timeout=300)
 
     collections: list[float] = []

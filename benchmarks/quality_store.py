@@ -247,6 +247,9 @@ def page_run(runs: int) -> dict[str, Any]:
 
     token = issue_token(username=_USER, secret=_SECRET, ttl_seconds=3600)
     dashboard.auth._session_cookie = lambda: token
+    # The websocket handshake of a page of the dashboard itself (AppTest opens none).
+    dashboard.auth._handshake_headers = lambda: {"host": "127.0.0.1:8501",
+                                                 "origin": "http://127.0.0.1:8501"}
     began = time.perf_counter()
     # What pages/quality.py imports: once per server process, whichever page needs it first.
     for module in ("pandas", "plotly.graph_objects", "dashboard.charts",

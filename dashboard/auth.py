@@ -18,6 +18,7 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.origin import from_own_origin
 from dashboard.resources import engine_for, settings
 from dashboard.web_routes import COOKIE_NAME
 from services.access import Principal, View, can
@@ -25,6 +26,7 @@ from services.auth.sessions import session_principal
 from services.auth.signin import SignInError, record_sign_out, sign_in_with_claims
 from services.auth.tokens import read_session
 from services.auth.users import get_principal, is_disabled
+from services.settings import Settings
 
 __all__ = [
     "COOKIE_NAME",
@@ -44,11 +46,33 @@ _SSO_ERROR = "_opsdash_sso_error"
 _SSO_SEEN: OrderedDict[tuple[str, str], Principal | SignInError] = OrderedDict()
 _SSO_SEEN_MAX = 10_000
 _SSO_LOCK = threading.Lock()
+_log = logging.getLogger("opsdash.auth")
 
 
 def _session_cookie() -> str | None:
     """The raw sign-in cookie of this browser session, if any (tests replace this)."""
     return st.context.cookies.get(COOKIE_NAME)
+
+
+def _handshake_headers() -> Mapping[str, str]:
+    """The headers of this session's websocket handshake (tests replace this)."""
+    return st.context.headers
+
+
+def _from_own_origin(config: Settings) -> bool:
+    """Whether this session's websocket was opened by a page of the dashboard itself.
+
+    The server refuses any other handshake already (``dashboard.origin``); this holds the
+    same line whatever Streamlit lets through, for the cookie and single sign-on alike.
+    """
+    headers = _handshake_headers()
+    scheme = "https" if st.get_option("server.sslCertFile") else "http"
+    if from_own_origin(headers.get("origin"), headers, scheme=scheme,
+                       public_url=config.public_url):
+        return True
+    _log.warning("a session from origin %r (host %r) carried a sign-in: treated as anonymous",
+                 headers.get("origin"), headers.get("host"))
+    return False
 
 
 def sso_providers() -> list[str | None]:
@@ -133,7 +157,7 @@ def sso_sign_out() -> None:
         try:
             record_sign_out(engine=engine_for(settings().resolved_database_url), actor=seen)
         except Exception:  # signing out must work even when the audit entry cannot be written
-            logging.getLogger("opsdash.auth").exception("could not record a sign-out")
+            _log.exception("could not record a sign-out")
     st.session_state.pop(_SSO_ERROR, None)
     st.logout()
 
@@ -145,19 +169,26 @@ def sso_error() -> str | None:
 
 
 def current_user() -> Principal | None:
-    """The signed-in user, or ``None`` for an anonymous visitor.
+    """The signed-in user, or ``None`` for an anonymous visitor: one without a valid
+    sign-in, or one whose websocket a page of another origin opened.
 
     Raises:
         MissingSecretError: no cookie secret is configured (checked only for a visitor
             who carries a cookie).
         SchemaError: the store's schema is not current.
     """
-    if sso_signed_in():
-        return _sso_principal()
-    token = _session_cookie()
-    if not token:
+    sso = sso_signed_in()
+    token = None if sso else _session_cookie()
+    if not sso and not token:
         return None
     config = settings()
+    # The browser sends the cookie with a websocket that a page on another port of this
+    # host opens, too: only the dashboard's own page may use it.
+    if not _from_own_origin(config):
+        return None
+    if sso:
+        return _sso_principal()
+    assert token is not None
     session = read_session(token, settings=config)
     if session is None:  # forged, expired or from another secret: anonymous
         return None

@@ -1,8 +1,8 @@
 """Helpers for AppTest page tests: settings travel to the script through the environment.
 
 A page runs as a real signed-in user: the fixture creates the account in the test's store
-and hands the app a real signed sign-in token in place of the browser's cookie (the one
-boundary AppTest cannot cross).
+and hands the app a real signed sign-in token in place of the browser's cookie, and the
+headers of a handshake from the dashboard's own page (the boundary AppTest cannot cross).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from services.access import SYSTEM, Role
 from services.auth.tokens import issue_token
 from services.auth.users import create_user
 from services.settings import PROJECT_ROOT, Settings
+from tests.handshake import OWN_HANDSHAKE, use_handshake
 
 APP = PROJECT_ROOT / "app.py"
 #: Signs the tests' sign-in tokens (long enough for the secret check).
@@ -40,7 +41,8 @@ def app(
     """Run a script against the test's store; keyword args become OPSDASH_* variables.
 
     ``as_role`` signs in as a user of that role (``None``: anonymous); ``script`` runs a
-    page directly instead of the router; ``token`` overrides the cookie value.
+    page directly instead of the router; ``token`` overrides the cookie value; ``handshake``
+    the headers of the session's websocket handshake (the dashboard's own page by default).
     """
     made: set[str] = set()
 
@@ -50,6 +52,7 @@ def app(
         as_role: Role | None = Role.ADMIN,
         script: str = "app.py",
         token: str | None = None,
+        handshake: dict[str, str] | None = None,
         **env: str,
     ) -> AppTest:
         monkeypatch.setenv("OPSDASH_VAR_DIR", settings.var_dir)
@@ -67,6 +70,7 @@ def app(
                 made.add(name)
             cookie = issue_token(username=name, secret=SECRET, ttl_seconds=600)
         monkeypatch.setattr(dashboard.auth, "_session_cookie", lambda: cookie)
+        use_handshake(monkeypatch, OWN_HANDSHAKE if handshake is None else handshake)
         return AppTest.from_file(str(PROJECT_ROOT / script), default_timeout=timeout).run()
 
     return run

@@ -14,6 +14,7 @@ from db.models import Prediction
 from db.session import session_scope
 from services.auth.tokens import issue_token
 from services.settings import PROJECT_ROOT
+from tests.handshake import use_handshake
 from tests.live_stack import COOKIE_SECRET, MODEL, OPERATOR, LiveStack
 
 pytestmark = pytest.mark.integration
@@ -52,6 +53,7 @@ def test_overview_shows_what_prometheus_scraped_and_the_store_logged(
     # Signed in as the stack's operator: a real token in place of the browser's cookie.
     token = issue_token(username=OPERATOR, secret=COOKIE_SECRET, ttl_seconds=600)
     monkeypatch.setattr(dashboard.auth, "_session_cookie", lambda: token)
+    use_handshake(monkeypatch)
     at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=15).run()
     assert not at.exception
     assert not at.warning, [w.value for w in at.warning]

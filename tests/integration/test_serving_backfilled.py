@@ -39,6 +39,7 @@ from services.prometheus.presets import BUILTIN_PRESETS
 from services.prometheus.source import PrometheusSource
 from services.settings import PROJECT_ROOT
 from services.views.serving import PANELS, ServingView, serving_view
+from tests.handshake import use_handshake
 from tests.live_stack import new_supervisor
 from tests.serving_history import MODEL, PROMOTER, REASON, History, backfill, record_history
 
@@ -199,6 +200,7 @@ def open_page(
             monkeypatch.setenv(f"OPSDASH_{key}", value)
         token = issue_token(username=USER, secret=SECRET, ttl_seconds=600)
         monkeypatch.setattr(dashboard.auth, "_session_cookie", lambda: token)
+        use_handshake(monkeypatch)
         at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=20).run()
         at.switch_page("pages/serving.py").run()
         at.selectbox(key="serving-range").select("Custom days").run()
