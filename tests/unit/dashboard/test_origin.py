@@ -30,7 +30,7 @@ def test_an_origin_is_scheme_host_and_port_with_default_ports_written_out(
     assert parse_origin(url) == origin
 
 
-@pytest.mark.parametrize("url", ["null", "", "file:///tmp/x.html", "127.0.0.1:8501",
+@pytest.mark.parametrize("url", ["null", "", "file:///page.html", "127.0.0.1:8501",
                                  "http://127.0.0.1:notaport", "http://127.0.0.1:70000",
                                  "http://user@127.0.0.1:8501", "chrome-extension://abc"])
 def test_anything_but_an_http_address_has_no_origin(url: str) -> None:
