@@ -33,13 +33,25 @@ __all__ = [
     "check_columns",
     "check_file_size",
     "check_parquet_metadata",
+    "check_table_text",
     "row_slices",
+    "text_bytes",
     "text_columns",
 ]
 
 
 class LimitError(ValueError):
-    """A file exceeds a limit; ``str()`` names what and the limit."""
+    """A file exceeds a limit; ``str()`` names what and the limit.
+
+    Attributes:
+        row: the row at fault (from 1), when one is (``str()`` then starts ``row N: ``).
+        detail: the message without the row, for a caller that names rows otherwise.
+    """
+
+    def __init__(self, detail: str, *, row: int | None = None) -> None:
+        super().__init__(detail if row is None else f"row {row}: {detail}")
+        self.row = row
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -216,10 +228,9 @@ def _utf8(value: bytes) -> bool:
     return True
 
 
-def row_slices(batch: pa.RecordBatch, limits: FileLimits, *,
-               first_row: int) -> Iterator[pa.RecordBatch]:
-    """The batch in slices holding at most ``batch_text_bytes`` of text (at least one row),
-    once every text cell is checked, before any value is repeated into rows.
+def text_bytes(batch: pa.RecordBatch, limits: FileLimits, *, first_row: int) -> np.ndarray:
+    """The bytes of text of each row of the batch, once every text cell is checked (from
+    the dictionary, for a dictionary-encoded column, before any value is repeated).
 
     Args:
         first_row: the number of the batch's first row (from 1), for messages.
@@ -237,18 +248,44 @@ def row_slices(batch: pa.RecordBatch, limits: FileLimits, *,
             continue
         bad = _first_not_utf8(array)
         if bad is not None:
-            raise LimitError(f"row {first_row + bad}: column {name} is not UTF-8 text")
+            raise LimitError(f"column {name} is not UTF-8 text", row=first_row + bad)
         chars = _lengths(array, _chars)
         too_long = np.flatnonzero(chars > limits.max_cell_chars)
         if too_long.size:
             at = int(too_long[0])
-            raise LimitError(f"row {first_row + at}: column {name} has {int(chars[at]):,} "
-                             f"characters; at most {limits.max_cell_chars:,}")
+            raise LimitError(f"column {name} has {int(chars[at]):,} characters; at most "
+                             f"{limits.max_cell_chars:,}", row=first_row + at)
         row_bytes += _lengths(array, pc.binary_length)
-    ends = np.cumsum(row_bytes)
+    return row_bytes
+
+
+def row_slices(batch: pa.RecordBatch, limits: FileLimits, *,
+               first_row: int) -> Iterator[pa.RecordBatch]:
+    """The batch in slices holding at most ``batch_text_bytes`` of text (at least one row),
+    once its cells are checked (:func:`text_bytes`, which raises :class:`LimitError`)."""
+    import numpy as np
+
+    ends = np.cumsum(text_bytes(batch, limits, first_row=first_row))
     start = 0
     while start < batch.num_rows:
         budget = (ends[start - 1] if start else 0) + limits.batch_text_bytes
         stop = max(start + 1, int(np.searchsorted(ends, budget, side="right")))
         yield batch.slice(start, stop - start)
         start = stop
+
+
+def check_table_text(table: pa.Table, limits: FileLimits, *, file: str) -> None:
+    """Check every text cell of a table read whole (:func:`text_bytes`), and that its text,
+    once every row holds its own copy, is at most ``max_uncompressed_bytes``.
+
+    Raises:
+        LimitError: naming the row and column, or the decoded size and the limit.
+    """
+    total = 0
+    first_row = 1
+    for batch in table.to_batches():
+        total += int(text_bytes(batch, limits, first_row=first_row).sum())
+        first_row += batch.num_rows
+    if total > limits.max_uncompressed_bytes:
+        raise LimitError(f"{file} holds {total:,} bytes of text once decoded; at most "
+                         f"{limits.max_uncompressed_bytes:,}")
