@@ -8,8 +8,8 @@ footer's sizes are checked before any page is read, text columns are read dictio
 repeated into rows. Every refusal is a :class:`LimitError` naming what is too big and the
 limit.
 
-What is not checked: that a footer tells the truth about its pages. The sizes a writer
-declares are what is compared here; Arrow's reader checks each page against its header.
+What is not checked: that a footer's sizes match its pages. The sizes the footer declares
+are what is compared here; page headers declaring larger pages are read as Arrow reads them.
 """
 
 from __future__ import annotations
