@@ -34,6 +34,8 @@ missing cells) in both files is numeric; one with no number at all is categorica
 column mixing numbers and text is refused with the line (CSV, header = line 1) or row
 (Parquet) of the first text value: pass --categorical if it really is a category. Empty
 cells, NA, NaN, null and the like are missing: counted and left out of the tests.
+Limits: each file at most {bytes:,} bytes (Parquet: also once decompressed), {columns:,}
+columns, {chars:,} characters a cell (UTF-8 text).
 
 Tests follow Evidently's defaults (KS / chi-square / Z-test up to 1,000 reference rows,
 Wasserstein / Jensen-Shannon above); PSI is shown for every column. A drift TOML file
@@ -46,12 +48,20 @@ a one-line reason on standard error and nothing on standard output.
 """
 
 
+def _epilog() -> str:
+    from services.predictions.limits import DEFAULT_LIMITS
+
+    limits = DEFAULT_LIMITS
+    return _EPILOG.format(bytes=limits.max_bytes, columns=limits.max_columns,
+                          chars=limits.max_cell_chars)
+
+
 def add_parsers(sub: Any) -> None:
     """Add ``drift`` to the subcommands ``sub``."""
     text = ("compare a current sample (CSV or Parquet) with a reference one: per-column "
             "drift tests, PSI and the dataset's verdict")
     p: argparse.ArgumentParser = sub.add_parser(
-        NAME, help=text, description=text, epilog=_EPILOG,
+        NAME, help=text, description=text, epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reference", required=True, type=Path, metavar="FILE",
                    help="the reference sample (e.g. training data): .csv, .parquet or .pq")

@@ -24,16 +24,24 @@ feature_schema names). Timestamps are ISO 8601 with an offset or Z. A row is che
 request to the inference service. Every bad row is listed with its line (CSV, header = line
 1) or row (Parquet) number, and then nothing is imported; a good file is imported in one
 transaction and audited. The model and version must be registered first (see `models`).
+Limits: the file at most {bytes:,} bytes (Parquet: also once decompressed, and
+{per_row:,} bytes a row for each column), {columns:,} columns, {chars:,} characters a cell,
+{line:,} bytes a CSV line.
 """
 
 
 def add_parsers(sub: Any) -> None:
     """Add ``import-predictions`` to the subcommands ``sub``."""
     from services.predictions.importer import MAX_ROWS
+    from services.predictions.limits import DEFAULT_LIMITS
 
     text = "import a prediction log (CSV or Parquet) from another serving stack, all or nothing"
+    limits = DEFAULT_LIMITS
+    epilog = _EPILOG.format(bytes=limits.max_bytes, per_row=limits.max_chunk_bytes_per_row,
+                            columns=limits.max_columns, chars=limits.max_cell_chars,
+                            line=limits.max_line_bytes)
     p: argparse.ArgumentParser = sub.add_parser(
-        NAME, help=text, description=text, epilog=_EPILOG,
+        NAME, help=text, description=text, epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="a .csv or .parquet file (else told by content)")
     p.add_argument("--timezone", metavar="ZONE",

@@ -5,8 +5,13 @@ Pure: no command line here (:mod:`services.cli.drift` is its command); every pro
 
 Files are CSV or Parquet, told by their extension. The header (or Parquet schema) is
 checked by :func:`services.predictions.files.open_rows`, which also finds the line of a bad
-CSV record. A CSV body is read by Arrow as text only (every record must have the header's
-number of fields; empty cells and the usual markers ``NA``, ``NaN``, ``null``, ... are
+CSV record, with the limits of every import (:mod:`services.predictions.limits`): the file's
+bytes, its columns, Parquet's sizes once decompressed. As a file is held whole, its cells are
+checked too (at most 1,000 characters, UTF-8), and Parquet text is read dictionary-encoded
+so a value is checked before every row repeats it.
+
+A CSV body is read by Arrow as text only (every record must have the header's number of
+fields; empty cells and the usual markers ``NA``, ``NaN``, ``null``, ... are
 missing), so the numeric check of :func:`typed_frames`, not a parser's guess, decides each
 column's kind:
 
@@ -33,6 +38,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from services.predictions.files import PredictionFileError, format_by_suffix, open_rows
+from services.predictions.limits import DEFAULT_LIMITS, LimitError, check_table_text, text_columns
 
 __all__ = ["Table", "TabularError", "read_table", "typed_frames"]
 
@@ -122,12 +128,28 @@ def _read_csv(path: Path, columns: tuple[str, ...], label: str) -> pd.DataFrame:
         # Arrow says what, not where: the row reader finds the first bad record's line.
         problem = _csv_problem(path) or _one_line(str(exc))
         raise TabularError(f"{label}: {problem}") from None
+    try:
+        check_table_text(table, DEFAULT_LIMITS, file=path.name)
+    except LimitError as exc:
+        where = f"line {_csv_line(path, exc.row - 1)}: " if exc.row else ""
+        raise TabularError(f"{label}: {where}{exc.detail}") from None
     return table.to_pandas()
 
 
 def _read_parquet(path: Path, label: str) -> pd.DataFrame:
+    """The file with its text checked before it is decoded (see the module's notes)."""
     try:
-        return pq.read_table(path).to_pandas()
+        schema = pq.read_schema(path)
+        text = text_columns(schema)
+        table = pq.read_table(path, read_dictionary=text or None)
+        check_table_text(table, DEFAULT_LIMITS, file=path.name)
+        for name in text:
+            position = table.schema.get_field_index(name)
+            table = table.set_column(position, schema.field(name),
+                                     table.column(name).cast(schema.field(name).type))
+        return table.to_pandas()
+    except LimitError as exc:
+        raise TabularError(f"{label}: {exc}") from None
     except (pa.ArrowException, OSError) as exc:
         raise TabularError(f"{label} cannot be read as Parquet: {_one_line(str(exc))}") from None
 

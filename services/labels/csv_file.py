@@ -21,11 +21,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.csv_cells import unescape_cell
 from services.labels.export import EXPORT_COLUMNS
+from services.predictions.limits import DEFAULT_LIMITS
 from services.settings import Settings
 
 __all__ = [
@@ -54,6 +56,7 @@ _KNOWN = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + IGNORED_COLUMNS
 _FORMAT = "prediction_id,label[,labeler]"
 _LABELER_MAX = 100  # width of feedback.labeler
 _SHOWN = 60  # characters of a value quoted in a message
+_MAX_COLUMNS = DEFAULT_LIMITS.max_columns  # as every imported file
 _SAVE_AS = "save it as UTF-8 (in Excel: CSV UTF-8)"
 #: The documented limits, for callers that pass none (the importer passes the configured ones).
 _DEFAULTS = Settings()
@@ -155,7 +158,10 @@ def _decode(data: bytes, max_bytes: int) -> str:
 
 def _columns(cells: Sequence[str], line: int) -> dict[str, int]:
     """Each known column's index; raises naming every unknown, missing or repeated one."""
+    if len(cells) > _MAX_COLUMNS:
+        raise LabelImportError(f"the header has {len(cells):,} columns; at most {_MAX_COLUMNS:,}")
     names = [c.strip() for c in cells]
+    counts = Counter(names)
     errors: list[RowError] = []
     for name in dict.fromkeys(n for n in names if n not in _KNOWN):
         hint = f" (column names are lower case: {name.lower()!r})" if name.lower() in _KNOWN \
@@ -165,8 +171,8 @@ def _columns(cells: Sequence[str], line: int) -> dict[str, int]:
         errors.append(RowError(line, None, what))
     errors += [RowError(line, None, f"missing column {name!r}")
                for name in REQUIRED_COLUMNS if name not in names]
-    errors += [RowError(line, None, f"column {name!r} appears {names.count(name)} times")
-               for name in dict.fromkeys(names) if name in _KNOWN and names.count(name) > 1]
+    errors += [RowError(line, None, f"column {name!r} appears {counts[name]} times")
+               for name in dict.fromkeys(names) if name in _KNOWN and counts[name] > 1]
     if errors:
         raise LabelImportError(f"the header must name the columns {_FORMAT} "
                                f"(optional: {', '.join(IGNORED_COLUMNS)}, ignored)", errors)

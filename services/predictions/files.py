@@ -8,8 +8,11 @@ Neither format is ever loaded whole: memory stays bounded by the batch size.
 A row that cannot be read (bytes that are not UTF-8, a NUL character, broken quoting, the
 wrong number of fields) comes back with its ``problem`` set instead of being skipped, so the
 caller can report every bad row; problems with the file as a whole (unreadable, empty, no
-header, repeated column names, too many rows) raise :class:`PredictionFileError`. The
-``cell_*`` helpers read one cell of either kind: text from CSV, typed values from Parquet.
+header, repeated column names, too many rows or columns, a limit of
+:class:`~services.predictions.limits.FileLimits` passed) raise :class:`PredictionFileError`. A
+CSV cell longer than the limit is a problem of its row; a Parquet one refuses the file, as
+its value is checked once for every row that repeats it. The ``cell_*`` helpers read one
+cell of either kind: text from CSV, typed values from Parquet.
 """
 
 from __future__ import annotations
@@ -24,8 +27,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from services.predictions.limits import (
+    DEFAULT_LIMITS,
+    FileLimits,
+    LimitError,
+    check_columns,
+    check_file_size,
+    check_parquet_metadata,
+    row_slices,
+    text_columns,
+)
+
 __all__ = [
+    "DEFAULT_LIMITS",
     "FORMATS",
+    "FileLimits",
     "PredictionFileError",
     "RawRow",
     "RowSource",
@@ -161,31 +177,33 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_columns(names: list[str]) -> tuple[str, ...]:
-    unnamed = [str(i + 1) for i, name in enumerate(names) if not name]
-    if unnamed:
-        raise PredictionFileError(f"column(s) {', '.join(unnamed)} of the header have no name")
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise PredictionFileError(f"column name(s) repeated in the header: "
-                                  f"{', '.join(repeated)}")
-    return tuple(names)
-
-
 def _too_many(max_rows: int) -> PredictionFileError:
     return PredictionFileError(f"the file has more than {max_rows:,} rows: split it, or raise "
                                "the limit (--max-rows)")
 
 
 class _Lines:
-    """Decoded lines of a binary file; lines that are not clean UTF-8 are remembered."""
+    """Decoded lines of a binary file; lines that are not clean UTF-8 are remembered.
 
-    def __init__(self, handle: BinaryIO) -> None:
+    A line longer than ``max_bytes`` (its line break left out) raises :class:`LimitError`
+    once that many bytes are read, so a file without line breaks is never held whole.
+    """
+
+    def __init__(self, handle: BinaryIO, max_bytes: int) -> None:
         self.handle = handle
+        self.max_bytes = max_bytes
         self.bad: dict[int, str] = {}
 
+    def _raw(self) -> Iterator[bytes]:
+        number = 0
+        while raw := self.handle.readline(self.max_bytes + 3):
+            number += 1
+            if len(raw.rstrip(b"\r\n")) > self.max_bytes:
+                raise LimitError(f"line {number} is longer than {self.max_bytes:,} bytes")
+            yield raw
+
     def __iter__(self) -> Iterator[str]:
-        for number, raw in enumerate(self.handle, start=1):
+        for number, raw in enumerate(self._raw(), start=1):
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8):]
             try:
@@ -199,8 +217,16 @@ class _Lines:
             yield text
 
 
+def _long_cell(columns: tuple[str, ...], fields: list[str], max_chars: int) -> str | None:
+    """The problem of the first cell longer than ``max_chars`` characters, if any."""
+    for name, value in zip(columns, fields, strict=True):
+        if len(value) > max_chars:
+            return f"column {name} has {len(value):,} characters; at most {max_chars:,}"
+    return None
+
+
 def _csv_batches(lines: _Lines, reader: Any, columns: tuple[str, ...], batch_rows: int,
-                 max_rows: int) -> Iterator[list[RawRow]]:
+                 max_rows: int, max_chars: int) -> Iterator[list[RawRow]]:
     batch: list[RawRow] = []
     count = 0
     previous = reader.line_num
@@ -222,6 +248,8 @@ def _csv_batches(lines: _Lines, reader: Any, columns: tuple[str, ...], batch_row
         problem = bad[0] if bad else problem
         if problem is None and fields is not None and len(fields) != len(columns):
             problem = f"has {len(fields)} fields; the header has {len(columns)}"
+        if problem is None and fields:
+            problem = _long_cell(columns, fields, max_chars)
         cells = dict(zip(columns, fields, strict=True)) if problem is None and fields else {}
         batch.append(RawRow(number=start, cells=cells, problem=problem))
         if len(batch) >= batch_rows:
@@ -232,9 +260,11 @@ def _csv_batches(lines: _Lines, reader: Any, columns: tuple[str, ...], batch_row
 
 
 @contextmanager
-def _open_csv(path: Path, batch_rows: int, max_rows: int) -> Iterator[RowSource]:
+def _open_csv(path: Path, batch_rows: int, max_rows: int,
+              limits: FileLimits) -> Iterator[RowSource]:
+    check_file_size(path, limits)
     with path.open("rb") as handle:
-        lines = _Lines(handle)
+        lines = _Lines(handle, limits.max_line_bytes)
         reader = csv.reader(iter(lines), strict=True)
         try:
             header = next(reader)
@@ -244,71 +274,95 @@ def _open_csv(path: Path, batch_rows: int, max_rows: int) -> Iterator[RowSource]
             raise PredictionFileError(f"line 1 (the header) is not valid CSV: {exc}") from None
         if 1 in lines.bad:
             raise PredictionFileError(f"line 1 (the header): {lines.bad[1]}")
-        columns = _check_columns([name.strip() for name in header])
+        columns = check_columns([name.strip() for name in header], limits, file=path.name)
         yield RowSource(format="csv", unit="line", columns=columns,
-                        batches=_csv_batches(lines, reader, columns, batch_rows, max_rows))
+                        batches=_csv_batches(lines, reader, columns, batch_rows, max_rows,
+                                             limits.max_cell_chars))
 
 
-def _parquet_batches(parquet: Any, batch_rows: int) -> Iterator[list[RawRow]]:
+def _parquet_batches(parquet: Any, batch_rows: int,
+                     limits: FileLimits) -> Iterator[list[RawRow]]:
+    """Rows in batches of at most ``batch_rows``; text columns come dictionary-encoded and
+    are checked (:func:`~services.predictions.limits.row_slices`) before rows repeat them."""
     import pyarrow as pa
 
     number = 0
     for batch in parquet.iter_batches(batch_size=batch_rows):
-        # Microsecond timestamps come back as datetime (nanoseconds would be pandas objects).
-        arrays = [
-            a.cast(pa.timestamp("us", tz=a.type.tz), safe=False)
-            if pa.types.is_timestamp(a.type) else a
-            for a in batch.columns
-        ]
-        table = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
-        rows = []
-        for cells in table.to_pylist():
-            number += 1
-            rows.append(RawRow(number=number, cells=cells))
-        yield rows
+        for part in row_slices(batch, limits, first_row=number + 1):
+            # Microsecond timestamps come back as datetime (nanoseconds: pandas objects).
+            arrays = [
+                a.cast(pa.timestamp("us", tz=a.type.tz), safe=False)
+                if pa.types.is_timestamp(a.type) else a
+                for a in part.columns
+            ]
+            table = pa.RecordBatch.from_arrays(arrays, names=part.schema.names)
+            rows = []
+            for cells in table.to_pylist():
+                number += 1
+                rows.append(RawRow(number=number, cells=cells))
+            yield rows
 
 
-@contextmanager
-def _open_parquet(path: Path, batch_rows: int, max_rows: int) -> Iterator[RowSource]:
+def _parquet_file(path: Path, read_dictionary: list[str] | None = None) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        return pq.ParquetFile(path, read_dictionary=read_dictionary)
     except (pa.ArrowException, OSError) as exc:
         raise PredictionFileError(f"{path.name} is not a readable Parquet file: {exc}") from None
+
+
+@contextmanager
+def _open_parquet(path: Path, batch_rows: int, max_rows: int,
+                  limits: FileLimits) -> Iterator[RowSource]:
+    check_file_size(path, limits)
+    parquet = _parquet_file(path)
     try:
+        columns = check_columns(list(parquet.schema_arrow.names), limits, file=path.name)
         if parquet.metadata.num_rows > max_rows:
             raise _too_many(max_rows)
-        columns = _check_columns(list(parquet.schema_arrow.names))
+        check_parquet_metadata(parquet, limits, file=path.name)
+        text = text_columns(parquet.schema_arrow)
+    finally:
+        parquet.close()
+    # Opened again, text columns dictionary-encoded: a value is decoded once, not a row.
+    parquet = _parquet_file(path, text or None)
+    try:
         yield RowSource(format="parquet", unit="row", columns=columns,
-                        batches=_parquet_batches(parquet, batch_rows))
+                        batches=_parquet_batches(parquet, batch_rows, limits))
     finally:
         parquet.close()
 
 
 @contextmanager
-def open_rows(path: Path, *, batch_rows: int, max_rows: int) -> Iterator[RowSource]:
+def open_rows(path: Path, *, batch_rows: int, max_rows: int,
+              limits: FileLimits = DEFAULT_LIMITS) -> Iterator[RowSource]:
     """Open a prediction log file and read its rows lazily, in batches.
 
     Args:
         path: a CSV or Parquet file (see :func:`detect_format`).
-        batch_rows: rows per batch.
+        batch_rows: rows per batch (a Parquet batch holding much text comes in smaller ones).
         max_rows: more rows than this is an error (raised when reading reaches it; for
             Parquet, from the file's metadata before any row is read).
+        limits: the file's size, columns, cells and lines, and Parquet's decoded size.
 
     Raises:
         PredictionFileError: the file cannot be opened or read, is empty, its header is
-            unusable, or it has more than ``max_rows`` rows. A Parquet file whose data
-            turns out to be corrupt also raises it, while its batches are read.
+            unusable, it has more than ``max_rows`` rows, or it passes a limit (Parquet's
+            sizes from its footer before any row is read). A Parquet file whose data turns
+            out to be corrupt, or holds a cell too long, also raises it, while its batches
+            are read.
     """
     import pyarrow as pa
 
     fmt = detect_format(path)
     opener = _open_csv if fmt == "csv" else _open_parquet
     try:
-        with opener(path, batch_rows, max_rows) as source:
+        with opener(path, batch_rows, max_rows, limits) as source:
             yield source
+    except LimitError as exc:
+        raise PredictionFileError(str(exc)) from None
     except OSError as exc:
         raise PredictionFileError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     except pa.ArrowException as exc:

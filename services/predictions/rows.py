@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from services.predictions.files import (
+    DEFAULT_LIMITS,
+    FileLimits,
     RawRow,
     cell_blank,
     cell_number,
@@ -21,7 +23,9 @@ from services.predictions.files import (
     cell_version,
     open_rows,
 )
-from services.predictions.scores import SCORE_PREFIX, SUM_TOLERANCE, score_columns, score_vector
+from services.predictions.scores import SUM_TOLERANCE, score_columns, score_vector
+from services.registry.features import FeatureError, check_category
+from services.registry.log_columns import LATENCY_COLUMN, REQUIRED_COLUMNS, SCORE_PREFIX
 
 __all__ = [
     "FUTURE_SLACK",
@@ -40,8 +44,6 @@ __all__ = [
     "prediction_rows",
 ]
 
-REQUIRED_COLUMNS = ("prediction_id", "timestamp", "model", "version", "predicted")
-LATENCY_COLUMN = "latency_ms"
 #: Problems kept for the report; further bad rows are only counted.
 MAX_PROBLEMS = 1000
 #: Timestamps later than now by more than this are refused (clock skew allowed).
@@ -87,6 +89,7 @@ class Rules:
         ignore_extra_columns: leave out columns that are no feature instead of refusing.
         max_rows: refuse files with more rows.
         chunk_rows: rows read at a time.
+        limits: the file's bytes, columns, cells and lines, Parquet's decoded size.
     """
 
     models: Mapping[str, ModelInfo]
@@ -96,6 +99,7 @@ class Rules:
     ignore_extra_columns: bool = False
     max_rows: int = 1_000_000
     chunk_rows: int = 5000
+    limits: FileLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,11 @@ class _Rows:
             if clean is None:
                 errors.append(f"feature {name} {value!r} is not "
                               f"{'a finite number' if kind == 'number' else 'text'}")
+            elif isinstance(clean, str):
+                try:
+                    clean = check_category(name, clean)
+                except FeatureError as exc:
+                    errors.append(f"feature {exc}")
             out[name] = clean
         return out
 
@@ -306,7 +315,8 @@ def check_file(path: Path, *, rules: Rules, stored: StoredIds) -> FileCheck:
     problems: list[Problem] = []
     bad = total = 0
     seen: dict[str, int] = {}  # id -> the row number it first appeared on
-    with open_rows(path, batch_rows=rules.chunk_rows, max_rows=rules.max_rows) as source:
+    with open_rows(path, batch_rows=rules.chunk_rows, max_rows=rules.max_rows,
+                   limits=rules.limits) as source:
         head = _head_problems(source.columns, rules.without_scores)
         if head:
             return FileCheck(format=source.format, columns=source.columns,
@@ -359,7 +369,8 @@ def prediction_rows(path: Path, *, rules: Rules) -> Iterator[Sequence[dict[str, 
         RowsChangedError: a row has a problem now (the file changed since it was checked).
         PredictionFileError: the file cannot be read any more.
     """
-    with open_rows(path, batch_rows=rules.chunk_rows, max_rows=rules.max_rows) as source:
+    with open_rows(path, batch_rows=rules.chunk_rows, max_rows=rules.max_rows,
+                   limits=rules.limits) as source:
         rows = _Rows(rules=rules, columns=source.columns)
         for batch in source.batches:
             out = []

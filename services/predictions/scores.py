@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from services.predictions.files import cell_blank, cell_number
+from services.registry.log_columns import SCORE_PREFIX
 
 __all__ = ["SCORE_PREFIX", "SUM_TOLERANCE", "score_columns", "score_vector"]
 
-SCORE_PREFIX = "score_"
 #: How far the scores of a row may sum away from 1.
 SUM_TOLERANCE = 0.01
 

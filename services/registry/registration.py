@@ -29,8 +29,8 @@ from db.repositories import registry
 from db.session import session_scope
 from services.access import Action, Principal, require
 from services.audit import record
-from services.predictions.rows import LATENCY_COLUMN, REQUIRED_COLUMNS, SCORE_PREFIX
 from services.registry.artifacts import ArtifactError, sha256_of
+from services.registry.log_columns import LATENCY_COLUMN, REQUIRED_COLUMNS, SCORE_PREFIX
 
 __all__ = [
     "FEATURE_TYPES",
@@ -47,7 +47,7 @@ FEATURE_TYPES = ("number", "category")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _LABEL_MAX = 100  # width of predictions.predicted_class and feedback.label
 _FEATURE_MAX = 100
-#: Columns of a prediction log that are not features (see ``services.predictions.rows``).
+#: Columns of a prediction log that are not features (see ``services.registry.log_columns``).
 _RESERVED_FEATURES = frozenset({*REQUIRED_COLUMNS, LATENCY_COLUMN})
 
 

@@ -335,3 +335,15 @@ def test_rows_that_changed_since_the_check_stop_the_write(tmp_path: Path) -> Non
     path = _write(tmp_path, "csv", HEADER, [_row(), _row(prediction_id="p-2", model="nope")])
     with pytest.raises(RowsChangedError, match="line 3: unknown model"):
         list(prediction_rows(path, rules=Rules(models=MODELS, now=NOW)))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_category_longer_than_any_category_is_refused_whatever_the_file_limits(
+        tmp_path: Path, fmt: str) -> None:
+    from services.predictions.files import FileLimits
+
+    path = _write(tmp_path, fmt, HEADER, [_row(plan="p" * 1000), _row(prediction_id="p-2",
+                                                                       plan="p" * 1001)])
+    check = _check(path, limits=FileLimits(max_cell_chars=5000))
+    assert [str(p) for p in check.problems] == [
+        f"{_where(fmt, 1)}: feature plan: is 1,001 characters long; at most 1,000"]
