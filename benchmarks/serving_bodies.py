@@ -109,11 +109,11 @@ def send_chunked(port: int, path: str, mib: int) -> dict[str, Any]:
 
 def body_run(port: int, pid: int, path: str, mib: int) -> dict[str, Any]:
     """One huge chunked body to ``path``: the answer and the service's memory around it."""
-    before = memory_mb(pid, "VmRSS")
+    before, peak_before = memory_mb(pid, "VmRSS"), memory_mb(pid, "VmHWM")
     sent = send_chunked(port, path, mib)
-    return {"path": path, "mib_offered": mib, **sent, "rss_before_mb": round(before, 1),
-            "rss_after_mb": round(memory_mb(pid, "VmRSS"), 1),
-            "peak_rss_mb": round(memory_mb(pid, "VmHWM"), 1)}
+    return {"path": path, "mib_offered": mib, **sent, "rss_before_mb": before,
+            "rss_after_mb": memory_mb(pid, "VmRSS"), "peak_rss_before_mb": peak_before,
+            "peak_rss_after_mb": memory_mb(pid, "VmHWM")}
 
 
 def _median_s(parse: Callable[[], object], runs: int) -> float:
