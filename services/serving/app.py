@@ -24,7 +24,12 @@ from starlette.concurrency import run_in_threadpool
 
 from db.repositories import health
 from db.session import session_scope
-from services.serving.body import BodyTooLargeError, read_capped, too_large
+from services.serving.body import (
+    BodyTooLargeError,
+    CloseUnreadBodies,
+    read_capped,
+    too_large,
+)
 from services.serving.feedback import feedback_route
 from services.serving.metrics import ServingMetrics
 from services.serving.model_holder import ModelHolder
@@ -105,6 +110,8 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
         openapi_url=None,
     )
     app.state.serving = state
+    # An answer given before a body is read closes the connection (else it is read anyway).
+    app.add_middleware(CloseUnreadBodies)
     app.add_api_route("/predict", _predict_route(state), methods=["POST"])
     # Labels from other systems; answers 503 until OPSDASH_FEEDBACK_TOKEN is set.
     app.add_api_route(

@@ -18,12 +18,14 @@ from typing import Any
 import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "MAX_INT_DIGITS",
     "MAX_JSON_DEPTH",
     "BodyError",
     "BodyTooLargeError",
+    "CloseUnreadBodies",
     "TooManyDigits",
     "loads",
     "read_capped",
@@ -82,6 +84,46 @@ async def read_capped(request: Request, limit: int) -> bytes:
             raise BodyTooLargeError(limit)
         body += chunk
     return bytes(body)
+
+
+class CloseUnreadBodies:
+    """ASGI middleware: an answer that starts before the request's body was read to its end
+    closes the connection, on every route (a 413, a 401, a ``GET`` sent with a body, a 404).
+
+    Otherwise the server, to reuse the connection, would go on reading and discarding
+    whatever the client keeps sending, however long.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        received = False
+
+        async def tracked() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                received = True
+            return message
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and not received:
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, tracked, closing)
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
 
 
 def too_large(limit: int) -> JSONResponse:

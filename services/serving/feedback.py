@@ -213,9 +213,7 @@ def feedback_route(
     async def feedback(request: Request) -> Response:
         refused = _refused_caller(request.headers.get("authorization"), token)
         if refused is not None:
-            # Answered before the body is read: close, or the server reads it to its end.
-            refused.headers["Connection"] = "close"
-            return refused
+            return refused  # before the body is read: CloseUnreadBodies closes the connection
         try:
             body = await read_capped(request, MAX_BODY_BYTES)
         except BodyTooLargeError as exc:

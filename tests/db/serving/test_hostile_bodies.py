@@ -242,3 +242,26 @@ def test_feedback_refused_before_its_body_is_read_closes_the_connection(
     assert response.status_code == 401
     # Else the server would read the unread body, however long, to its end.
     assert response.headers["connection"] == "close"
+
+
+def _chunks() -> Iterator[bytes]:
+    yield from [b" " * 1024] * 4
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/healthz"), ("GET", "/metrics"),
+                                              ("POST", "/nowhere")])
+def test_an_answer_given_before_the_body_is_read_closes_the_connection(
+    client: TestClient, method: str, path: str
+) -> None:
+    response = client.request(method, path, content=_chunks())
+
+    assert response.headers["connection"] == "close"
+
+
+def test_an_answer_after_the_whole_body_keeps_the_connection(client: TestClient) -> None:
+    response = client.post("/predict", json={"model": "churn", "features": GOOD})
+    metrics = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert "connection" not in response.headers
+    assert "connection" not in metrics.headers

@@ -69,10 +69,11 @@ def _wait_healthy(port: int, process: subprocess.Popen[str]) -> None:
         time.sleep(0.1)
 
 
-def _post_chunked(port: int, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-    """POST ``body`` in 64 KiB chunks with no Content-Length; the status, headers and body
+def _post_chunked(port: int, path: str, body: bytes, method: str = "POST"
+                  ) -> tuple[int, dict[str, str], bytes]:
+    """Send ``body`` in 64 KiB chunks with no Content-Length; the status, headers and body
     of the answer (read even when the server closed before taking all we sent)."""
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
             f"Authorization: Bearer {TOKEN}\r\n\r\n").encode()
     pieces = [body[i:i + CHUNK] for i in range(0, len(body), CHUNK)]
@@ -144,6 +145,15 @@ def test_predict_refuses_a_chunked_body_one_byte_over_the_limit_and_reads_the_li
     status, _, content = exact
     assert status == 200, content
     assert json.loads(content)["model"] == "churn"
+
+
+def test_a_get_with_a_chunked_body_is_answered_without_reading_it(service: int) -> None:
+    status, headers, content = _post_chunked(service, "/healthz", b" " * (4 * MAX_BODY_BYTES),
+                                             method="GET")
+
+    assert status == 200
+    assert json.loads(content)["status"] == "ok"
+    assert headers["connection"] == "close"  # the rest of the body is not read
 
 
 @pytest.fixture
