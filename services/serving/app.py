@@ -24,6 +24,12 @@ from starlette.concurrency import run_in_threadpool
 
 from db.repositories import health
 from db.session import session_scope
+from services.serving.body import (
+    BodyTooLargeError,
+    CloseUnreadBodies,
+    read_capped,
+    too_large,
+)
 from services.serving.feedback import feedback_route
 from services.serving.metrics import ServingMetrics
 from services.serving.model_holder import ModelHolder
@@ -104,6 +110,8 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
         openapi_url=None,
     )
     app.state.serving = state
+    # An answer given before a body is read closes the connection (else it is read anyway).
+    app.add_middleware(CloseUnreadBodies)
     app.add_api_route("/predict", _predict_route(state), methods=["POST"])
     # Labels from other systems; answers 503 until OPSDASH_FEEDBACK_TOKEN is set.
     app.add_api_route(
@@ -143,17 +151,15 @@ def _lifespan(state: ServingState) -> Callable[[FastAPI], AbstractAsyncContextMa
 
 
 def _predict_route(state: ServingState) -> Callable[[Request], Awaitable[Response]]:
-    """``POST /predict``: a body over the limit is refused before it is read."""
+    """``POST /predict``: a body over the limit is refused at its first byte over it."""
 
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        try:
+            body = await read_capped(request, MAX_BODY_BYTES)
+        except BodyTooLargeError as exc:
             state.metrics.error(model="", version=None, reason="validation")
-            return JSONResponse(
-                {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
-            )
-        body = await request.body()
+            return too_large(exc.limit)
         # Scoring takes milliseconds and holds the GIL: on the event loop it saves a thread
         # hop and serialises no more than a thread would. (A 1000-row batch holds the loop
         # for about 0.1 s.)

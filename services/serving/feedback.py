@@ -10,16 +10,17 @@ post; the labels are stored as the principal ``feedback-api`` (role labeler) wit
 ``labeler`` names who labeled (default ``feedback-api``).
 
 Answers: 200 ``{"saved", "unchanged", "replaced"}``; 401 without the right token; 413 for
-a body over :data:`MAX_BODY_BYTES`; 422 ``{"detail": [{"field", "message", "instance"?}]}``
-for a bad body, an unknown prediction or a label that is not a class of its model; 409 with
-``conflicts`` when a label differs from the stored one and ``replace`` is not true; 503
-when no token is configured or the database is busy. Never a traceback.
+a body over :data:`MAX_BODY_BYTES`, chunked or not (read no further); 422 ``{"detail":
+[{"field", "message", "instance"?}]}`` for a bad body (see :mod:`services.serving.body`), a
+value that is not valid text or is longer than ``MAX_CATEGORY_CHARS``, an unknown prediction
+or a label that is not a class of its model; 409 with ``conflicts`` when a label differs from
+the stored one and ``replace`` is not true; 503 when no token is configured or the database
+is busy. Never a traceback.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from services.labels.importer import (
     save_label_rows,
 )
 from services.labels.save import LabelsNotSavedError, SaveResult
+from services.registry.features import FeatureError, check_category
+from services.serving.body import BodyError, BodyTooLargeError, loads, read_capped, too_large
 from services.serving.payload import Problem
 from services.settings import Settings
 
@@ -94,13 +97,25 @@ def _item(data: dict[str, Any], index: int | None, allowed: tuple[str, ...],
             problems.append(Problem(name, "is missing", index))
         elif not isinstance(value, str) or not value.strip():
             problems.append(Problem(name, "must be a non-empty string", index))
+        else:
+            _text(name, value, index, problems)
     labeler = data.get("labeler")
     if labeler is not None and not isinstance(labeler, str):
         problems.append(Problem("labeler", "must be a string or null", index))
+    elif labeler is not None:
+        _text("labeler", labeler, index, problems)
     if len(problems) > found:
         return None
     return LabelRow(line=index or 0, prediction_id=data["prediction_id"], label=data["label"],
                     labeler=labeler or None)
+
+
+def _text(name: str, value: str, index: int | None, problems: list[Problem]) -> None:
+    """A string we can store and look up: valid text, at most ``MAX_CATEGORY_CHARS``."""
+    try:
+        check_category(name, value)
+    except FeatureError as exc:
+        problems.append(Problem(name, exc.message, index))
 
 
 def parse_feedback(body: bytes) -> FeedbackRequest:
@@ -110,9 +125,9 @@ def parse_feedback(body: bytes) -> FeedbackRequest:
         FeedbackError: the body is not JSON or its fields are wrong.
     """
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FeedbackError([Problem("body", f"is not valid JSON ({exc})")]) from None
+        data = loads(body)
+    except BodyError as exc:
+        raise FeedbackError([Problem("body", exc.message)]) from None
     if not isinstance(data, dict):
         raise FeedbackError([Problem("body", "must be a JSON object")])
     problems: list[Problem] = []
@@ -180,19 +195,6 @@ def _authorized(header: str | None, token: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-async def _body(request: Request) -> bytes | None:
-    """The body, or ``None`` when it is larger than :data:`MAX_BODY_BYTES`."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return None
-    return bytes(body)
-
-
 def feedback_route(
     *, engine: Engine, settings: Settings, flush_predictions: Callable[[], object]
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -211,10 +213,11 @@ def feedback_route(
     async def feedback(request: Request) -> Response:
         refused = _refused_caller(request.headers.get("authorization"), token)
         if refused is not None:
-            return refused
-        body = await _body(request)
-        if body is None:
-            return _json(413, {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"})
+            return refused  # before the body is read: CloseUnreadBodies closes the connection
+        try:
+            body = await read_capped(request, MAX_BODY_BYTES)
+        except BodyTooLargeError as exc:
+            return too_large(exc.limit)
         try:
             parsed = parse_feedback(body)
         except FeedbackError as exc:

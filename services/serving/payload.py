@@ -4,21 +4,24 @@ Single: ``{"model": "<name>", "features": {...}}``.
 Batch: ``{"model": "<name>", "instances": [{...}, ...]}`` (at most :data:`MAX_INSTANCES`).
 
 Every problem names the field it is about (and the instance, in a batch), so a 422
-answer says exactly what to fix.
+answer says exactly what to fix. The body is parsed by :func:`services.serving.body.loads`
+(depth bounded, over-long integers named); each category value is at most
+``MAX_CATEGORY_CHARS`` and all of a request's together at most :data:`MAX_REQUEST_TEXT_CHARS`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from services.registry.features import FeatureError, validate_record
+from services.serving.body import BodyError, TooManyDigits, loads
 
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_INSTANCES",
+    "MAX_REQUEST_TEXT_CHARS",
     "PayloadError",
     "PredictRequest",
     "Problem",
@@ -32,6 +35,9 @@ MAX_INSTANCES = 1000
 MAX_BODY_BYTES = 8 * 1024 * 1024
 #: Most problems listed in one answer (a bad batch can have one per instance).
 MAX_PROBLEMS = 100
+#: Most characters of category values one request may carry, all records together (each
+#: value is also at most ``MAX_CATEGORY_CHARS``): what a request can add to the store.
+MAX_REQUEST_TEXT_CHARS = 200_000
 
 _REQUEST_FIELDS = ("model", "features", "instances")
 
@@ -106,9 +112,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY_BYTES:
         raise PayloadError([Problem("body", f"is larger than {MAX_BODY_BYTES} bytes")])
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError([Problem("body", f"is not valid JSON ({exc})")]) from None
+        data = loads(body)
+    except BodyError as exc:
+        raise PayloadError([Problem("body", exc.message)]) from None
     if not isinstance(data, dict):
         raise PayloadError([Problem("body", "must be a JSON object")])
     return data
@@ -149,7 +155,8 @@ def validate_records(
         The records with numbers as floats, in request order.
 
     Raises:
-        PayloadError: listing the first offending field of each bad record.
+        PayloadError: listing the first offending field of each bad record, or the whole
+            request when its category values hold more than :data:`MAX_REQUEST_TEXT_CHARS`.
     """
     clean: list[dict[str, Any]] = []
     problems: list[Problem] = []
@@ -157,9 +164,29 @@ def validate_records(
         try:
             clean.append(validate_record(schema, record))
         except FeatureError as exc:
-            problems.append(Problem(exc.field, exc.message, index if request.batch else None))
+            problems.append(Problem(exc.field, _message(record, exc),
+                                    index if request.batch else None))
             if len(problems) >= MAX_PROBLEMS:
                 break
     if problems:
         raise PayloadError(problems, model=request.model)
+    text = sum(len(value) for record in clean for value in record.values()
+               if isinstance(value, str))
+    if text > MAX_REQUEST_TEXT_CHARS:
+        field = "instances" if request.batch else "features"
+        raise PayloadError([Problem(field, f"hold {text:,} characters of category values in "
+                                           f"all; at most {MAX_REQUEST_TEXT_CHARS:,} in one "
+                                           "request (MAX_REQUEST_TEXT_CHARS)")],
+                           model=request.model)
     return clean
+
+
+def _message(record: Any, exc: FeatureError) -> str:
+    """``exc``'s message, in words when the value is an integer left unparsed."""
+    value = record.get(exc.field) if isinstance(record, Mapping) else None
+    unparsed = TooManyDigits.__name__
+    if not isinstance(value, TooManyDigits) or not exc.message.endswith(unparsed):
+        return exc.message
+    if exc.message.startswith("must be a number"):
+        return f"is too large for a number ({value.digits:,} digits)"
+    return exc.message.replace(unparsed, "int")

@@ -116,3 +116,20 @@ def test_a_single_record_problem_has_no_instance_index() -> None:
         "field": "extra",
         "message": "is not a feature of this model",
     }
+
+
+@pytest.mark.parametrize(("features", "field", "message"), [
+    ('{"age": 1%s, "plan": "a"}', "age", "is too large for a number (5,001 digits)"),
+    ('{"age": 1, "plan": 1%s}', "plan", "must be a string, got int"),
+    ('{"age": 1, "plan": "a", "zip": 1%s}', "zip", "is not a feature of this model"),
+])
+def test_an_integer_too_long_to_parse_is_named_where_it_stands(
+    features: str, field: str, message: str
+) -> None:
+    body = '{"model": "m", "features": %s}' % (features % ("0" * 5_000))
+    request = parse_request(body.encode())
+
+    with pytest.raises(PayloadError) as exc:
+        validate_records(SCHEMA, request)
+
+    assert exc.value.problems == (Problem(field, message),)
