@@ -16,7 +16,7 @@ from services.auth.users import create_user, disable_user
 from services.settings import Settings
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-PASSWORD = "ann-password-1"
+PASSWORD = "amber-kettle-41"
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from services.settings import Settings
 
 BASE = "http://127.0.0.1:8501"
 SECRET = "s" * 24 + "-test-secret-0123456789"
-PASSWORD = "ann-password-1"
+PASSWORD = "amber-kettle-41"
 SESSION_HOURS = 2.5
 
 
