@@ -30,12 +30,14 @@ from services.auth.passwords import MAX_PASSWORD_LENGTH, dummy_hash, verify_pass
 from services.settings import Settings, get_settings
 
 __all__ = [
+    "CHANGE_PASSWORD_FAILED",
     "SIGN_IN",
     "SIGN_IN_FAILED",
     "SIGN_OUT",
     "WRONG_CREDENTIALS",
     "SignInError",
     "authenticate",
+    "check_current_password",
     "record_sign_out",
     "sign_in_with_claims",
     "sign_in_with_email",
@@ -43,6 +45,8 @@ __all__ = [
 
 #: Audit actions written here.
 SIGN_IN, SIGN_IN_FAILED, SIGN_OUT = "sign_in", "sign_in_failed", "sign_out"
+#: A wrong current password when changing one's own password (or one given while locked).
+CHANGE_PASSWORD_FAILED = "change_password_failed"  # noqa: S105 (an action name)
 #: The one message for a wrong password and an unknown user name alike.
 WRONG_CREDENTIALS = "wrong user name or password"
 
@@ -178,6 +182,43 @@ def authenticate(
     if attempt.principal is None:
         raise SignInError(attempt.message, attempt.code)
     return attempt.principal
+
+
+def check_current_password(
+    *,
+    session: Session,
+    username: str,
+    stored_hash: str,
+    password_ok: bool,
+    now: datetime,
+    settings: Settings,
+) -> str | None:
+    """Decide, inside the caller's write transaction, whether a user who changes their own
+    password gave the right current one; ``None`` if so, else why not (to show them).
+
+    A wrong password counts on the sign-in counter and lock-out (``failed_attempts``,
+    ``locked_until``) exactly as a failed sign-in, so a borrowed session cannot try
+    passwords faster than the sign-in form; while the account is locked even the right
+    password is refused. Each refusal is audited as ``change_password_failed`` with the
+    ``reason`` and count a failed sign-in records; the right password resets the count.
+    The caller commits before raising, so the count and the entry stay.
+
+    Args:
+        session: the caller's write session.
+        username: the signed-in user's (canonical) name.
+        stored_hash: the hash ``password_ok`` was checked against; a password change in
+            between fails the attempt.
+        password_ok: whether the given password matched ``stored_hash``.
+        now: the current time, timezone-aware.
+        settings: the lock-out settings.
+    """
+    attempt = _decide(session, username, stored_hash, password_ok, now, settings)
+    if attempt.principal is not None:
+        return None
+    details = {key: value for key, value in attempt.details.items() if key != "method"}
+    record(session=session, actor=username, action=CHANGE_PASSWORD_FAILED, object_type="user",
+           object_id=username, details=details, at=now)
+    return "the current password is wrong" if attempt.code == "failed" else attempt.message
 
 
 def sign_in_with_email(*, engine: Engine, email: str, now: datetime | None = None) -> Principal:
