@@ -1,5 +1,6 @@
-"""Passwords set on the Users and Account pages meet the policy, and the Account page's
-password change counts wrong current passwords like failed sign-ins."""
+"""Passwords set on the Users and Account pages meet the policy, the Account page's
+password change counts wrong current passwords like failed sign-ins, and the sign-in page
+says when a client address has failed too often."""
 
 from __future__ import annotations
 
@@ -88,3 +89,15 @@ def test_wrong_current_passwords_lock_the_change_as_sign_in_does(
         authenticate(engine=engine, username="analyst-user", password=PASSWORD,
                      settings=settings)
     assert locked.value.code == "locked"
+
+
+def test_the_sign_in_page_says_when_this_address_has_failed_too_often(
+    app: Callable[..., AppTest],
+) -> None:
+    at = app(as_role=None, signin_client_window_seconds="600")
+    at.query_params["signin"] = "throttled"
+    at = at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Too many failed sign-ins from your network address: sign-in from it is paused for "
+        "up to 10 minutes. Wait, then try again."]
