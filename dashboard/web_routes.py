@@ -46,6 +46,7 @@ _MAX_FORM_BYTES = 8192
 _log = logging.getLogger("opsdash.auth")
 #: Failed sign-ins per client address, in this process's memory.
 client_failures = ClientFailures()
+_UNLISTED_PROXIES_SEEN: set[str] = set()
 # What a browser shows for a 429: it goes on to the sign-in page, which says why.
 _THROTTLED_PAGE = """<!doctype html>
 <html><head><meta http-equiv="refresh" content="0; url=/?signin=throttled">
@@ -111,7 +112,13 @@ def _client(request: Request, config: Settings) -> str:
     """The client's address (from ``X-Forwarded-For`` only through a listed proxy)."""
     peer = request.client.host if request.client else ""
     forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
-    return client_address(peer, forwarded, config.trusted_proxy_networks)
+    client = client_address(peer, forwarded, config.trusted_proxy_networks)
+    if forwarded and client == peer and peer not in _UNLISTED_PROXIES_SEEN:
+        _UNLISTED_PROXIES_SEEN.add(peer)  # once a peer: a log line, not a flood
+        _log.warning("sign-in: X-Forwarded-For from %s ignored, as OPSDASH_TRUSTED_PROXIES "
+                     "does not list it; if it is your proxy, every client behind it shares "
+                     "one count of failed sign-ins", peer)
+    return client
 
 
 def _too_many(wait: float) -> Response:

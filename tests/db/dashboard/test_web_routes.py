@@ -42,6 +42,7 @@ def env(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("OPSDASH_SIGNIN_MAX_FAILURES", "3")
     web_routes._engine.cache_clear()
     web_routes.client_failures.clear()  # the per-client count lives as long as the process
+    web_routes._UNLISTED_PROXIES_SEEN.clear()  # and so does the memory of logged peers
     yield Settings.from_env()
     if web_routes._engine.cache_info().currsize:
         web_routes._engine(settings.resolved_database_url).dispose()
@@ -357,6 +358,18 @@ def test_a_forwarded_header_from_an_unlisted_peer_is_ignored(
             _sign_in(client, password="not-the-password",
                      headers={"x-forwarded-for": f"203.0.113.{i}"})
         assert _throttled(_sign_in(client, headers={"x-forwarded-for": "203.0.113.99"}))
+
+
+def test_a_forwarded_header_from_an_unlisted_peer_is_logged_once(
+    env: Settings, ann: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with _client_at("198.51.100.44") as client:
+        for i in range(3):
+            _sign_in(client, headers={"x-forwarded-for": f"203.0.113.{i}"})
+    warnings = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "198.51.100.44" in warnings[0]
+    assert "OPSDASH_TRUSTED_PROXIES" in warnings[0]
 
 
 def test_a_listed_proxy_names_the_client_by_the_right_most_address_it_does_not_list(
