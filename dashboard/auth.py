@@ -122,7 +122,8 @@ def _sso_principal() -> Principal | None:
     if seen is None:
         try:
             seen = sign_in_with_claims(engine=engine, claims=claims,
-                                       role_claim=config.oidc_role_claim)
+                                       role_claim=config.oidc_role_claim,
+                                       trust_email=config.oidc_trust_email)
         except SignInError as exc:
             seen = exc
         with _SSO_LOCK:

@@ -41,7 +41,9 @@ with st.form("change-password", clear_on_submit=True, width=420):
     st.subheader("Change your password", anchor=False)
     current = st.text_input("Current password", type="password")
     new = st.text_input("New password", type="password",
-                        help=f"At least {MIN_PASSWORD_LENGTH} characters.")
+                        help=f"At least {MIN_PASSWORD_LENGTH} characters, not a common "
+                             "password, a repetition or a run like 1234567890, and without "
+                             "your user name.")
     repeat = st.text_input("New password again", type="password")
     if st.form_submit_button("Change password", type="primary"):
         if new != repeat:
@@ -49,7 +51,8 @@ with st.form("change-password", clear_on_submit=True, width=420):
         else:
             try:
                 change_own_password(engine=engine_for(config.resolved_database_url),
-                                    actor=user, current_password=current, new_password=new)
+                                    actor=user, current_password=current, new_password=new,
+                                    settings=config)
             except (UserError, PasswordPolicyError, PermissionDenied) as exc:
                 st.error(f"Not changed: {md_text(str(exc))}.")
             else:

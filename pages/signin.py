@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from dashboard.auth import sso_error, sso_providers, sso_sign_out, sso_signed_in
@@ -19,13 +21,16 @@ MESSAGES = {
     "unavailable": ("error", "Sign-in is unavailable right now; the server log says why. "
                              "Ask the person who runs opsdash."),
     "signed_out": ("success", "You are signed out."),
+    "throttled": ("error", "Too many failed sign-ins from your network address: sign-in from "
+                           "it is paused for up to {minutes} minutes. Wait, then try again."),
 }
 
 st.title("Sign in to opsdash")
 code = st.query_params.get("signin")
 if code in MESSAGES:
     kind, text = MESSAGES[code]
-    (st.error if kind == "error" else st.success)(text)
+    minutes = math.ceil(settings().signin_client_window_seconds / 60)
+    (st.error if kind == "error" else st.success)(text.format(minutes=minutes))
 
 refused = sso_error()
 if refused:

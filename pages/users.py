@@ -73,7 +73,8 @@ with add, st.form("add-user", clear_on_submit=True, border=True):
     new_email = st.text_input("E-mail for single sign-on (optional)", max_chars=254)
     new_password = st.text_input(
         "Initial password (leave empty for single sign-on only)", type="password",
-        help=f"At least {MIN_PASSWORD_LENGTH} characters.",
+        help=f"At least {MIN_PASSWORD_LENGTH} characters, not a common password, a "
+             "repetition or a run like 1234567890, and without the user name.",
     )
     if st.form_submit_button("Add user", type="primary"):
         _attempt(

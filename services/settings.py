@@ -13,6 +13,7 @@ with one line naming each bad variable; a secret's value is never shown, not eve
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,6 +61,18 @@ def _public_url(value: str) -> str:
     return value
 
 
+def _address_list(text: str) -> str:
+    networks = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"holds {item!r}, which is not an IP address or network") from None
+    return ",".join(networks)
+
+
 # The kinds of value a setting may hold; an out-of-range message states the whole range.
 #: A TCP port.
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -76,6 +89,8 @@ TimeZone = Annotated[str, AfterValidator(_known_zone)]
 #: The address browsers open the dashboard at: scheme, host and port (``https://dash.example``),
 #: or empty for "the Host each request came to".
 PublicUrl = Annotated[str, AfterValidator(_public_url)]
+#: Addresses or networks, comma-separated (``10.0.0.5, 10.1.0.0/16``), stored normalised.
+ProxyList = Annotated[str, AfterValidator(_address_list)]
 #: A credential: left out of ``repr``, ``str`` and ``model_dump``, and out of error messages.
 Secret = Annotated[str, Field(repr=False, exclude=True)]
 
@@ -173,6 +188,21 @@ class Settings(BaseSettings):
     #: Single sign-on: the ID-token claim that names the user's role (e.g. ``groups``).
     #: Empty means the role is the local user's with the verified e-mail address.
     oidc_role_claim: str = ""
+    #: Single sign-on: accept an ``email`` claim the provider sends without
+    #: ``email_verified`` (Microsoft Entra ID sends none). Only for a provider whose addresses
+    #: you trust; a claim that says anything but true still refuses.
+    oidc_trust_email: bool = False
+    #: Failed password sign-ins from one client address within
+    #: ``signin_client_window_seconds`` after which that address is refused (HTTP 429) before
+    #: its attempts reach any account. Below ``signin_max_failures`` by default, so one
+    #: address cannot lock an account within a window.
+    signin_client_max_failures: Count = 4
+    #: ... counted over this many seconds (a sliding window).
+    signin_client_window_seconds: WholeSeconds = 300
+    #: Reverse proxies whose ``X-Forwarded-For`` names the client: addresses or networks,
+    #: comma-separated (``10.0.0.5, 10.1.0.0/16``). Empty: the header is ignored and the
+    #: client is the connection's peer.
+    trusted_proxies: ProxyList = ""
 
     # --- label import ---------------------------------------------------------------------
     #: Largest label CSV file accepted for import, in bytes.
@@ -204,6 +234,12 @@ class Settings(BaseSettings):
     def resolved_artifacts_dir(self) -> Path:
         """Folder of model artifacts with the default filled in."""
         return Path(self.artifacts_dir) if self.artifacts_dir else Path(self.var_dir) / "artifacts"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``trusted_proxies`` as networks (a single address is a network of one)."""
+        return tuple(ipaddress.ip_network(item) for item in self.trusted_proxies.split(",")
+                     if item)
 
     @property
     def serving_url(self) -> str:

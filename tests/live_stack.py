@@ -126,6 +126,10 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "OPSDASH_LOG_FLUSH_SECONDS": str(LOG_FLUSH_SECONDS),
         "OPSDASH_DATABASE_URL": "",
         "OPSDASH_COOKIE_SECRET": COOKIE_SECRET,
+        # Every test's browser signs in from 127.0.0.1: the per-client limit on failed
+        # sign-ins must not carry over from one test to the next (it is tested on a
+        # dashboard of its own, tests/browser/test_signin_limit_browser.py).
+        "OPSDASH_SIGNIN_CLIENT_MAX_FAILURES": "1000",
     })
     supervisor = new_supervisor(var / "logs", env)
     try:

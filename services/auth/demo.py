@@ -17,10 +17,17 @@ from db.session import session_scope
 from services.access.principal import SYSTEM
 from services.access.roles import Role
 from services.auth.names import UserError
+from services.auth.passwords import PasswordPolicyError, check_password_policy
 from services.auth.users import create_user
 from services.settings import Settings
 
-__all__ = ["DEMO_ACCOUNTS_FILE", "DEMO_USERS", "demo_accounts_path", "ensure_demo_users"]
+__all__ = [
+    "DEMO_ACCOUNTS_FILE",
+    "DEMO_USERS",
+    "demo_accounts_path",
+    "ensure_demo_users",
+    "random_password",
+]
 
 #: File under ``var_dir`` listing the demo accounts and their passwords.
 DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
@@ -32,6 +39,21 @@ _HEADER = "# opsdash demo accounts: user name, role, password (tab-separated)\n"
 def demo_accounts_path(settings: Settings) -> Path:
     """Where the demo accounts file lives."""
     return Path(settings.var_dir) / DEMO_ACCOUNTS_FILE
+
+
+def random_password(username: str) -> str:
+    """A random password for ``username`` that the password policy accepts.
+
+    Sixteen random URL-safe characters pass nearly always; one that happens to hold the user
+    name (or another refused pattern) is drawn again.
+    """
+    while True:
+        password = secrets.token_urlsafe(12)
+        try:
+            check_password_policy(password, username=username)
+        except PasswordPolicyError:
+            continue
+        return password
 
 
 def _read(path: Path) -> dict[str, str]:
@@ -70,7 +92,7 @@ def ensure_demo_users(*, engine: Engine, settings: Settings) -> list[tuple[str, 
     with session_scope(engine) as session:
         existing = {name for name, _ in DEMO_USERS
                     if users_repo.by_username(session=session, username=name) is not None}
-    missing = {name: secrets.token_urlsafe(12) for name, _ in DEMO_USERS if name not in existing}
+    missing = {name: random_password(name) for name, _ in DEMO_USERS if name not in existing}
     accounts = [(name, role.value, missing.get(name) or known.get(name, ""))
                 for name, role in DEMO_USERS]
     if missing:

@@ -30,12 +30,14 @@ from services.auth.passwords import MAX_PASSWORD_LENGTH, dummy_hash, verify_pass
 from services.settings import Settings, get_settings
 
 __all__ = [
+    "CHANGE_PASSWORD_FAILED",
     "SIGN_IN",
     "SIGN_IN_FAILED",
     "SIGN_OUT",
     "WRONG_CREDENTIALS",
     "SignInError",
     "authenticate",
+    "check_current_password",
     "record_sign_out",
     "sign_in_with_claims",
     "sign_in_with_email",
@@ -43,6 +45,8 @@ __all__ = [
 
 #: Audit actions written here.
 SIGN_IN, SIGN_IN_FAILED, SIGN_OUT = "sign_in", "sign_in_failed", "sign_out"
+#: A wrong current password when changing one's own password (or one given while locked).
+CHANGE_PASSWORD_FAILED = "change_password_failed"  # noqa: S105 (an action name)
 #: The one message for a wrong password and an unknown user name alike.
 WRONG_CREDENTIALS = "wrong user name or password"
 
@@ -180,6 +184,43 @@ def authenticate(
     return attempt.principal
 
 
+def check_current_password(
+    *,
+    session: Session,
+    username: str,
+    stored_hash: str,
+    password_ok: bool,
+    now: datetime,
+    settings: Settings,
+) -> str | None:
+    """Decide, inside the caller's write transaction, whether a user who changes their own
+    password gave the right current one; ``None`` if so, else why not (to show them).
+
+    A wrong password counts on the sign-in counter and lock-out (``failed_attempts``,
+    ``locked_until``) exactly as a failed sign-in, so a borrowed session cannot try
+    passwords faster than the sign-in form; while the account is locked even the right
+    password is refused. Each refusal is audited as ``change_password_failed`` with the
+    ``reason`` and count a failed sign-in records; the right password resets the count.
+    The caller commits before raising, so the count and the entry stay.
+
+    Args:
+        session: the caller's write session.
+        username: the signed-in user's (canonical) name.
+        stored_hash: the hash ``password_ok`` was checked against; a password change in
+            between fails the attempt.
+        password_ok: whether the given password matched ``stored_hash``.
+        now: the current time, timezone-aware.
+        settings: the lock-out settings.
+    """
+    attempt = _decide(session, username, stored_hash, password_ok, now, settings)
+    if attempt.principal is not None:
+        return None
+    details = {key: value for key, value in attempt.details.items() if key != "method"}
+    record(session=session, actor=username, action=CHANGE_PASSWORD_FAILED, object_type="user",
+           object_id=username, details=details, at=now)
+    return "the current password is wrong" if attempt.code == "failed" else attempt.message
+
+
 def sign_in_with_email(*, engine: Engine, email: str, now: datetime | None = None) -> Principal:
     """Sign in someone whose e-mail address an identity provider (OIDC) has verified.
 
@@ -223,33 +264,60 @@ def _role_from_claim(value: object) -> Role | None:
     return None
 
 
+def _email_verified(claims: Mapping[str, Any], *, trust_email: bool) -> bool:
+    """Whether the provider vouches for the ``email`` claim: ``email_verified`` is ``True``
+    or the string ``"true"`` (any case). With ``trust_email`` a claim left out (or null)
+    counts too; a value that says anything else still refuses."""
+    verified = claims.get("email_verified")
+    if verified is None:
+        return trust_email
+    if isinstance(verified, str):
+        return verified.strip().lower() == "true"
+    return verified is True
+
+
+def _refuse_unverified(engine: Engine, address: str, when: datetime) -> SignInError:
+    """Audit a sign-in on an address the provider has not verified; the error to raise."""
+    with session_scope(engine, write=True) as session:
+        record(session=session, actor=address, action=SIGN_IN_FAILED, object_type="user",
+               object_id=address, details={"method": "oidc", "email": address,
+                                           "reason": "unverified_email"}, at=when)
+    return SignInError(
+        f"sign-in needs a verified e-mail address, and the identity provider has not "
+        f"verified {address!r}; verify it with the provider, or ask your admin",
+        "unverified_email")
+
+
 def sign_in_with_claims(
     *,
     engine: Engine,
     claims: Mapping[str, Any],
     role_claim: str = "",
+    trust_email: bool = False,
     now: datetime | None = None,
 ) -> Principal:
     """Sign in someone an identity provider (OIDC) vouches for, from its ID-token claims.
 
-    Without ``role_claim`` the role is the local user's with the verified ``email`` claim
-    (:func:`sign_in_with_email`). With it, the role is the first value of that claim that
-    names a role (``admin``, ``operator``, ``analyst``, ``labeler``); the user name is the
-    local user's with that address, or else the address itself. A local account that is
-    disabled stays shut either way. The attempt is audited.
+    The ``email`` claim must be verified: ``email_verified`` is ``True`` or ``"true"``;
+    with ``trust_email`` (``OPSDASH_OIDC_TRUST_EMAIL``, for providers that send no such
+    claim) it may also be left out. Without ``role_claim`` the role is the local user's
+    with that address (:func:`sign_in_with_email`). With it, the role is the first value
+    of that claim that names a role (``admin``, ``operator``, ``analyst``, ``labeler``);
+    the user name is the local user's with that address, or else the address itself. A
+    local account that is disabled stays shut either way. The attempt is audited (a
+    missing address, which names nobody, is not).
 
     Raises:
-        SignInError: no verified e-mail address, no role, or a disabled account.
+        SignInError: no e-mail address (``unknown_email``), an unverified one
+            (``unverified_email``), no role, or a disabled account.
     """
     email = claims.get("email")
-    verified = claims.get("email_verified")
-    # Some providers send the flag as the string "false"; it must refuse like False does.
-    if isinstance(verified, str):
-        verified = verified.strip().lower() != "false"
-    if not isinstance(email, str) or not email.strip() or verified is False:
+    if not isinstance(email, str) or not email.strip():
         raise SignInError(
-            "the identity provider sent no verified e-mail address; ask your admin to "
-            "release the email claim", "unknown_email")
+            "the identity provider sent no e-mail address; ask your admin to release the "
+            "email claim", "unknown_email")
+    if not _email_verified(claims, trust_email=trust_email):
+        raise _refuse_unverified(engine, canonical_email(email), now or utcnow())
     if not role_claim:
         return sign_in_with_email(engine=engine, email=email, now=now)
     address = canonical_email(email)

@@ -32,8 +32,20 @@ from services.auth.names import (
     validate_email,
     validate_username,
 )
-from services.auth.passwords import check_password_policy, hash_password, verify_password
-from services.auth.signin import SignInError, authenticate, record_sign_out, sign_in_with_email
+from services.auth.passwords import (
+    MAX_PASSWORD_LENGTH,
+    check_password_policy,
+    hash_password,
+    verify_password,
+)
+from services.auth.signin import (
+    SignInError,
+    authenticate,
+    check_current_password,
+    record_sign_out,
+    sign_in_with_email,
+)
+from services.settings import Settings, get_settings
 
 __all__ = [
     "SignInError",
@@ -245,32 +257,51 @@ def set_password(
 
 
 def change_own_password(
-    *, engine: Engine, actor: Principal | None, current_password: str, new_password: str
+    *,
+    engine: Engine,
+    actor: Principal | None,
+    current_password: str,
+    new_password: str,
+    now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """Let a signed-in user change their own password (no ``manage_users`` needed); every
     session of the user ends, the current one included.
 
+    A wrong current password counts as a failed sign-in (the same counter and lock-out,
+    ``settings.signin_max_failures`` and ``signin_lockout_seconds``) and is audited as
+    ``change_password_failed``; while the account is locked the change is refused.
+
     Raises:
         PermissionDenied: nobody is signed in.
-        UserError: the current password is wrong, or the account has no row (``cli``).
-        PasswordPolicyError: the new password breaks the policy.
+        UserError: the current password is wrong, the account is locked, or it has no row
+            (``cli``).
+        PasswordPolicyError: the new password breaks the policy (checked first; it counts
+            as no attempt).
     """
     if actor is None:
         raise PermissionDenied("sign in first: only signed-in users may change a password")
+    check_password_policy(new_password, username=actor.username)
     with session_scope(engine) as session:
         user = users_repo.by_username(session=session, username=actor.username)
         stored = user.password_hash if user is not None else ""
     if user is None:
         raise UserError(f"{actor.username!r} has no account whose password could change")
-    if not verify_password(current_password, stored):
-        raise UserError("the current password is wrong")
-    check_password_policy(new_password, username=actor.username)
-    password_hash = hash_password(new_password)
+    # The slow checks run outside the write transaction, as for sign-in.
+    candidate = current_password if len(current_password) <= MAX_PASSWORD_LENGTH else ""
+    password_ok = bool(stored and candidate) and verify_password(candidate, stored)
+    password_hash = hash_password(new_password) if password_ok else ""
     with session_scope(engine, write=True) as session:
-        user = _existing(session, actor.username)
-        user.password_hash = password_hash
-        user.sessions_valid_after = utcnow()  # this session too: sign in with the new one
-        _audit(session, actor, "change_password", user.username)
+        refusal = check_current_password(
+            session=session, username=actor.username, stored_hash=stored,
+            password_ok=password_ok, now=now or utcnow(), settings=settings or get_settings())
+        if refusal is None:
+            user = _existing(session, actor.username)
+            user.password_hash = password_hash
+            user.sessions_valid_after = utcnow()  # this session too: sign in with the new one
+            _audit(session, actor, "change_password", user.username)
+    if refusal is not None:  # raised after the commit: the count and its entry stay
+        raise UserError(refusal)
 
 
 def end_sessions(*, engine: Engine, actor: Principal | None, username: str) -> None:

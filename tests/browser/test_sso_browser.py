@@ -2,9 +2,10 @@
 
 One mock provider and two dashboards per module, each on a free loopback port: one takes
 the role from the local account with the verified e-mail address, the other from an
-ID-token claim (``OPSDASH_OIDC_ROLE_CLAIM``). The ``[auth]`` secrets of each dashboard are
-in a temporary file passed with ``--secrets.files``; the repository's ``.streamlit`` is not
-read. The browser may reach nothing but loopback.
+ID-token claim (``OPSDASH_OIDC_ROLE_CLAIM``) and trusts the provider's addresses without an
+``email_verified`` claim (``OPSDASH_OIDC_TRUST_EMAIL``). The ``[auth]`` secrets of each
+dashboard are in a temporary file passed with ``--secrets.files``; the repository's
+``.streamlit`` is not read. The browser may reach nothing but loopback.
 """
 
 from __future__ import annotations
@@ -46,7 +47,12 @@ ANA: dict[str, Any] = {"sub": "idp-ana", "email": "ana@example.test", "email_ver
                        "name": "Ana"}
 LENA: dict[str, Any] = {"sub": "idp-lena", "email": "Lena@Example.test",
                         "email_verified": True, "groups": ["staff", "operator"]}
+#: An address the provider vouches for, of nobody the dashboards know.
 NOBODY = "nobody@example.test"
+NOBODY_CLAIMS: dict[str, Any] = {"sub": "idp-nobody", "email": NOBODY, "email_verified": True}
+#: A provider that sends no ``email_verified`` (as Microsoft Entra ID does).
+OTTO: dict[str, Any] = {"sub": "idp-otto", "email": "otto@example.test",
+                        "groups": ["analyst"]}
 ONLY_LOOPBACK = re.compile(rf"^(?!https?://{re.escape(LOOPBACK)}[:/])")
 
 
@@ -90,7 +96,8 @@ def _auth_secrets(path: Path, *, port: int, provider_url: str) -> None:
 
 
 def _start_dashboard(
-    stack: ExitStack, folder: Path, *, provider_url: str, role_claim: str = ""
+    stack: ExitStack, folder: Path, *, provider_url: str, role_claim: str = "",
+    trust_email: bool = False,
 ) -> tuple[Dashboard, Supervisor, RunningService]:
     """Start a dashboard signing in through ``provider_url`` (without waiting for it)."""
     folder.mkdir()
@@ -105,6 +112,7 @@ def _start_dashboard(
         # Nothing listens there: the overview says Prometheus is unavailable, at once.
         "OPSDASH_PROMETHEUS_URL": f"http://{LOOPBACK}:{free_loopback_port()}",
         "OPSDASH_OIDC_ROLE_CLAIM": role_claim,
+        "OPSDASH_OIDC_TRUST_EMAIL": "true" if trust_email else "",
     })
     settings = Settings(var_dir=str(folder), database_url="", dashboard_port=port)
     engine = make_engine(settings.resolved_database_url)
@@ -126,7 +134,8 @@ def sso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SsoStack]:
     root = tmp_path_factory.mktemp("sso")
     port = free_loopback_port()
     provider_url = f"http://{LOOPBACK}:{port}"
-    users = [arg for claims in (ANA, LENA) for arg in ("--user-claims", json.dumps(claims))]
+    users = [arg for claims in (ANA, LENA, NOBODY_CLAIMS, OTTO)
+             for arg in ("--user-claims", json.dumps(claims))]
     provider_spec = ServiceSpec(
         name="oidc-provider",
         argv=(sys.executable, "-m", "oidc_provider_mock", "--host", LOOPBACK,
@@ -142,7 +151,8 @@ def sso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SsoStack]:
                                                          provider_url=provider_url)
         started.append((supervisor, service))
         by_claim, supervisor, service = _start_dashboard(
-            stack, root / "by-claim", provider_url=provider_url, role_claim="groups")
+            stack, root / "by-claim", provider_url=provider_url, role_claim="groups",
+            trust_email=True)
         started.append((supervisor, service))
         for supervisor, service in started:
             supervisor.wait_ready([service])
@@ -232,7 +242,7 @@ def test_a_local_account_signs_in_with_single_sign_on_and_out_again(
 
 def test_an_address_without_a_local_account_is_refused(sso: SsoStack, page: Page) -> None:
     engine = sso.by_email.engine
-    _sign_in(page, sso, sso.by_email, NOBODY)
+    _sign_in(page, sso, sso.by_email, NOBODY_CLAIMS["sub"])
     _expect_sign_in_page(page)
     refusal = page.get_by_test_id("stAlert").filter(has_text="opsdash refused the account")
     expect(refusal).to_contain_text(NOBODY)
@@ -273,3 +283,27 @@ def test_the_role_claim_names_the_role_and_a_disabled_account_stays_shut(
     page.reload(wait_until="domcontentloaded")
     _expect_sign_in_page(page)
     expect(page.get_by_test_id("stAlert")).to_contain_text("this account is disabled")
+
+
+def test_an_unverified_address_is_refused_unless_the_provider_is_trusted(
+    sso: SsoStack, page: Page
+) -> None:
+    # Otto has a local admin account, but the provider does not say his address is verified.
+    engine = sso.by_email.engine
+    create_user(engine=engine, actor=SYSTEM, username="otto", role=Role.ADMIN,
+                password=None, email=OTTO["email"])
+    _sign_in(page, sso, sso.by_email, OTTO["sub"])
+    _expect_sign_in_page(page)
+    refusal = page.get_by_test_id("stAlert").filter(has_text="opsdash refused the account")
+    expect(refusal).to_contain_text("has not verified 'otto@example.test'")
+    assert "otto" not in [actor for actor, _ in _audit(engine, "sign_in")]
+    assert [(a, d) for a, d in _audit(engine, "sign_in_failed") if a == OTTO["email"]] == [
+        (OTTO["email"], {"method": "oidc", "email": OTTO["email"],
+                         "reason": "unverified_email"})]
+    page.get_by_role("button", name="Sign out of single sign-on").click()
+    _end_session_at_provider(page, sso, sso.by_email)
+
+    # The other dashboard trusts the provider's addresses (OPSDASH_OIDC_TRUST_EMAIL).
+    _sign_in(page, sso, sso.by_claim, OTTO["sub"])
+    _expect_signed_in(page, "otto@example.test · analyst",
+                      ["Overview", "Serving", "Model quality", "Drift", "Account"])

@@ -16,7 +16,7 @@ from services.auth.users import create_user, disable_user
 from services.settings import Settings
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-PASSWORD = "ann-password-1"
+PASSWORD = "amber-kettle-41"
 
 
 @pytest.fixture
@@ -50,17 +50,62 @@ def _refused(engine: Engine, claims: dict[str, Any], role_claim: str = "") -> Si
         {"sub": "idp-123", "email": ""},
         {"sub": "idp-123", "email": "   "},
         {"sub": "idp-123", "email": ["ann@example.org"]},
-        {"sub": "idp-123", "email": "ann@example.org", "email_verified": False},
-        {"sub": "idp-123", "email": "ann@example.org", "email_verified": "false"},
-        {"sub": "idp-123", "email": "ann@example.org", "email_verified": " False "},
     ],
 )
-def test_no_verified_email_is_refused_before_the_store_is_asked(
+def test_no_email_address_is_refused_before_the_store_is_asked(
     engine: Engine, ann: Principal, claims: dict[str, Any], role_claim: str
 ) -> None:
-    error = _refused(engine, {**claims, "groups": ["admin"]}, role_claim)
+    error = _refused(engine, {**claims, "email_verified": True, "groups": ["admin"]},
+                     role_claim)
     assert error.code == "unknown_email"
     assert _audit(engine) == []
+
+
+#: Every ``email_verified`` that is not a plain yes: only ``True`` and ``"true"`` verify.
+UNVERIFIED = [False, "false", " False ", "0", "no", "unverified", "", 0, 1, "1", "yes",
+              None, ["true"], {"value": True}]
+
+
+@pytest.mark.parametrize("role_claim", ["", "groups"])
+@pytest.mark.parametrize("verified", [*UNVERIFIED, "absent"])
+def test_an_address_the_provider_has_not_verified_is_refused_and_audited(
+    engine: Engine, ann: Principal, verified: object, role_claim: str
+) -> None:
+    # ann is a labeler; the claim says admin. Neither may sign in on an unverified address.
+    claims: dict[str, Any] = {"sub": "idp-123", "email": "Ann@Example.org",
+                              "groups": ["admin"]}
+    if verified != "absent":
+        claims["email_verified"] = verified
+    error = _refused(engine, claims, role_claim)
+    assert error.code == "unverified_email"
+    assert "ann@example.org" in str(error)
+    assert "not verified" in str(error)
+    assert _audit(engine) == [("ann@example.org", "sign_in_failed",
+                               {"method": "oidc", "email": "ann@example.org",
+                                "reason": "unverified_email"})]
+
+
+@pytest.mark.parametrize("verified", [True, "true", "TRUE", " True "])
+def test_a_verified_address_signs_in(engine: Engine, ann: Principal, verified: object) -> None:
+    claims = {"sub": "idp-123", "email": "ann@example.org", "email_verified": verified}
+    assert sign_in_with_claims(engine=engine, claims=claims, now=T0).username == "ann"
+
+
+@pytest.mark.parametrize("role_claim", ["", "groups"])
+def test_a_trusted_provider_may_leave_the_claim_out_but_not_say_false(
+    engine: Engine, ann: Principal, role_claim: str
+) -> None:
+    claims = {"sub": "idp-123", "email": "ann@example.org", "groups": "labeler"}
+    principal = sign_in_with_claims(engine=engine, claims=claims, role_claim=role_claim,
+                                    trust_email=True, now=T0)
+    assert principal == Principal(username="ann", role=Role.LABELER)
+    for verified in UNVERIFIED:
+        if verified is None:
+            continue  # a null claim is as good as none
+        with pytest.raises(SignInError) as refused:
+            sign_in_with_claims(engine=engine, claims={**claims, "email_verified": verified},
+                                role_claim=role_claim, trust_email=True, now=T0)
+        assert refused.value.code == "unverified_email"
 
 
 def test_without_a_role_claim_the_local_users_role_applies(
@@ -70,13 +115,6 @@ def test_without_a_role_claim_the_local_users_role_applies(
     assert principal == Principal(username="ann", role=Role.LABELER)
     assert _audit(engine) == [
         ("ann", "sign_in", {"method": "oidc", "email": "ann@example.org"})]
-
-
-def test_a_missing_email_verified_claim_is_not_a_refusal(
-    engine: Engine, ann: Principal
-) -> None:
-    claims = {"sub": "idp-123", "email": "ann@example.org"}
-    assert sign_in_with_claims(engine=engine, claims=claims, now=T0).username == "ann"
 
 
 def test_without_a_role_claim_an_unknown_email_is_refused_and_audited(

@@ -26,7 +26,7 @@ from services.auth.users import (
 )
 
 SECRET = "session-test-secret-" + "x" * 32
-PASSWORD = "ann-password-1"
+PASSWORD = "amber-kettle-41"
 ANN = Principal(username="ann", role=Role.OPERATOR)
 
 
@@ -144,7 +144,7 @@ def test_anyone_may_sign_themselves_out_everywhere(engine: Engine, ann: None) ->
 def test_only_an_admin_ends_somebody_elses_sessions(engine: Engine, ann: None) -> None:
     token = _session()
     create_user(engine=engine, actor=SYSTEM, username="bob", role=Role.OPERATOR,
-                password="bob-password-1")
+                password="brass-lantern-7")
     bob = Principal(username="bob", role=Role.OPERATOR)
     with pytest.raises(PermissionDenied):
         end_sessions(engine=engine, actor=bob, username="ann")

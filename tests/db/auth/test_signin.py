@@ -27,7 +27,7 @@ from services.auth.users import (
 from services.settings import Settings
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-PASSWORD = "lena-password-1"
+PASSWORD = "linen-harbour-3"
 
 
 @pytest.fixture

@@ -136,7 +136,7 @@ def test_each_change_is_audited_with_before_and_after(engine: Engine, ada: Princ
     disable_user(engine=engine, actor=ada, username="ann")
     disable_user(engine=engine, actor=ada, username="ann")  # already disabled
     enable_user(engine=engine, actor=ada, username="ann")
-    set_password(engine=engine, actor=ada, username="ann", password="ann-password-1")
+    set_password(engine=engine, actor=ada, username="ann", password="amber-kettle-41")
     assert [(actor, action, details) for actor, action, _, details in _audit(engine)[1:]] == [
         ("ada", "create_user", {"role": "labeler", "email": None, "has_password": False}),
         ("ada", "set_role", {"old": "labeler", "new": "analyst"}),
@@ -177,16 +177,16 @@ def test_users_change_their_own_password_knowing_the_current_one(
     ann = create_user(engine=engine, actor=ada, username="ann", role="labeler", password=PASSWORD)
     with pytest.raises(UserError, match="current password is wrong"):
         change_own_password(engine=engine, actor=ann, current_password="nope",
-                            new_password="ann-new-password")
+                            new_password="quiet-meadow-88")
     with pytest.raises(PasswordPolicyError):
         change_own_password(engine=engine, actor=ann, current_password=PASSWORD,
                             new_password="short")
     with pytest.raises(PermissionDenied, match="sign in first"):
         change_own_password(engine=engine, actor=None, current_password=PASSWORD,
-                            new_password="ann-new-password")
+                            new_password="quiet-meadow-88")
     change_own_password(engine=engine, actor=ann, current_password=PASSWORD,
-                        new_password="ann-new-password")
-    assert authenticate(engine=engine, username="ann", password="ann-new-password",
+                        new_password="quiet-meadow-88")
+    assert authenticate(engine=engine, username="ann", password="quiet-meadow-88",
                         settings=settings) == ann
     assert _audit(engine)[-2][:2] == ("ann", "change_password")
 

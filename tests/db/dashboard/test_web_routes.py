@@ -25,7 +25,7 @@ from services.settings import Settings
 
 BASE = "http://127.0.0.1:8501"
 SECRET = "s" * 24 + "-test-secret-0123456789"
-PASSWORD = "ann-password-1"
+PASSWORD = "amber-kettle-41"
 SESSION_HOURS = 2.5
 
 
@@ -41,6 +41,8 @@ def env(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("OPSDASH_SESSION_HOURS", str(SESSION_HOURS))
     monkeypatch.setenv("OPSDASH_SIGNIN_MAX_FAILURES", "3")
     web_routes._engine.cache_clear()
+    web_routes.client_failures.clear()  # the per-client count lives as long as the process
+    web_routes._UNLISTED_PROXIES_SEEN.clear()  # and so does the memory of logged peers
     yield Settings.from_env()
     if web_routes._engine.cache_info().currsize:
         web_routes._engine(settings.resolved_database_url).dispose()
@@ -302,6 +304,101 @@ def test_the_redirect_never_reflects_what_was_typed(
 def test_get_is_not_allowed(client: TestClient) -> None:
     assert client.get(SIGNIN_PATH).status_code == 405
     assert client.get(SIGNOUT_PATH).status_code == 405
+
+
+# The per-client limit
+
+
+def _client_at(peer: str) -> TestClient:
+    """A client whose connection comes from ``peer``."""
+    return TestClient(Starlette(routes=routes()), base_url=BASE, follow_redirects=False,
+                      client=(peer, 50000))
+
+
+def _failed_sign_ins(engine: Engine) -> int:
+    return sum(action == "sign_in_failed" for _, action, _ in _audit(engine))
+
+
+def _throttled(response: httpx.Response) -> bool:
+    if response.status_code != 429:
+        return False
+    assert int(response.headers["retry-after"]) >= 1
+    assert "set-cookie" not in response.headers
+    # A browser that posted the form lands on the sign-in page, which says what happened.
+    assert 'http-equiv="refresh" content="0; url=/?signin=throttled"' in response.text
+    return True
+
+
+def test_a_client_spraying_passwords_is_refused_before_its_attempts_reach_an_account(
+    env: Settings, engine: Engine, ann: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSDASH_SIGNIN_CLIENT_MAX_FAILURES", "4")
+    monkeypatch.setenv("OPSDASH_SIGNIN_MAX_FAILURES", "10")
+    with _client_at("198.51.100.7") as spray:
+        for name in ("ann", "bob", "carol", "ann"):
+            assert _sign_in(spray, username=name, password="winter-2026!").headers[
+                "location"] == "/?signin=failed"
+        for name in ("ann", "admin", "dave"):
+            assert _throttled(_sign_in(spray, username=name, password="winter-2026!"))
+        assert _throttled(_sign_in(spray))  # the right password too: nothing is tried
+    assert _failed_sign_ins(engine) == 4  # the refused attempts never reached the store
+    with _client_at("198.51.100.8") as other:  # another address is not affected
+        assert _sign_in(other).headers["location"] == "/"
+
+
+def test_the_client_limit_keeps_one_address_from_locking_an_account(
+    env: Settings, engine: Engine, ann: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The defaults: a client may fail 4 times, an account locks after 5 failures.
+    monkeypatch.delenv("OPSDASH_SIGNIN_MAX_FAILURES")
+    with _client_at("198.51.100.7") as attacker:
+        for _ in range(4):
+            _sign_in(attacker, password="not-the-password")
+        for _ in range(20):
+            assert _throttled(_sign_in(attacker, password="not-the-password"))
+    with _client_at("203.0.113.20") as owner:
+        assert _sign_in(owner).headers["location"] == "/"
+
+
+def test_a_forwarded_header_from_an_unlisted_peer_is_ignored(
+    env: Settings, engine: Engine, ann: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSDASH_SIGNIN_CLIENT_MAX_FAILURES", "3")
+    with _client_at("198.51.100.7") as client:
+        # A new X-Forwarded-For each time does not make a new client: the peer is counted.
+        for i in range(3):
+            _sign_in(client, password="not-the-password",
+                     headers={"x-forwarded-for": f"203.0.113.{i}"})
+        assert _throttled(_sign_in(client, headers={"x-forwarded-for": "203.0.113.99"}))
+
+
+def test_a_forwarded_header_from_an_unlisted_peer_is_logged_once(
+    env: Settings, ann: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with _client_at("198.51.100.44") as client:
+        for i in range(3):
+            _sign_in(client, headers={"x-forwarded-for": f"203.0.113.{i}"})
+    warnings = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "198.51.100.44" in warnings[0]
+    assert "OPSDASH_TRUSTED_PROXIES" in warnings[0]
+
+
+def test_a_listed_proxy_names_the_client_by_the_right_most_address_it_does_not_list(
+    env: Settings, engine: Engine, ann: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSDASH_SIGNIN_CLIENT_MAX_FAILURES", "3")
+    monkeypatch.setenv("OPSDASH_TRUSTED_PROXIES", "10.0.0.0/8")
+    with _client_at("10.0.0.2") as proxy:
+        # What the client wrote (left) changes every time; what the proxies saw does not.
+        for i in range(3):
+            _sign_in(proxy, username="bob", password="not-the-password",
+                     headers={"x-forwarded-for": f"6.6.6.{i}, 203.0.113.5, 10.1.2.3"})
+        assert _throttled(_sign_in(
+            proxy, headers={"x-forwarded-for": "6.6.6.99, 203.0.113.5, 10.1.2.3"}))
+        # Another client behind the same proxy signs in.
+        response = _sign_in(proxy, headers={"x-forwarded-for": "203.0.113.6, 10.1.2.3"})
+        assert response.headers["location"] == "/"
 
 
 # Signing out

@@ -71,6 +71,31 @@ def test_a_short_password_is_refused_with_the_policy(var: Path) -> None:
     assert json.loads(_run("users", "list", "--json", var=var).stdout) == {"users": []}
 
 
+@pytest.mark.parametrize(
+    ("args", "password", "reason"),
+    [(["users", "add", "ann", "--role", "operator"], "password12",
+      "the password is one of the most common passwords"),
+     (["users", "add", "ann", "--role", "operator"], "ann-at-work-2026",
+      "the password must not contain the user name"),
+     (["users", "set-password", "bob"], "1234567890",
+      "the password is a straight run of letters, digits or keys"),
+     (["users", "set-password", "bob"], "zzzzzzzzzzzz",
+      "the password is one character or a short group repeated")],
+)
+def test_a_weak_password_is_refused_with_the_reason_and_what_to_do(
+    var: Path, args: list[str], password: str, reason: str
+) -> None:
+    assert _run("users", "add", "bob", "--role", "analyst", "--no-password",
+                var=var).returncode == 0
+    result = _run(*args, var=var, stdin=f"{password}\n")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {reason}")
+    assert "password manager" in line
+    users = json.loads(_run("users", "list", "--json", var=var).stdout)["users"]
+    assert [(u["username"], u["has_password"]) for u in users] == [("bob", False)]
+
+
 def test_a_missing_password_is_refused(var: Path) -> None:
     _fails_with(_run("users", "add", "ann", "--role", "operator", var=var, stdin=""),
                 "no password on standard input: pipe one line, or run in a terminal")
@@ -102,7 +127,7 @@ def test_changes_are_made_and_audited_as_cli(var: Path) -> None:
     assert _run("users", "disable", "bob", var=var).stdout == "bob is disabled\n"
     assert _run("users", "enable", "BOB", var=var).stdout == "bob is enabled\n"
     assert _run("users", "set-password", "bob", var=var,
-                stdin="bobs-password-1\n").stdout == "bob: password set\n"
+                stdin="brass-lantern-7\n").stdout == "bob: password set\n"
     assert _run("users", "end-sessions", "Bob", var=var).stdout == (
         "every session of bob has ended\n")
     _fails_with(_run("users", "end-sessions", "nobody", var=var), "no user named 'nobody'")
