@@ -11,12 +11,14 @@ and nothing is written.
 :func:`write_label_file` then reads the file again and saves its rows in transactions of
 ``batch_rows`` (:func:`services.labels.save.save_labels`, each all or nothing), so another
 writer (a labeler saving on the Label feedback page) waits for one transaction at a time,
-not for the whole file. Each transaction adds one ``import_labels_batch`` audit entry (the
-import's id, its number, its lines and counts) besides the ``label`` entry of each change;
-the last adds the ``import_labels`` entry of the whole import. The import as a whole is not
-atomic: when it stops (interrupted, the database busy, a label changed by someone else
-since the check), the transactions written stay, and running the same import again
-finishes it: rows already stored with the file's label count as unchanged.
+not for the whole file; between two transactions the store is left to other writers for
+:data:`PAUSE_S`, so a writer already waiting goes first. Each transaction adds one
+``import_labels_batch`` audit entry (the import's id, its number, its lines and counts)
+besides the ``label`` entry of each change; the last adds the ``import_labels`` entry of the
+whole import. The import as a whole is not atomic: when it stops (interrupted, the database
+busy, a label changed by someone else since the check), the transactions written stay, and
+running the same import again finishes it: rows already stored with the file's label count
+as unchanged.
 
 :func:`import_label_file` does both; a file within the page's limits is imported as the
 page does (:func:`services.labels.importer.import_labels`: one transaction, all or none).
@@ -24,6 +26,7 @@ page does (:func:`services.labels.importer.import_labels`: one transaction, all 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -58,11 +61,15 @@ from services.labels.save import (
 )
 from services.settings import Settings, get_settings
 
-__all__ = ["BATCH_ROWS", "CheckedFile", "ImportStoppedError", "Transaction",
+__all__ = ["BATCH_ROWS", "PAUSE_S", "CheckedFile", "ImportStoppedError", "Transaction",
            "check_label_file", "import_label_file", "write_label_file"]
 
 #: Rows per transaction by default: 0.5 to 0.8 s on SQLite (``make bench-label-import-cli``).
 BATCH_ROWS = 5_000
+#: Seconds the import leaves the store to other writers between two transactions: longer
+#: than the 0.1 s a writer waiting for SQLite's lock sleeps between tries, so one waiting
+#: is not passed over by the import's next transaction.
+PAUSE_S = 0.15
 _CHECKED_AT_ONCE = 5_000
 
 
@@ -171,7 +178,8 @@ def check_label_file(*, engine: Engine, actor: Principal | None, path: Path, fil
         if len(part) == _CHECKED_AT_ONCE:
             check(part)
             part = []
-    check(part)
+    if part:
+        check(part)
     if errors or unread:
         bad = {e.line for e in [*errors, *unread]}
         total = count + len({e.line for e in unread})
@@ -199,12 +207,18 @@ def write_label_file(*, engine: Engine, actor: Principal | None, checked: Checke
         raise writer.file_changed()
     errors: list[RowError] = []
     part: list[LabelRow] = []
-    for row in label_file_rows(checked.path, limits=FileLimits(1 << 62, checked.rows),
-                               errors=errors):
-        part.append(row)
-        if len(part) == batch_rows:
-            yield writer.write(part)
-            part = []
+    rows = label_file_rows(checked.path, limits=FileLimits(1 << 62, checked.rows),
+                           errors=errors)
+    try:
+        for row in rows:
+            part.append(row)
+            if len(part) == batch_rows:
+                yield writer.write(part)
+                part = []
+    except ImportStoppedError:
+        raise
+    except LabelImportError:  # more rows than checked, or no longer CSV
+        raise writer.file_changed() from None
     if part:
         yield writer.write(part)
     if errors or writer.done != writer.of:
@@ -245,7 +259,10 @@ class _Writer:
                             "replace": self.checked.replace, "transactions": self.of})
 
     def write(self, part: Sequence[LabelRow]) -> Transaction:
-        """Save ``part`` in one transaction, with its audit entries."""
+        """Save ``part`` in one transaction, with its audit entries (after a pause, when
+        it is not the first: see :data:`PAUSE_S`)."""
+        if self.done:
+            time.sleep(PAUSE_S)
         edits = [LabelEdit(r.prediction_id, r.label, None, labeler=r.labeler) for r in part]
         try:
             result = save_labels(engine=self.engine, actor=self.importer, edits=edits,
