@@ -64,7 +64,9 @@ from services.settings import Settings, get_settings
 __all__ = ["BATCH_ROWS", "PAUSE_S", "CheckedFile", "ImportStoppedError", "Transaction",
            "check_label_file", "import_label_file", "write_label_file"]
 
-#: Rows per transaction by default: 0.5 to 0.8 s on SQLite (``make bench-label-import-cli``).
+#: Rows per transaction by default: about 0.3 s on SQLite on a quiet machine (the 17,600
+#: labels/s of ``make bench-labels``), 1.5 to 2.3 s on average at a load average of 9 to 11
+#: (``make bench-label-import-cli``).
 BATCH_ROWS = 5_000
 #: Seconds the import leaves the store to other writers between two transactions: longer
 #: than the 0.1 s a writer waiting for SQLite's lock sleeps between tries, so one waiting
