@@ -3,10 +3,12 @@ transactions, resumable by running the same import again."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -283,3 +285,27 @@ def test_cli_refuses_a_file_over_its_own_row_limit_naming_it(
     assert err.strip() == ("error: vendor.csv: the file has 12 rows; at most 10 are imported "
                            "at once (OPSDASH_LABEL_IMPORT_CLI_MAX_ROWS); split it")
     assert _labels(engine) == {}
+
+
+def test_cli_imports_a_large_file_from_standard_input_within_its_byte_limit(
+    engine: Engine, ids: list[str], run_cli: RunCli, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPSDASH_LABEL_IMPORT_MAX_ROWS", str(PAGE_ROWS))
+    data = _good(tmp_path, ids).read_bytes()
+    monkeypatch.setenv("OPSDASH_LABEL_IMPORT_CLI_MAX_BYTES", str(len(data) - 1))
+    monkeypatch.setattr("sys.stdin", SimpleNamespace(buffer=io.BytesIO(data)))
+    status, _, err = run_cli("import-labels", "-")
+    assert status == 2
+    assert err.strip() == (f"error: stdin: the file is larger than {len(data) - 1:,} bytes "
+                           "(the limit, OPSDASH_LABEL_IMPORT_CLI_MAX_BYTES); split it")
+    assert _labels(engine) == {}
+
+    monkeypatch.setenv("OPSDASH_LABEL_IMPORT_CLI_MAX_BYTES", str(len(data)))
+    monkeypatch.setattr("sys.stdin", SimpleNamespace(buffer=io.BytesIO(data)))
+    status, out, err = run_cli("import-labels", "-")
+    assert status == 0, err
+    assert out.startswith("stdin: 12 rows imported by cli in 3 transactions: 12 saved")
+    assert _labels(engine) == _expected(ids)
+    assert {object_id for _, action, object_id, _ in _audit(engine)
+            if action != "label"} == {"stdin"}

@@ -23,7 +23,7 @@ from services.settings import PROJECT_ROOT, Settings
 from tests.factories import log_predictions, make_model
 
 ROWS = 2_000
-BATCH = 50  # 40 transactions, PAUSE_S apart: the test kills it once the first is stored
+BATCH = 100  # 20 transactions, PAUSE_S apart: the test kills it once the first is stored
 DEADLINE_S = 120
 
 
