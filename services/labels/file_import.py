@@ -209,6 +209,7 @@ def write_label_file(*, engine: Engine, actor: Principal | None, checked: Checke
         raise writer.file_changed()
     errors: list[RowError] = []
     part: list[LabelRow] = []
+    # The limits were checked; a row beyond the rows checked means the file changed.
     rows = label_file_rows(checked.path, limits=FileLimits(1 << 62, checked.rows),
                            errors=errors)
     try:
