@@ -211,6 +211,13 @@ class Settings(BaseSettings):
     #: nothing): on SQLite 0.1 to 0.16 ms a row (``make bench-labels``), so at most about
     #: 2 s, well within the 5 s that other writers (the prediction log) wait for the lock.
     label_import_max_rows: Count = 12_000
+    #: Largest label CSV file the command line's ``import-labels`` accepts, in bytes.
+    label_import_cli_max_bytes: Count = 200 * 1024 * 1024
+    #: Most rows the command line's ``import-labels`` accepts. A file of more rows than
+    #: ``label_import_max_rows`` is checked whole, then written in transactions of at most
+    #: that many rows (5,000 by default), so other writers wait for one transaction at a
+    #: time; running the same import again finishes an interrupted one.
+    label_import_cli_max_rows: Count = 2_000_000
 
     # --- demo -----------------------------------------------------------------------------
     #: Port of the local Prometheus started by ``make demo``.

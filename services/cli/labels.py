@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,10 +22,18 @@ __all__ = ["COMMANDS", "LabelCommandError", "add_parsers"]
 _IMPORT_EPILOG = """\
 The file is UTF-8 CSV with a header line: prediction_id,label[,labeler] in any order (the
 other columns of export-labels are accepted and ignored). Every bad row is listed with its
-line (the header is line 1) and then nothing is imported; otherwise every row is stored in
-one transaction. A row whose prediction already has another label refuses the whole import
-unless --replace. Labels are stored by the acting user (the local admin `cli`, or --as),
-who is also the labeler of rows without a labeler cell. "-" reads standard input.
+line (the header is line 1) and then nothing is imported. A row whose prediction already
+has another label refuses the whole import unless --replace. Labels are stored by the
+acting user (the local admin `cli`, or --as), who is also the labeler of rows without a
+labeler cell. "-" reads standard input.
+
+A file within the Label feedback page's limits (OPSDASH_LABEL_IMPORT_MAX_ROWS,
+OPSDASH_LABEL_IMPORT_MAX_BYTES) is stored in one transaction, all rows or none. A larger
+one, up to OPSDASH_LABEL_IMPORT_CLI_MAX_ROWS and OPSDASH_LABEL_IMPORT_CLI_MAX_BYTES, is
+checked whole first and then stored in transactions of --batch-rows rows, so labelers
+saving meanwhile wait for one transaction at a time; if the import stops part-way, the
+transactions written stay, and running the same command again finishes it (rows already
+stored with the file's label count as unchanged).
 """
 _EXPORT_EPILOG = """\
 Columns: prediction_id, timestamp, model, version, predicted, top_score, label, labeler,
@@ -38,26 +47,52 @@ class LabelCommandError(Exception):
     """The command failed; ``str()`` says why, one problem a line."""
 
 
-def _read(name: str, limit: int) -> tuple[bytes, str]:
-    """The file's bytes (at most ``limit`` + 1: enough to tell it is too large) and name."""
-    if name == "-":
-        return sys.stdin.buffer.read(limit + 1), "stdin"
-    path = Path(name)
-    try:
-        with path.open("rb") as f:
-            return f.read(limit + 1), path.name
-    except OSError as exc:
-        raise LabelCommandError(f"cannot read {name}: {exc.strerror or exc}") from None
+@contextmanager
+def _source(name: str, limit: int) -> Iterator[tuple[Path, str]]:
+    """The file to import and its name; standard input (at most ``limit`` + 1 bytes: enough
+    to tell it is too large) is copied to a temporary file, as the import reads it twice."""
+    if name != "-":
+        path = Path(name)
+        try:
+            path.open("rb").close()
+        except OSError as exc:
+            raise LabelCommandError(f"cannot read {name}: {exc.strerror or exc}") from None
+        yield path, path.name
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="opsdash-labels-") as folder:
+        path = Path(folder) / "stdin.csv"
+        with path.open("wb") as out:
+            left = limit + 1
+            while left > 0 and (block := sys.stdin.buffer.read(min(left, 1 << 20))):
+                out.write(block)
+                left -= len(block)
+        yield path, "stdin"
+
+
+def _batch_rows(args: argparse.Namespace, settings: Settings) -> int:
+    """``--batch-rows`` (default 5,000), at most the rows the page stores in one
+    transaction."""
+    most = settings.label_import_max_rows
+    if args.batch_rows is None:
+        return min(5_000, most)
+    if not 1 <= args.batch_rows <= most:
+        raise LabelCommandError(f"--batch-rows must be 1 to {most:,} (one transaction holds "
+                                f"at most OPSDASH_LABEL_IMPORT_MAX_ROWS rows)")
+    return int(args.batch_rows)
 
 
 def _run_import(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from services.access import CLI
     from services.auth.users import get_principal
-    from services.labels.importer import ImportConflictError, LabelImportError, import_labels
+    from services.labels.file_import import ImportStoppedError, import_label_file
+    from services.labels.importer import ImportConflictError, LabelImportError
     from services.labels.save import LabelsNotSavedError
 
-    data, name = _read(args.file, settings.label_import_max_bytes)
-    with checked_engine(settings) as engine:
+    batch_rows = _batch_rows(args, settings)
+    with _source(args.file, settings.label_import_cli_max_bytes) as (path, name), \
+            checked_engine(settings) as engine:
         try:
             actor = CLI
             if args.as_user is not None:
@@ -66,21 +101,27 @@ def _run_import(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                     raise LabelCommandError(f"no enabled user named {args.as_user!r} (see "
                                             "`users list`)")
                 actor = found
-            result = import_labels(engine=engine, actor=actor, data=data, filename=name,
-                                   replace=args.replace, settings=settings)
+            result = import_label_file(engine=engine, actor=actor, path=path, filename=name,
+                                       replace=args.replace, settings=settings,
+                                       batch_rows=batch_rows)
         except LabelImportError as exc:
-            hint = "; run again with --replace to overwrite them" \
-                if isinstance(exc, ImportConflictError) else ""
+            conflicts = isinstance(exc, ImportConflictError) or (
+                isinstance(exc, ImportStoppedError) and exc.conflicts)
+            hint = "; run again with --replace to overwrite them" if conflicts else ""
             lines = [f"{name}: {exc.summary}{hint}", *(f"  {e}" for e in exc.errors)]
             raise LabelCommandError("\n".join(lines)) from None
         except LabelsNotSavedError as exc:
             raise LabelCommandError(str(exc)) from None
+        except OSError as exc:
+            raise LabelCommandError(f"cannot read {args.file}: {exc.strerror or exc}") from None
     return {"file": name, "actor": actor.username, "rows": result.rows, "saved": result.saved,
-            "unchanged": result.unchanged, "replaced": result.replaced}
+            "unchanged": result.unchanged, "replaced": result.replaced,
+            "transactions": result.transactions}
 
 
 def _print_import(result: dict[str, Any]) -> None:
-    print(f"{result['file']}: {result['rows']:,} rows imported by {result['actor']}: "
+    many = f" in {result['transactions']:,} transactions" if result["transactions"] > 1 else ""
+    print(f"{result['file']}: {result['rows']:,} rows imported by {result['actor']}{many}: "
           f"{result['saved']:,} saved ({result['replaced']:,} replacing another label), "
           f"{result['unchanged']:,} unchanged")
 
@@ -150,7 +191,8 @@ def _print_export(result: dict[str, Any]) -> None:
 
 def add_parsers(sub: Any) -> None:
     """Add ``import-labels`` and ``export-labels`` to the subcommands ``sub``."""
-    text = "import ground-truth labels from a CSV file, all rows or none"
+    text = ("import ground-truth labels from a CSV file: checked whole, then stored (a large "
+            "file in several transactions)")
     p: argparse.ArgumentParser = sub.add_parser(
         "import-labels", help=text, description=text, epilog=_IMPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,6 +202,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--as", dest="as_user", metavar="USER",
                    help="act as this user (needs the labeler or admin role; default: the "
                         "local admin `cli`)")
+    p.add_argument("--batch-rows", type=int, metavar="N",
+                   help="rows per transaction of a file larger than the page's limits "
+                        "(default 5000, at most OPSDASH_LABEL_IMPORT_MAX_ROWS)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     text = "export a model's predictions and their labels as CSV"

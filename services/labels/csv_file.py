@@ -21,9 +21,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 
 from services.csv_cells import unescape_cell
 from services.labels.export import EXPORT_COLUMNS
@@ -35,10 +36,13 @@ __all__ = [
     "LISTED_IN_MESSAGE",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
+    "FileLimits",
     "LabelImportError",
     "LabelRow",
     "RowError",
     "check_rows",
+    "label_records",
+    "not_utf8",
     "parse_label_csv",
     "problems_found",
     "read_label_csv",
@@ -55,9 +59,13 @@ LISTED_IN_MESSAGE = 5
 _KNOWN = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + IGNORED_COLUMNS
 _FORMAT = "prediction_id,label[,labeler]"
 _LABELER_MAX = 100  # width of feedback.labeler
+# One regular expression: a tenth of the time of a loop over the characters.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 _SHOWN = 60  # characters of a value quoted in a message
 _MAX_COLUMNS = DEFAULT_LIMITS.max_columns  # as every imported file
 _SAVE_AS = "save it as UTF-8 (in Excel: CSV UTF-8)"
+_NOT_UTF8 = f"the file is not UTF-8 text; {_SAVE_AS}"
+_UTF16 = f"the file is UTF-16 text, not UTF-8; {_SAVE_AS}"
 #: The documented limits, for callers that pass none (the importer passes the configured ones).
 _DEFAULTS = Settings()
 
@@ -117,6 +125,54 @@ class LabelRow:
     labeler: str | None = None
 
 
+@dataclass(frozen=True)
+class FileLimits:
+    """How large a label file may be, and the settings that say so (named in messages).
+
+    Attributes:
+        max_bytes: largest file accepted.
+        max_rows: most rows accepted.
+        bytes_setting: the variable that sets ``max_bytes``.
+        rows_setting: the variable that sets ``max_rows``.
+        advice: what to do with a file over a limit.
+    """
+
+    max_bytes: int
+    max_rows: int
+    bytes_setting: str = "OPSDASH_LABEL_IMPORT_MAX_BYTES"
+    rows_setting: str = "OPSDASH_LABEL_IMPORT_MAX_ROWS"
+    advice: str = "split it"
+
+    @classmethod
+    def page(cls, settings: Settings) -> FileLimits:
+        """The limits of an import in one transaction (the Label feedback page's)."""
+        return cls(settings.label_import_max_bytes, settings.label_import_max_rows,
+                   advice="split it, or import it with the command line's import-labels, "
+                          "which takes larger files")
+
+    @classmethod
+    def command_line(cls, settings: Settings) -> FileLimits:
+        """The limits of the command line's ``import-labels``."""
+        return cls(settings.label_import_cli_max_bytes, settings.label_import_cli_max_rows,
+                   "OPSDASH_LABEL_IMPORT_CLI_MAX_BYTES", "OPSDASH_LABEL_IMPORT_CLI_MAX_ROWS")
+
+    def too_large(self) -> LabelImportError:
+        """The error of a file over ``max_bytes``."""
+        return LabelImportError(f"the file is larger than {self.max_bytes:,} bytes (the limit, "
+                                f"{self.bytes_setting}); {self.advice}")
+
+    def too_many(self, count: int) -> LabelImportError:
+        """The error of a file of ``count`` rows, more than ``max_rows``."""
+        return LabelImportError(f"the file has {count:,} rows; at most {self.max_rows:,} are "
+                                f"imported at once ({self.rows_setting}); {self.advice}")
+
+
+def not_utf8(offset: int, line: int, byte: int) -> LabelImportError:
+    """The error of a file whose byte at ``offset`` (on ``line``) is not UTF-8."""
+    return LabelImportError(_NOT_UTF8, [
+        RowError(line, None, f"byte 0x{byte:02X} at byte offset {offset} is not UTF-8")])
+
+
 def show_value(value: str) -> str:
     """``value`` quoted for a message, shortened when long."""
     return repr(value) if len(value) <= _SHOWN else repr(value[:_SHOWN - 1] + "…")
@@ -133,27 +189,28 @@ def problems_found(errors: Sequence[RowError], *, rows: Sequence[LabelRow]) -> L
 
 
 def _has_control(value: str) -> bool:
-    return any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+    return _CONTROL.search(value) is not None
 
 
-def _decode(data: bytes, max_bytes: int) -> str:
-    if len(data) > max_bytes:
-        raise LabelImportError(f"the file is larger than {max_bytes:,} bytes (the limit, "
-                               f"OPSDASH_LABEL_IMPORT_MAX_BYTES); split it")
+def _decode(data: bytes, limits: FileLimits) -> str:
+    if len(data) > limits.max_bytes:
+        raise limits.too_large()
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise LabelImportError(f"the file is UTF-16 text, not UTF-8; {_SAVE_AS}")
+        raise LabelImportError(_UTF16)
     skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         text = data[skip:].decode("utf-8")
     except UnicodeDecodeError as exc:
         offset = skip + exc.start
-        line = data.count(b"\n", 0, offset) + 1
-        raise LabelImportError(f"the file is not UTF-8 text; {_SAVE_AS}", [
-            RowError(line, None, f"byte 0x{data[offset]:02X} at byte offset {offset} is not "
-                                 "UTF-8")]) from None
+        raise not_utf8(offset, data.count(b"\n", 0, offset) + 1, data[offset]) from None
     if not text.strip():
         raise LabelImportError(f"the file is empty; its first line must be the header {_FORMAT}")
     return text
+
+
+def utf16_error() -> LabelImportError:
+    """The error of a file that starts with a UTF-16 byte-order mark."""
+    return LabelImportError(_UTF16)
 
 
 def _columns(cells: Sequence[str], line: int) -> dict[str, int]:
@@ -180,15 +237,18 @@ def _columns(cells: Sequence[str], line: int) -> dict[str, int]:
             if name in names}
 
 
-def check_rows(rows: Sequence[LabelRow], *, where: str = "line") -> list[RowError]:
+def check_rows(rows: Sequence[LabelRow], *, where: str = "line",
+               seen: dict[str, int] | None = None) -> list[RowError]:
     """The problems of rows that need no store to find, in row order.
 
     Empty or control characters in a prediction id or label, a labeler name too long or with
     control characters, and a prediction on two rows (naming both, ``where`` being the word
-    for a row's position in messages).
+    for a row's position in messages). ``seen`` maps the predictions of rows checked before
+    (by earlier calls, for a file checked a part at a time) to their first line; it is
+    updated.
     """
     errors: list[RowError] = []
-    first: dict[str, int] = {}
+    first: dict[str, int] = {} if seen is None else seen
     for row in rows:
         pid = row.prediction_id or None
         for column, value in (("prediction_id", row.prediction_id), ("label", row.label)):
@@ -215,29 +275,21 @@ def check_rows(rows: Sequence[LabelRow], *, where: str = "line") -> list[RowErro
     return errors
 
 
-def read_label_csv(
-    data: bytes,
-    *,
-    max_bytes: int = _DEFAULTS.label_import_max_bytes,
-    max_rows: int = _DEFAULTS.label_import_max_rows,
-) -> tuple[list[LabelRow], list[RowError]]:
-    """Read a label CSV file's rows, without checking their values (:func:`check_rows`).
+def label_records(lines: Iterable[str], *, limits: FileLimits,
+                  errors: list[RowError]) -> Iterator[LabelRow]:
+    """The rows of a label CSV file's text, one line of ``lines`` at a time, in file order;
+    rows that have not a cell per column are appended to ``errors`` instead.
 
-    Returns:
-        The rows that have a cell per column, in file order, and the rows that do not
-        (as errors).
+    ``lines`` are the text's lines with their line endings (a file or ``io.StringIO``
+    opened with ``newline=""``). Rows beyond ``limits.max_rows`` are only counted.
 
     Raises:
-        LabelImportError: the file cannot be read: too large, not UTF-8, not CSV, a bad
-            header, no rows or too many.
+        LabelImportError: not CSV (with ``errors`` so far), a bad header, no rows or too
+            many (once every line is read).
     """
-    text = _decode(data, max_bytes)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(lines, strict=True)
     columns: dict[str, int] | None = None
-    width = 0
-    rows: list[LabelRow] = []
-    errors: list[RowError] = []
-    count = previous = 0
+    width = count = previous = 0
     try:
         for cells in reader:
             line, previous = previous + 1, reader.line_num
@@ -247,7 +299,7 @@ def read_label_csv(
                 columns, width = _columns(cells, line), len(cells)
                 continue
             count += 1
-            if count > max_rows:
+            if count > limits.max_rows:
                 continue  # only counted
             values = {name: unescape_cell(cells[i].strip()) for name, i in columns.items()
                       if i < len(cells)}
@@ -255,18 +307,40 @@ def read_label_csv(
                 errors.append(RowError(line, values.get("prediction_id") or None,
                                        f"has {len(cells)} cells; the header has {width}"))
                 continue
-            rows.append(LabelRow(line, values["prediction_id"], values["label"],
-                                 values.get("labeler") or None))
+            yield LabelRow(line, values["prediction_id"], values["label"],
+                           values.get("labeler") or None)
     except csv.Error as exc:  # reported at the line where the bad record starts
         errors.append(RowError(previous + 1, None, f"not valid CSV: {exc}"))
         raise LabelImportError("the file is not valid CSV", errors) from None
     if columns is None:  # only separators, e.g. ",,"
         raise LabelImportError(f"the file is empty; its first line must be the header {_FORMAT}")
-    if count > max_rows:
-        raise LabelImportError(f"the file has {count:,} rows; at most {max_rows:,} are imported "
-                               "at once (OPSDASH_LABEL_IMPORT_MAX_ROWS); split it")
+    if count > limits.max_rows:
+        raise limits.too_many(count)
     if not count:
         raise LabelImportError("the file has a header but no rows")
+
+
+def read_label_csv(
+    data: bytes,
+    *,
+    max_bytes: int = _DEFAULTS.label_import_max_bytes,
+    max_rows: int = _DEFAULTS.label_import_max_rows,
+) -> tuple[list[LabelRow], list[RowError]]:
+    """Read a label CSV file's rows, without checking their values (:func:`check_rows`),
+    within the page's limits (an import in one transaction).
+
+    Returns:
+        The rows that have a cell per column, in file order, and the rows that do not
+        (as errors).
+
+    Raises:
+        LabelImportError: the file cannot be read: too large, not UTF-8, not CSV, a bad
+            header, no rows or too many.
+    """
+    limits = replace(FileLimits.page(_DEFAULTS), max_bytes=max_bytes, max_rows=max_rows)
+    text = _decode(data, limits)
+    errors: list[RowError] = []
+    rows = list(label_records(io.StringIO(text, newline=""), limits=limits, errors=errors))
     return rows, errors
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "import_labels",
     "parse_label_csv",
     "save_label_rows",
+    "store_errors",
 ]
 
 _CLASSES_SHOWN = 10
@@ -92,15 +93,18 @@ class ImportResult:
         saved: labels stored: new ones and replaced ones.
         unchanged: rows equal to the stored label (nothing written).
         replaced: of ``saved``, those that overwrote a different stored label.
+        transactions: the write transactions it took (more than one only for a file
+            larger than the page's limits, from the command line).
     """
 
     rows: int
     saved: int
     unchanged: int
     replaced: int
+    transactions: int = 1
 
 
-def _store_errors(engine: Engine, rows: Sequence[LabelRow]) -> list[RowError]:
+def store_errors(engine: Engine, rows: Sequence[LabelRow]) -> list[RowError]:
     """Unknown predictions and labels that are not classes of the prediction's model."""
     ids = [r.prediction_id for r in rows if r.prediction_id.strip()]
     with session_scope(engine) as session:
@@ -156,7 +160,7 @@ def save_label_rows(
         LabelsNotSavedError: the database stayed busy; nothing was stored.
     """
     saver = require(actor, Action.LABEL)
-    found = [*errors, *check_rows(rows, where=where), *_store_errors(engine, rows)]
+    found = [*errors, *check_rows(rows, where=where), *store_errors(engine, rows)]
     if found:
         raise problems_found(found, rows=rows)
     lines = {r.prediction_id: r.line for r in rows}

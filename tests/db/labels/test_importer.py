@@ -218,7 +218,7 @@ def test_cli_imports_as_cli_and_prints_counts(
     status, out, _ = run_cli("import-labels", path, "--json")
     assert status == 0
     assert json.loads(out) == {"file": "labels.csv", "actor": "cli", "rows": 2, "saved": 0,
-                               "unchanged": 2, "replaced": 0}
+                               "unchanged": 2, "replaced": 0, "transactions": 1}
 
 
 def test_cli_lists_every_bad_line_and_exits_2(

@@ -110,7 +110,8 @@ def test_a_file_over_the_size_limit_is_refused_before_reading() -> None:
     assert len(parse_label_csv(data, max_bytes=len(data))) == 10
     error = _refused(data, max_bytes=len(data) - 1)
     assert str(error) == (f"the file is larger than {len(data) - 1} bytes (the limit, "
-                          "OPSDASH_LABEL_IMPORT_MAX_BYTES); split it")
+                          "OPSDASH_LABEL_IMPORT_MAX_BYTES); split it, or import it with the "
+                          "command line's import-labels, which takes larger files")
 
 
 def test_a_file_over_the_row_limit_is_refused_with_its_count() -> None:
@@ -118,7 +119,8 @@ def test_a_file_over_the_row_limit_is_refused_with_its_count() -> None:
     assert len(parse_label_csv(data, max_rows=5)) == 5
     assert str(_refused(data, max_rows=4)) == (
         "the file has 5 rows; at most 4 are imported at once "
-        "(OPSDASH_LABEL_IMPORT_MAX_ROWS); split it")
+        "(OPSDASH_LABEL_IMPORT_MAX_ROWS); split it, or import it with the command line's "
+        "import-labels, which takes larger files")
 
 
 def test_every_bad_row_is_reported_with_its_line() -> None:

@@ -1,0 +1,233 @@
+"""Benchmark: the command line's import of a large label file on SQLite, and what a labeler
+saving at the same time waits.
+
+Logs ``--rows`` predictions of a binary model (plus a pool for the labeler) into a temporary
+SQLite store and writes a label CSV file of ``--rows`` rows. The labeler first saves
+``--baseline`` labels alone (one label a save, as the Label feedback page does), to show a
+save's own time. Then two processes start: the labeler, saving one label after another in a
+loop and timing each save, and the import
+(:func:`services.labels.file_import.check_label_file`, then
+:func:`~services.labels.file_import.write_label_file` in transactions of ``--batch-rows``),
+each phase timed. The labeler stops when the import ends.
+
+Prints and writes to ``benchmarks/results/label_import_cli.json``: the check's and the
+writes' wall times and rows per second, the longest transaction, the importer process's
+memory before it reads the file and at its peak, and the labeler's saves during the import
+(count, median, p95, max, refused) and during the writes alone, against its baseline. Run
+with ``make bench-label-import-cli`` (or ``.venv/bin/python -m benchmarks.label_import_cli``);
+``--rows 20000`` takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from benchmarks.report import machine, peak_rss_mb, report, rss_mb
+from db.repositories import registry
+from db.repositories.predictions import insert_predictions
+from db.schema import upgrade
+from db.session import make_engine, session_scope
+from services.access import Principal, Role
+from services.labels.csv_file import FileLimits
+from services.labels.file_import import check_label_file, write_label_file
+from services.labels.save import LabelEdit, LabelsNotSavedError, save_labels
+from services.settings import PROJECT_ROOT, Settings
+
+RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "label_import_cli.json"
+IMPORTER = Principal(username="bench-importer", role=Role.LABELER)
+LABELER = Principal(username="bench-labeler", role=Role.LABELER)
+#: The wait the import's transactions are sized for (the Settings' comment, the README).
+TARGET_WAIT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Store:
+    """The benchmark's store and file."""
+
+    url: str
+    csv: Path
+    pool: list[str]  # the labeler's predictions
+
+
+def _seed(engine: Engine, n: int) -> list[str]:
+    """``n`` unlabelled predictions of a binary model, one a second back from now."""
+    with session_scope(engine, write=True) as session:
+        model = registry.create_model(
+            session=session, name="churn", task="binary", class_labels=["stays", "churns"],
+            feature_schema=[{"name": "tenure_months", "type": "number"}])
+        version = registry.add_version(
+            session=session, model_id=model.id, artifact_path="/nonexistent/churn-v1.pkl",
+            artifact_sha256="0" * 64, created_by="benchmark", holdout_metrics={})
+        model_id, version_id = model.id, version.id
+    now = datetime.now(UTC)
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    for start in range(0, n, 10_000):
+        rows: list[dict[str, Any]] = [
+            {"id": pid, "model_id": model_id, "version_id": version_id,
+             "ts": now - timedelta(seconds=start + i), "features": {"tenure_months": i % 60},
+             "predicted_class": "stays", "scores": {"stays": 0.6, "churns": 0.4},
+             "top_score": 0.6, "latency_ms": 4.0}
+            for i, pid in enumerate(ids[start:start + 10_000])
+        ]
+        with session_scope(engine, write=True) as session:
+            insert_predictions(session=session, rows=rows)
+    return ids
+
+
+def build(folder: Path, rows: int, pool: int) -> Store:
+    """A migrated store of ``rows + pool`` predictions and a label file of ``rows`` rows."""
+    url = f"sqlite:///{folder / 'opsdash.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        ids = _seed(engine, rows + pool)
+    finally:
+        engine.dispose()
+    csv = folder / "vendor.csv"
+    with csv.open("w", encoding="utf-8", newline="") as f:
+        f.write("prediction_id,label,labeler\n")
+        f.writelines(f"{pid},{'churns' if i % 3 == 0 else 'stays'},vendor-7\n"
+                     for i, pid in enumerate(ids[:rows]))
+    return Store(url, csv, ids[rows:])
+
+
+def _save_one(engine: Engine, pid: str) -> tuple[float, float, bool]:
+    """One labeler's save: its start (monotonic), its seconds, whether it was stored."""
+    began = time.monotonic()
+    try:
+        save_labels(engine=engine, actor=LABELER, edits=[LabelEdit(pid, "churns", None)])
+        stored = True
+    except LabelsNotSavedError:
+        stored = False
+    return began, time.monotonic() - began, stored
+
+
+def _labeler(url: str, pool: list[str], stop: Any, out: Any) -> None:
+    """Save one label after another until ``stop`` is set; send every save's timing."""
+    engine = make_engine(url)
+    saves = []
+    for pid in pool:
+        if stop.is_set():
+            break
+        saves.append(_save_one(engine, pid))
+    engine.dispose()
+    out.put(saves)
+
+
+def _importer(url: str, csv: str, batch_rows: int, out: Any) -> None:
+    """Check then write the file; send the phases' times and this process's peak memory."""
+    engine = make_engine(url)
+    path = Path(csv)
+    rss_before = rss_mb() or 0.0
+    began = time.monotonic()
+    checked = check_label_file(engine=engine, actor=IMPORTER, path=path, filename=path.name,
+                               replace=False, limits=FileLimits.command_line(Settings()))
+    checked_at = time.monotonic()
+    longest = 0.0
+    last = checked_at
+    saved = transactions = 0
+    for done in write_label_file(engine=engine, actor=IMPORTER, checked=checked,
+                                 batch_rows=batch_rows):
+        now = time.monotonic()
+        longest, last = max(longest, now - last), now
+        saved, transactions = saved + done.saved, done.number
+    engine.dispose()
+    out.put({"began": began, "checked_at": checked_at, "ended": last, "rows": checked.rows,
+             "saved": saved, "transactions": transactions, "longest_transaction_s": longest,
+             "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb()})
+
+
+def _waits(saves: list[tuple[float, float, bool]], start: float, end: float,
+           name: str) -> dict[str, Any]:
+    """Figures of the saves that overlapped ``[start, end]``."""
+    inside = [(took, stored) for began, took, stored in saves
+              if began < end and began + took > start]
+    took = sorted(t for t, _ in inside) or [0.0]
+    return {f"{name}_saves": len(inside),
+            f"{name}_refused": sum(not stored for _, stored in inside),
+            f"{name}_median_s": round(statistics.median(took), 4),
+            f"{name}_p95_s": round(took[min(len(took) - 1, int(0.95 * len(took)))], 4),
+            f"{name}_max_s": round(took[-1], 4)}
+
+
+def measure(store: Store, *, batch_rows: int, baseline: int) -> dict[str, Any]:
+    """Run the baseline, then the labeler and the import side by side."""
+    engine = make_engine(store.url)
+    alone = [_save_one(engine, pid) for pid in store.pool[:baseline]]
+    engine.dispose()
+    spawn = multiprocessing.get_context("spawn")
+    stop, labels_out, import_out = spawn.Event(), spawn.Queue(), spawn.Queue()
+    labeler = spawn.Process(target=_labeler,
+                            args=(store.url, store.pool[baseline:], stop, labels_out))
+    labeler.start()
+    importer = spawn.Process(target=_importer,
+                             args=(store.url, str(store.csv), batch_rows, import_out))
+    importer.start()
+    imported: dict[str, Any] = import_out.get(timeout=3600)
+    importer.join()
+    stop.set()
+    saves: list[tuple[float, float, bool]] = labels_out.get(timeout=600)
+    labeler.join()
+    return {"imported": imported, "saves": saves,
+            **_waits(alone, 0, float("inf"), "labeler_alone")}
+
+
+def _figures(rows: int, batch_rows: int, measured: dict[str, Any]) -> dict[str, Any]:
+    imported, saves = measured["imported"], measured["saves"]
+    check_s = imported["checked_at"] - imported["began"]
+    write_s = imported["ended"] - imported["checked_at"]
+    total_s = imported["ended"] - imported["began"]
+    during = _waits(saves, imported["began"], imported["ended"], "labeler_during_import")
+    writes = _waits(saves, imported["checked_at"], imported["ended"], "labeler_during_writes")
+    return {
+        "benchmark": "label_import_cli", "database": "sqlite", **machine(),
+        "rows": rows, "batch_rows": batch_rows, "transactions": imported["transactions"],
+        "saved": imported["saved"],
+        "import_s": round(total_s, 2), "import_rows_per_s": round(rows / total_s),
+        "check_s": round(check_s, 2), "check_rows_per_s": round(rows / check_s),
+        "write_s": round(write_s, 2), "write_rows_per_s": round(rows / write_s),
+        "longest_transaction_s": round(imported["longest_transaction_s"], 3),
+        "importer_rss_before_mb": round(imported["rss_before_mb"], 1),
+        "importer_peak_rss_mb": round(imported["peak_rss_mb"], 1),
+        **{k: v for k, v in measured.items() if k.startswith("labeler_alone")},
+        **during, **writes,
+        "target_wait_s": TARGET_WAIT_S,
+        "meets_target": during["labeler_during_import_max_s"] <= TARGET_WAIT_S
+        and during["labeler_during_import_refused"] == 0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000,
+                        help="rows of the label file (default 200000)")
+    parser.add_argument("--batch-rows", type=int, default=5_000,
+                        help="rows per transaction (default 5000, the command line's)")
+    parser.add_argument("--baseline", type=int, default=100,
+                        help="labeler's saves timed before the import (default 100)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="the JSON file")
+    args = parser.parse_args(argv)
+    pool = args.baseline + max(20_000, args.rows // 4)  # more than the labeler can save
+    with tempfile.TemporaryDirectory(prefix="opsdash-bench-") as tmp:
+        store = build(Path(tmp), args.rows, pool)
+        measured = measure(store, batch_rows=args.batch_rows, baseline=args.baseline)
+    figures = _figures(args.rows, args.batch_rows, measured)
+    if figures["saved"] != args.rows:
+        raise SystemExit(f"the import stored {figures['saved']} labels, not {args.rows}")
+    report(figures, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
