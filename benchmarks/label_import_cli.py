@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from sqlalchemy import Engine
@@ -113,11 +114,12 @@ def _save_one(engine: Engine, pid: str) -> tuple[float, float, bool]:
     return began, time.monotonic() - began, stored
 
 
-def _labeler(url: str, pool: list[str], stop: Any, out: Any) -> None:
-    """Save one label after another until ``stop`` is set; send every save's timing."""
+def _labeler(url: str, pool_file: str, stop: Any, out: Any) -> None:
+    """Save one label after another (the ids of ``pool_file``, one a line) until ``stop`` is
+    set; send every save's timing."""
     engine = make_engine(url)
     saves = []
-    for pid in pool:
+    for pid in Path(pool_file).read_text(encoding="utf-8").split():
         if stop.is_set():
             break
         saves.append(_save_one(engine, pid))
@@ -161,23 +163,38 @@ def _waits(saves: list[tuple[float, float, bool]], start: float, end: float,
             f"{name}_max_s": round(took[-1], 4)}
 
 
+def _result(queue: Any, process: Any) -> Any:
+    """What ``process`` puts on ``queue``; an error, not a wait without end, if it dies first."""
+    while True:
+        try:
+            return queue.get(timeout=1)
+        except Empty:
+            if not process.is_alive():
+                raise SystemExit(f"the {process.name} process ended with code "
+                                 f"{process.exitcode} before it sent its figures") from None
+
+
 def measure(store: Store, *, batch_rows: int, baseline: int) -> dict[str, Any]:
     """Run the baseline, then the labeler and the import side by side."""
     engine = make_engine(store.url)
     alone = [_save_one(engine, pid) for pid in store.pool[:baseline]]
     engine.dispose()
+    # The labeler's ids go through a file: a process's arguments travel through a pipe that
+    # a child which died before reading it would leave full.
+    pool_file = store.csv.with_name("labeler-pool.txt")
+    pool_file.write_text("\n".join(store.pool[baseline:]), encoding="utf-8")
     spawn = multiprocessing.get_context("spawn")
     stop, labels_out, import_out = spawn.Event(), spawn.Queue(), spawn.Queue()
     labeler = spawn.Process(target=_labeler,
-                            args=(store.url, store.pool[baseline:], stop, labels_out))
+                            args=(store.url, str(pool_file), stop, labels_out))
     labeler.start()
     importer = spawn.Process(target=_importer,
                              args=(store.url, str(store.csv), batch_rows, import_out))
     importer.start()
-    imported: dict[str, Any] = import_out.get(timeout=3600)
+    imported: dict[str, Any] = _result(import_out, importer)
     importer.join()
     stop.set()
-    saves: list[tuple[float, float, bool]] = labels_out.get(timeout=600)
+    saves: list[tuple[float, float, bool]] = _result(labels_out, labeler)
     labeler.join()
     return {"imported": imported, "saves": saves,
             **_waits(alone, 0, float("inf"), "labeler_alone")}

@@ -33,7 +33,7 @@ __all__ = ["ADMIN", "ADMIN_SEES", "ANONYMOUS_SEES", "PASSWORD", "STREAM_PATH",
            "finished", "rerun_message", "run_page", "running_dashboard", "sign_in"]
 
 STREAM_PATH = "/_stcore/stream"
-ADMIN, PASSWORD = "boss", "boss password 12"
+ADMIN, PASSWORD = "boss", "quiet harbour lantern 12"
 #: What only a signed-in admin's run of the Users page carries: the sidebar's "who" line.
 ADMIN_SEES = f"{ADMIN} · admin".encode()
 #: What an anonymous visitor's run carries: the sign-in page's heading.
