@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.cli.common import Command, checked_engine
-from services.settings import Settings
+from services.predictions.limits import MAX_ROWS
+
+if TYPE_CHECKING:
+    from services.settings import Settings
 
 __all__ = ["COMMANDS", "NAME", "add_parsers", "print_imported", "run_import"]
 
@@ -29,8 +32,6 @@ transaction and audited. The model and version must be registered first (see `mo
 
 def add_parsers(sub: Any) -> None:
     """Add ``import-predictions`` to the subcommands ``sub``."""
-    from services.predictions.importer import MAX_ROWS
-
     text = "import a prediction log (CSV or Parquet) from another serving stack, all or nothing"
     p: argparse.ArgumentParser = sub.add_parser(
         NAME, help=text, description=text, epilog=_EPILOG,
