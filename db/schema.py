@@ -1,6 +1,6 @@
 """Migrations (Alembic) and the check that refuses to run on a stale schema.
 
-The check imports no Alembic (a third of a command's start, with its dialects and
+The check imports no Alembic (a quarter of a command's start, with its dialects and
 templates): it reads the revisions from the migration files' source and the database's
 from Alembic's version table, and asks Alembic itself only when those are not plain (a
 branched history, several stored heads). Migrating imports Alembic.
