@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit status."""
     args = build_parser().parse_args(argv)
     run, show = COMMANDS[" ".join(filter(None, (args.command, getattr(args, "subcommand", None))))]
-    from services.settings import get_settings
+    from services.settings import get_settings  # pydantic-settings: not needed to parse
 
     try:
         result = run(args, get_settings())
