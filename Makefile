@@ -20,7 +20,7 @@ export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup setup-dev prometheus browsers postgresql demo demo-reset prometheus-config lint test bench-serving \
-	bench-serving-bodies bench-labels bench-label-import-cli bench-quality bench-drift bench-drift-page bench-import-bombs bench-tests clean distclean
+	bench-serving-bodies bench-labels bench-label-import-cli bench-quality bench-drift bench-drift-page bench-import-bombs bench-tests bench-cli clean distclean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -82,6 +82,9 @@ bench-import-bombs: setup  ## Memory and time of importing Parquet bombs and a 2
 
 bench-tests: setup-dev  ## Benchmark the test suite in 2, 3 and 4 parallel workers (prints, writes JSON).
 	$(VENV)/bin/python -m benchmarks.suite_workers
+
+bench-cli: setup  ## Benchmark the command line's start: --help, metrics, models as processes (JSON).
+	$(VENV)/bin/python -m benchmarks.cli_start
 
 bench-drift:  ## Our drift engine against Evidently's DataDriftPreset, 50k and 500k rows (own venv).
 	@PYTHON=$(PYTHON) bash scripts/venv.sh $(BENCH_DRIFT_VENV) requirements-bench-drift.txt

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.cli.common import CliError, Command
-from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.settings import Settings
 
 __all__ = ["COMMANDS", "EXIT_DRIFTED", "NAME", "add_parsers", "exit_status", "print_drift",
            "run_drift"]

@@ -12,10 +12,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from services.cli.common import Command, checked_engine, parse_time
-from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.settings import Settings
 
 __all__ = ["COMMANDS", "LabelCommandError", "add_parsers"]
 

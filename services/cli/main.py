@@ -13,17 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-
-from db.schema import SchemaError
-from services.access import PermissionDenied
-from services.auth.names import UserError
-from services.auth.passwords import PasswordPolicyError
+# Only light modules here: parsing the arguments and ``--help`` must not load SQLAlchemy,
+# Alembic, pydantic or numpy (tests/integration/cli/test_light_start.py). Each command
+# imports what it needs when it runs.
 from services.cli import drift, labels, metrics, predictions, registry, shadow, store, users
-from services.cli.common import EXIT_USAGE, CliError, Command, Parser
-from services.predictions.importer import PredictionImportError
-from services.registry.registration import RegistrationError
-from services.settings import SettingsError, get_settings
+from services.cli.common import EXIT_USAGE, Command, Parser
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -32,10 +26,34 @@ _GROUPS = (store, registry, labels, metrics, users, predictions, shadow, drift)
 
 COMMANDS: dict[str, Command] = {name: c for group in _GROUPS for name, c in group.COMMANDS.items()}
 
-#: Failures that are the user's to fix: reported in one line, exit status 2.
-_USER_ERRORS = (SchemaError, SettingsError, CliError, UserError, PasswordPolicyError,
-                PermissionDenied, PredictionImportError, RegistrationError,
-                labels.LabelCommandError)
+#: Failures that are the user's to fix, as ``(module, class)``: reported in one line, exit
+#: status 2. Named, not imported: a class whose module a command never loaded cannot have been
+#: raised, so only loaded modules are looked at (:func:`_is_user_error`).
+_USER_ERRORS = (("db.schema", "SchemaError"), ("services.settings", "SettingsError"),
+                ("services.cli.common", "CliError"), ("services.auth.names", "UserError"),
+                ("services.auth.passwords", "PasswordPolicyError"),
+                ("services.access.principal", "PermissionDenied"),
+                ("services.predictions.importer", "PredictionImportError"),
+                ("services.registry.registration", "RegistrationError"),
+                ("services.cli.labels", "LabelCommandError"))
+
+
+def _loaded_classes(names: Sequence[tuple[str, str]]) -> tuple[type[BaseException], ...]:
+    """The classes of ``names`` whose module is loaded."""
+    return tuple(getattr(sys.modules[module], name) for module, name in names
+                 if module in sys.modules)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    return isinstance(exc, _loaded_classes(_USER_ERRORS))
+
+
+def _database_failure(exc: BaseException) -> str | None:
+    """The one-line reason of an unusable database (SQLAlchemy's ``OperationalError``)."""
+    if not isinstance(exc, _loaded_classes([("sqlalchemy.exc", "OperationalError")])):
+        return None
+    orig = getattr(exc, "orig", None)
+    return str(orig).splitlines()[0] if orig else "unknown error"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,13 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit status."""
     args = build_parser().parse_args(argv)
     run, show = COMMANDS[" ".join(filter(None, (args.command, getattr(args, "subcommand", None))))]
+    from services.settings import get_settings  # pydantic-settings: not needed to parse
+
     try:
         result = run(args, get_settings())
-    except _USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OperationalError as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown error"
+    except Exception as exc:
+        if _is_user_error(exc):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        reason = _database_failure(exc)
+        if reason is None:
+            raise
         print(f"error: the database cannot be used ({reason}); check OPSDASH_DATABASE_URL",
               file=sys.stderr)
         return EXIT_USAGE

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.cli.common import Command, checked_engine
-from services.settings import Settings
+from services.predictions.limits import DEFAULT_LIMITS, MAX_ROWS
+
+if TYPE_CHECKING:
+    from services.settings import Settings
 
 __all__ = ["COMMANDS", "NAME", "add_parsers", "print_imported", "run_import"]
 
@@ -32,9 +35,6 @@ Limits: the file at most {bytes:,} bytes (Parquet: also once decompressed, and
 
 def add_parsers(sub: Any) -> None:
     """Add ``import-predictions`` to the subcommands ``sub``."""
-    from services.predictions.importer import MAX_ROWS
-    from services.predictions.limits import DEFAULT_LIMITS
-
     text = "import a prediction log (CSV or Parquet) from another serving stack, all or nothing"
     limits = DEFAULT_LIMITS
     epilog = _EPILOG.format(bytes=limits.max_bytes, per_row=limits.max_chunk_bytes_per_row,

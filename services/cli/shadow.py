@@ -7,10 +7,12 @@ pair for the command table of :mod:`services.cli.main`.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.cli.common import CliError, Command, checked_engine, parse_time
-from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.settings import Settings
 
 __all__ = ["COMMANDS", "NAME", "add_parsers", "print_scored", "run_shadow_score"]
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.cli.common import Command, checked_engine
-from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.settings import Settings
 
 __all__ = ["COMMANDS", "add_parsers"]
 

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from services.access import CLI, Role
 from services.cli.common import CliError, Command, Parser, checked_engine
-from services.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from services.settings import Settings
 
 __all__ = ["COMMANDS", "add_parsers"]
 

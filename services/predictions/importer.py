@@ -48,6 +48,7 @@ from services.access.principal import Principal, require
 from services.access.roles import Action
 from services.audit import record
 from services.predictions.files import PredictionFileError, file_sha256
+from services.predictions.limits import MAX_ROWS
 from services.predictions.rows import (
     FileCheck,
     ModelInfo,
@@ -68,8 +69,6 @@ __all__ = [
     "import_predictions",
 ]
 
-#: Default bound on a file's rows (``--max-rows``): the check keeps every id in memory.
-MAX_ROWS = 1_000_000
 #: Rows read and inserted at a time.
 CHUNK_ROWS = 5000
 

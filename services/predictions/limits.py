@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MAX_ROWS",
     "FileLimits",
     "LimitError",
     "check_columns",
@@ -38,6 +39,12 @@ __all__ = [
     "text_bytes",
     "text_columns",
 ]
+
+
+#: Default bound on a prediction file's rows (``--max-rows``): the check keeps every id in
+#: memory. Here, apart from the importer, so the command line shows it in ``--help`` without
+#: loading the store (:mod:`services.predictions.importer` re-exports it).
+MAX_ROWS = 1_000_000
 
 
 class LimitError(ValueError):
