@@ -242,6 +242,8 @@ def import_file(engine: Engine, actor: Principal, name: str, data: bytes,
         return
     if result.saved:
         forget_label_figures()
+    others = (f" {result.named_others:,} rows named another labeler, which only an admin "
+              "may do: their labels count as yours." if result.named_others else "")
     _import_flash("success", f"Imported {name}: {result.rows:,} rows, {result.saved:,} labels "
                              f"stored ({result.replaced:,} replaced), {result.unchanged:,} "
-                             "already so.")
+                             "already so." + others)
