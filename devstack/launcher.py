@@ -41,6 +41,7 @@ from devstack.specs import (
     simulator_spec,
     start_prometheus,
 )
+from services.redact import redact_urls
 from services.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ def _run_services(
         say("stopped")
         return 0
     except StartupError as exc:
-        say(f"start-up failed: {exc}")
+        say(f"start-up failed: {redact_urls(str(exc))}")
         return 1
     except InterruptedError:
         say("stopped during start-up")
@@ -247,7 +248,7 @@ def run_demo(settings: Settings, *, reset: bool = False, out: TextIO | None = No
     try:
         signin = _prepare_data(settings, paths, promtool, timer, say)
     except StartupError as exc:
-        say(f"start-up failed: {exc}")
+        say(f"start-up failed: {redact_urls(str(exc))}")
         return 1
     return _run_services(settings, paths, prometheus, timer, out, signin)
 

@@ -22,6 +22,7 @@ from services.auth.passwords import PasswordPolicyError
 from services.cli import drift, labels, metrics, predictions, registry, shadow, store, users
 from services.cli.common import EXIT_USAGE, CliError, Command, Parser
 from services.predictions.importer import PredictionImportError
+from services.redact import redact_urls
 from services.registry.registration import RegistrationError
 from services.settings import SettingsError, get_settings
 
@@ -55,10 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run(args, get_settings())
     except _USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_urls(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except OperationalError as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown error"
+        reason = redact_urls(str(exc.orig).splitlines()[0]) if exc.orig else "unknown error"
         print(f"error: the database cannot be used ({reason}); check OPSDASH_DATABASE_URL",
               file=sys.stderr)
         return EXIT_USAGE
