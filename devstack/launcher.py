@@ -41,6 +41,7 @@ from devstack.specs import (
     simulator_spec,
     start_prometheus,
 )
+from services.files import secure_tree
 from services.redact import redact_urls
 from services.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
 
@@ -313,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "prometheus-config":
             print(render_config(scrape_target=scrape_target(settings)), end="")
             return 0
+        secure_tree(Path(settings.var_dir))  # files of an earlier run open to others
         if args.command == "seed-demo":
             return _seed_demo(settings, as_json=args.json)
         return run_demo(settings, reset=args.reset)
