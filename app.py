@@ -28,7 +28,8 @@ def _who() -> Principal | None:
     try:
         return current_user()
     except MissingSecretError as exc:
-        st.error(f"Sign-in is not configured: {md_text(str(exc))}. Then restart the dashboard.",
+        # Our own message (it names a variable and shows a command in a code span).
+        st.error(f"Sign-in is not configured: {exc}. Then restart the dashboard.",
                  icon=":material/key_off:")
     except SettingsError as exc:
         # Before the catch-all below, which would blame the store for a mistyped setting.
