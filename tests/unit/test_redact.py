@@ -53,3 +53,4 @@ def test_the_prometheus_source_names_its_address_without_credentials() -> None:
 
     source = PrometheusSource("http://ann:hunter2@127.0.0.1:9/", timeout=1)
     assert source.url == "http://***@127.0.0.1:9"
+
