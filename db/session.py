@@ -76,7 +76,7 @@ def _owner_only_store(path: Path) -> None:
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
-    """Create an engine; for SQLite, create the file's folder and set the pragmas.
+    """Create an engine; for SQLite, create the file owner-only (0600) and set the pragmas.
 
     Args:
         url: SQLAlchemy database URL.
