@@ -18,6 +18,7 @@ from dashboard.navigation import HOME, PAGES, SIGNIN, pages_for, start_page
 from db.schema import SchemaError
 from services.access import Principal
 from services.auth.tokens import MissingSecretError
+from services.redact import redact_urls
 from services.settings import SettingsError
 
 st.set_page_config(page_title="opsdash", page_icon="📈", layout="wide")
@@ -27,6 +28,7 @@ def _who() -> Principal | None:
     try:
         return current_user()
     except MissingSecretError as exc:
+        # Our own message (it names a variable and shows a command in a code span).
         st.error(f"Sign-in is not configured: {exc}. Then restart the dashboard.",
                  icon=":material/key_off:")
     except SettingsError as exc:
@@ -34,7 +36,8 @@ def _who() -> Principal | None:
         st.error(f"The settings cannot be used: {md_text(str(exc))}. Fix them and restart "
                  "the dashboard.", icon=":material/settings:")
     except SchemaError as exc:
-        st.error(f"The feedback store is not ready: {exc}.", icon=":material/database:")
+        st.error(f"The feedback store is not ready: {md_text(redact_urls(str(exc)))}.",
+                 icon=":material/database:")
     except Exception:
         logging.getLogger("opsdash").exception("cannot resolve the signed-in user")
         st.error(

@@ -8,7 +8,10 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from dashboard.resources import private_state
 from dashboard.web_routes import middleware, routes
+
+private_state()
 
 # Streamlit treats a ``pages/`` folder beside the main script as the old multipage layout
 # until the first run calls ``st.navigation``: the very first visit after a start could run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -49,6 +50,11 @@ _MD_SPECIAL = frozenset(string.punctuation)
 # Streamlit strips) "-", "." (after digits), "=" and "+" can, so the first character that
 # is not a blank is always escaped. "&" is not here: "&lt;" would show as "<".
 _MD_INERT_INSIDE = frozenset("-.,;'\"?%/=+")
+#: An invisible WORD JOINER: inside ``://`` and ``www.`` and after ``@`` it keeps
+#: GitHub-flavoured markdown from turning an address in user text into a live link.
+#: (``://`` covers ``http://`` and ``https://``; ``@`` an e-mail address.)
+NO_LINK = "\u2060"
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?i:(?<=www))(?=\.)|(?<=@)")
 
 
 def md_text(text: str) -> str:
@@ -59,9 +65,10 @@ def md_text(text: str) -> str:
     formed from what a user typed; punctuation that is inert inside a line is left
     readable, and line breaks become spaces. A bare URL (``www.example.org``) may still be
     shown as a link by GitHub-flavoured renderers, which match it after escapes are
-    resolved; its text is then the address itself.
+    resolved, so an invisible word joiner (:data:`NO_LINK`) is put in ``://`` and
+    ``www.`` and after ``@``: the address reads the same and is no link.
     """
-    line = " ".join(text.splitlines())
+    line = _AUTOLINK.sub(NO_LINK, " ".join(text.splitlines()))
     out: list[str] = []
     at_start = True  # only blanks so far
     after_digits = False  # only blanks, then digits so far: "1." starts a list

@@ -15,6 +15,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from dashboard.data import forget_label_figures
+from dashboard.format import md_text
 from services.access import PermissionDenied, Principal
 from services.labels.importer import ImportConflictError, LabelImportError, import_labels
 from services.labels.queue import mark_unsure
@@ -89,7 +90,8 @@ def show_flash() -> None:
         return
     icon = {"success": ":material/check_circle:", "warning": ":material/warning:",
             "error": ":material/error:"}[flash.kind]
-    getattr(st, flash.kind)(flash.text, icon=icon)
+    # The messages embed prediction ids, labels, file names and errors: shown as text.
+    getattr(st, flash.kind)(md_text(flash.text), icon=icon)
 
 
 def pending_edits() -> dict[str, str]:
@@ -205,7 +207,7 @@ def show_import_result() -> bool:
     flash = st.session_state.get(IMPORT_RESULT)
     if flash is None:
         return False
-    getattr(st, flash.kind)(flash.text)
+    getattr(st, flash.kind)(md_text(flash.text))
     return True
 
 
@@ -242,6 +244,8 @@ def import_file(engine: Engine, actor: Principal, name: str, data: bytes,
         return
     if result.saved:
         forget_label_figures()
+    others = (f" {result.named_others:,} rows named another labeler, which only an admin "
+              "may do: their labels count as yours." if result.named_others else "")
     _import_flash("success", f"Imported {name}: {result.rows:,} rows, {result.saved:,} labels "
                              f"stored ({result.replaced:,} replaced), {result.unchanged:,} "
-                             "already so.")
+                             "already so." + others)

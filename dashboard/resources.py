@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 
 import streamlit as st
@@ -9,12 +10,24 @@ from sqlalchemy import Engine
 
 from db.schema import check_schema
 from db.session import make_engine
+from services.files import private_umask, secure_tree
 from services.prometheus.connection import source_from_settings
 from services.prometheus.presets import Preset, active_preset
 from services.prometheus.source import MetricsSource
-from services.settings import Settings, get_settings
+from services.settings import Settings, SettingsError, get_settings
 
-__all__ = ["engine_for", "metrics_source", "query_preset", "serving_source", "settings"]
+__all__ = ["engine_for", "metrics_source", "private_state", "query_preset", "serving_source",
+           "settings"]
+
+
+def private_state() -> None:
+    """The dashboard server's files are the owner's alone: the umask, and ``var/`` fixed.
+
+    A setting that cannot be read is left to the app, which says so on the page.
+    """
+    private_umask()
+    with suppress(SettingsError):
+        secure_tree(Path(get_settings().var_dir))
 
 
 def settings() -> Settings:

@@ -7,14 +7,19 @@ writers queue on the lock instead of failing half-way.
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+
+logger = logging.getLogger("opsdash.files")
 
 __all__ = ["BUSY_TIMEOUT_MS", "make_engine", "session_scope"]
 
@@ -48,8 +53,30 @@ def _install_sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _owner_only_store(path: Path) -> None:
+    """Create the SQLite file owner-only (0600), and make an existing one and its
+    ``-wal``/``-shm`` files so; SQLite gives the files it adds the database file's mode.
+
+    The store holds password hashes and the audit log. A file open to others is fixed
+    (ours) and a warning names it; its folder, when created here, is 0700.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            info = file.stat()
+        except FileNotFoundError:
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077 and info.st_uid == os.getuid():
+            file.chmod(mode & ~0o077)
+            logger.warning("%s was readable or writable by others (%04o); it is now %04o",
+                           file, mode, mode & ~0o077)
+
+
 def make_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
-    """Create an engine; for SQLite, create the file's folder and set the pragmas.
+    """Create an engine; for SQLite, create the file owner-only (0600) and set the pragmas.
 
     Args:
         url: SQLAlchemy database URL.
@@ -60,8 +87,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: A
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _owner_only_store(Path(database))
         kwargs.setdefault("connect_args", {})
         # The driver's own timeout is the lock wait on connect-level operations.
         kwargs["connect_args"].setdefault("timeout", busy_timeout_ms / 1000)

@@ -3,5 +3,7 @@
 import sys
 
 from devstack.launcher import main
+from services.files import private_umask
 
+private_umask()  # var/ and everything the stack writes there are the owner's alone
 sys.exit(main())

@@ -41,6 +41,8 @@ from devstack.specs import (
     simulator_spec,
     start_prometheus,
 )
+from services.files import secure_tree
+from services.redact import redact_urls
 from services.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
@@ -199,7 +201,7 @@ def _run_services(
         say("stopped")
         return 0
     except StartupError as exc:
-        say(f"start-up failed: {exc}")
+        say(f"start-up failed: {redact_urls(str(exc))}")
         return 1
     except InterruptedError:
         say("stopped during start-up")
@@ -247,7 +249,7 @@ def run_demo(settings: Settings, *, reset: bool = False, out: TextIO | None = No
     try:
         signin = _prepare_data(settings, paths, promtool, timer, say)
     except StartupError as exc:
-        say(f"start-up failed: {exc}")
+        say(f"start-up failed: {redact_urls(str(exc))}")
         return 1
     return _run_services(settings, paths, prometheus, timer, out, signin)
 
@@ -312,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "prometheus-config":
             print(render_config(scrape_target=scrape_target(settings)), end="")
             return 0
+        secure_tree(Path(settings.var_dir))  # files of an earlier run open to others
         if args.command == "seed-demo":
             return _seed_demo(settings, as_json=args.json)
         return run_demo(settings, reset=args.reset)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
 
+from services.files import owner_only, private_dir
+
 __all__ = [
     "POLL_S",
     "STOP_GRACE_S",
@@ -246,10 +248,12 @@ class Supervisor:
 
     def start(self, spec: ServiceSpec) -> RunningService:
         """Start ``spec`` in its own session with stdout and stderr in its log file."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_dir)
         log_path = self.log_dir / f"{spec.name}.log"
+        owner_only(log_path)  # a log from before may be open to others
         log: IO[bytes]
-        with log_path.open("ab") as log:
+        with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
+                       "ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"\n{_RUN_MARKER} {stamp} starting: {' '.join(spec.argv)}\n".encode())
             log.flush()

@@ -35,6 +35,7 @@ from devstack.demo.traffic import (
     Simulator,
     first_line,
 )
+from services.files import private_umask
 from services.settings import SettingsError, get_settings
 
 __all__ = ["REQUEST_TIMEOUT_SECONDS", "EventClock", "http_sender", "main"]
@@ -207,4 +208,5 @@ def _share(text: str) -> float:
 
 
 if __name__ == "__main__":
+    private_umask()
     raise SystemExit(main())

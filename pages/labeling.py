@@ -80,12 +80,14 @@ def conflict_section() -> None:
                     "with yours; either way it is kept in the label's history.")
         choices: dict[str, bool] = {}
         for c in conflicts:
+            # Radio labels and options are markdown: every stored value is escaped.
             choices[c.prediction_id] = st.radio(
-                f"Prediction {c.prediction_id}: stored {c.stored_label!r} by {c.stored_by} "
-                f"at {fmt.when(c.stored_at, config.timezone)}; yours {c.your_label!r}",
+                fmt.md_text(f"Prediction {c.prediction_id}: stored {c.stored_label!r} by "
+                            f"{c.stored_by} at {fmt.when(c.stored_at, config.timezone)}; "
+                            f"yours {c.your_label!r}"),
                 [False, True], horizontal=True, key=f"labeling-conflict-{c.prediction_id}",
-                format_func=lambda replace, c=c: (f"Replace with {c.your_label}" if replace
-                                                  else f"Keep {c.stored_label}"))
+                format_func=lambda replace, c=c: fmt.md_text(
+                    f"Replace with {c.your_label}" if replace else f"Keep {c.stored_label}"))
         st.button("Apply choices", type="primary", key="labeling-apply-conflicts",
                   on_click=state.apply_conflict_choices, args=(engine, user, choices))
 
@@ -100,8 +102,9 @@ def one_at_a_time(queue: Queue) -> None:
         return
     row = queue.rows[0]
     with st.container(border=True):
+        # Not a code span: an id holding a backtick would end it and be markdown after.
         st.markdown(
-            f"Prediction `{row.prediction_id}` · v{row.version} · made "
+            f"Prediction {fmt.md_text(row.prediction_id)} · v{row.version} · made "
             f"{fmt.when(row.ts, config.timezone)}")
         left, right = st.columns([3, 2])
         with left:
@@ -110,7 +113,7 @@ def one_at_a_time(queue: Queue) -> None:
                               "Value": [str(row.features.get(f, "—")) for f in queue.features]}),
                 hide_index=True, width="stretch", key="labeling-features")
         with right:
-            st.metric("Model says", row.predicted_class,
+            st.metric("Model says", fmt.md_text(row.predicted_class),
                       help="The class the model predicted, with its probability below.")
             st.caption(f"Probability of that class: {fmt.share(row.top_score)}")
             st.dataframe(
@@ -119,13 +122,13 @@ def one_at_a_time(queue: Queue) -> None:
                     "Probability", min_value=0.0, max_value=1.0, format="percent")},
                 key="labeling-probabilities")
         if row.label is not None:
-            st.caption(f"Currently labelled {row.label!r} by {row.labeler}.")
+            st.caption(fmt.md_text(f"Currently labelled {row.label!r} by {row.labeler}."))
         st.markdown("**What is the true class?** Keys: the number beside a class, "
                     "S to skip, U for can't tell.")
         with st.container(horizontal=True):
             for i, cls in enumerate(queue.classes):
                 # The key is shown beside the label by Streamlit itself.
-                st.button(cls, key=f"labeling-class-btn-{i}",
+                st.button(fmt.md_text(cls), key=f"labeling-class-btn-{i}",
                           type="primary", disabled=not may_label,
                           shortcut=str(i + 1) if i < 9 else None,
                           on_click=state.label_one,

@@ -22,8 +22,8 @@ live = serving_figures(config.prometheus_url, config.prometheus_timeout)
 
 if live.error:
     st.warning(
-        f"{live.error}. Figures from the feedback store below are current; request rate and "
-        "latency come back when Prometheus answers. Check that it runs, or set "
+        f"{fmt.md_text(live.error)}. Figures from the feedback store below are current; "
+        "request rate and latency come back when Prometheus answers. Check that it runs, or set "
         "OPSDASH_PROMETHEUS_URL.",
         icon=":material/cloud_off:",
     )

@@ -112,7 +112,7 @@ def _chart(panel: Panel, view: ServingView) -> None:
                        f"{fmt.md_text(warning)}", icon=":material/warning:")
         reason = panel.empty_reason
         if reason is not None:
-            st.markdown(f"**{spec.title}**")
+            st.markdown(f"**{fmt.md_text(spec.title)}**")
             st.caption(f"No data: {fmt.md_text(reason)}.")
             return
         target = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -26,11 +26,15 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from services.redact import redact_url, redact_urls
+
 __all__ = ["PROJECT_ROOT", "Settings", "SettingsError", "get_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _PREFIX = "OPSDASH_"
+#: Settings holding a URL that may carry user info (a credential): repr() hides it.
+_URL_FIELDS = frozenset({"database_url", "prometheus_url"})
 
 
 class SettingsError(ValueError):
@@ -230,6 +234,12 @@ class Settings(BaseSettings):
     #: Requests per second the simulator sends to the inference service (per model).
     simulator_rps: Positive = 0.2
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The fields ``repr()`` shows: secrets left out, URLs without their user info."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in _URL_FIELDS and isinstance(value, str) \
+                else value
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL with the default SQLite file filled in."""
@@ -335,9 +345,9 @@ def _describe(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind in {"greater_than", "greater_than_equal", "less_than_equal"}:
         # A number reads better bare: OPSDASH_SERVING_PORT=70000.
-        given = "" if hidden else f"={error['input']}"
+        given = "" if hidden else f"={redact_urls(str(error['input']))}"
         return f"{variable}{given} must be {_range(field)}"
-    given = "" if hidden else f"={error['input']!r}"
+    given = "" if hidden else f"={redact_urls(repr(error['input']))}"
     if kind == "value_error":
         return f"{variable}{given} {error.get('ctx', {}).get('error')}"
     if kind == "finite_number":

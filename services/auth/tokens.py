@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
 
+from services.files import owner_only, private_dir
 from services.settings import Settings
 
 __all__ = [
@@ -186,6 +187,7 @@ def cookie_secret(settings: Settings) -> str:
         path = _demo_secret_path(settings)
         try:
             secret = path.read_text(encoding="utf-8").strip()
+            owner_only(path)  # made 0600; fixed if someone opened it to others since
         except FileNotFoundError:
             raise MissingSecretError(f"OPSDASH_COOKIE_SECRET is not set: {_HOW_TO_SET}") from None
         source = f"the demo secret file {path}"
@@ -202,7 +204,7 @@ def ensure_demo_secret(settings: Settings) -> str:
     Only the demo launcher calls this; a real deployment sets ``OPSDASH_COOKIE_SECRET``.
     """
     path = _demo_secret_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

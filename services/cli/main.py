@@ -18,6 +18,7 @@ from typing import Any
 # imports what it needs when it runs.
 from services.cli import drift, labels, metrics, predictions, registry, shadow, store, users
 from services.cli.common import EXIT_USAGE, Command, Parser
+from services.redact import redact_urls
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -53,7 +54,7 @@ def _database_failure(exc: BaseException) -> str | None:
     if not isinstance(exc, _loaded_classes([("sqlalchemy.exc", "OperationalError")])):
         return None
     orig = getattr(exc, "orig", None)
-    return str(orig).splitlines()[0] if orig else "unknown error"
+    return redact_urls(str(orig).splitlines()[0]) if orig else "unknown error"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run(args, get_settings())
     except Exception as exc:
         if _is_user_error(exc):
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {redact_urls(str(exc))}", file=sys.stderr)
             return EXIT_USAGE
         reason = _database_failure(exc)
         if reason is None:

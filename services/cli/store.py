@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from services.cli.common import Command, checked_engine
+from services.redact import redact_url
 
 if TYPE_CHECKING:
     from services.settings import Settings
@@ -31,7 +32,7 @@ def _run_init_db(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
     try:
         upgrade(engine)
         check_schema(engine)
-        return {"database": engine.url.render_as_string(hide_password=True),
+        return {"database": redact_url(engine.url.render_as_string(hide_password=True)),
                 "status": "up to date"}
     finally:
         engine.dispose()

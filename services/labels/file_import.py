@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from db.repositories import labels as labels_repo
 from db.session import session_scope
 from services.access.principal import Principal, require
-from services.access.roles import Action
+from services.access.roles import Action, Role
 from services.audit import record
 from services.labels.csv_file import FileLimits, LabelRow, RowError, check_rows
 from services.labels.csv_stream import file_stamp, label_file_rows
@@ -47,6 +47,7 @@ from services.labels.importer import (
     ImportConflictError,
     ImportResult,
     LabelImportError,
+    attribute_rows,
     import_labels,
     store_errors,
 )
@@ -106,6 +107,8 @@ class Transaction:
         saved: labels stored (new and replaced).
         unchanged: rows equal to the stored label.
         replaced: of ``saved``, those that overwrote another label.
+        named_others: rows naming another labeler, stored as the importer's own (only an
+            admin may name someone else; see :func:`services.labels.importer.attribute_rows`).
     """
 
     number: int
@@ -115,6 +118,7 @@ class Transaction:
     saved: int
     unchanged: int
     replaced: int
+    named_others: int = 0
 
 
 class ImportStoppedError(LabelImportError):
@@ -236,7 +240,7 @@ class _Writer:
         self.engine, self.importer, self.checked, self.of = engine, importer, checked, of
         self.run = uuid.uuid4().hex
         self.done, self.stored_through = 0, 1
-        self.totals = {"saved": 0, "unchanged": 0, "replaced": 0}
+        self.totals = {"saved": 0, "unchanged": 0, "replaced": 0, "named_others": 0}
 
     def file_changed(self) -> LabelImportError:
         reason = "the file changed since it was checked"
@@ -245,9 +249,12 @@ class _Writer:
         return ImportStoppedError(reason, transactions=self.done, of=self.of,
                                   stored_through=self.stored_through)
 
-    def _audit(self, part: Sequence[LabelRow], session: Session, result: SaveResult) -> None:
+    def _audit(self, part: Sequence[LabelRow], others: int, session: Session,
+               result: SaveResult) -> None:
         counts = {"saved": result.saved, "unchanged": result.unchanged,
                   "replaced": result.replaced}
+        if others:
+            counts["named_others_as_importer"] = others
         base: dict[str, Any] = {"import": self.run}
         record(session=session, actor=self.importer.username, action="import_labels_batch",
                object_type="label_file", object_id=self.checked.filename,
@@ -255,7 +262,10 @@ class _Writer:
                         "lines": [part[0].line, part[-1].line], "rows": len(part), **counts,
                         "replace": self.checked.replace})
         if self.done + 1 == self.of:
-            totals = {k: self.totals[k] + counts[k] for k in counts}
+            totals = {k: self.totals[k] + counts[k] for k in ("saved", "unchanged", "replaced")}
+            named = self.totals["named_others"] + others
+            if named:
+                totals["named_others_as_importer"] = named
             record(session=session, actor=self.importer.username, action="import_labels",
                    object_type="label_file", object_id=self.checked.filename,
                    details={**base, "rows": self.checked.rows, **totals,
@@ -266,12 +276,15 @@ class _Writer:
         it is not the first: see :data:`PAUSE_S`)."""
         if self.done:
             time.sleep(PAUSE_S)
-        edits = [LabelEdit(r.prediction_id, r.label, None, labeler=r.labeler) for r in part]
+        attributed, others = attribute_rows(self.importer, part)
+        others = 0 if self.importer.role is Role.ADMIN else others
+        edits = [LabelEdit(r.prediction_id, r.label, None, labeler=r.labeler)
+                 for r in attributed]
         try:
             result = save_labels(engine=self.engine, actor=self.importer, edits=edits,
                                  source="csv", replace_conflicts=self.checked.replace,
                                  all_or_nothing=True,
-                                 on_saved=lambda s, r: self._audit(part, s, r))
+                                 on_saved=lambda s, r: self._audit(part, others, s, r))
         except LabelConflictError as exc:
             lines = {r.prediction_id: r.line for r in part}
             found = ImportConflictError([(lines[c.prediction_id], c) for c in exc.conflicts],
@@ -284,10 +297,10 @@ class _Writer:
         self.done += 1
         self.stored_through = part[-1].line
         for key, value in (("saved", result.saved), ("unchanged", result.unchanged),
-                           ("replaced", result.replaced)):
+                           ("replaced", result.replaced), ("named_others", others)):
             self.totals[key] += value
         return Transaction(self.done, self.of, part[0].line, part[-1].line, result.saved,
-                           result.unchanged, result.replaced)
+                           result.unchanged, result.replaced, others)
 
     def _stopped(self, reason: str, errors: Sequence[RowError] = (),
                  conflicts: Sequence[tuple[int, Conflict]] = ()) -> ImportStoppedError:
@@ -318,10 +331,11 @@ def import_label_file(*, engine: Engine, actor: Principal | None, path: Path, fi
             checked.stamp[0] <= cfg.label_import_max_bytes:
         return import_labels(engine=engine, actor=actor, data=path.read_bytes(),
                              filename=filename, replace=replace, settings=cfg)
-    saved = unchanged = replaced = transactions = 0
+    saved = unchanged = replaced = transactions = others = 0
     for done in write_label_file(engine=engine, actor=actor, checked=checked,
                                  batch_rows=batch_rows):
         saved, unchanged = saved + done.saved, unchanged + done.unchanged
         replaced, transactions = replaced + done.replaced, done.of
+        others += done.named_others
     return ImportResult(rows=checked.rows, saved=saved, unchanged=unchanged,
-                        replaced=replaced, transactions=transactions)
+                        replaced=replaced, transactions=transactions, named_others=others)

@@ -11,12 +11,21 @@ Each label gets its history row and ``label`` audit entry (actor: the importing 
 ``labeler`` in the details when the file names another), and the import one
 ``import_labels`` audit entry, all in that transaction.
 
+Who a label is attributed to is decided here (:func:`attribute_rows`), not by the file or
+the request: only an admin may name another labeler. A labeler's rows that name someone
+else are stored as the labeler's own, and the result says how many did (refusing the file
+would throw back labels that are fine, and break importing an export, which names every
+labeler, back unchanged). A name sent to the feedback API is stored as
+``feedback-api:<name>`` (:func:`api_labeler`): a source, never a dashboard user (user names
+have no colon).
+
 :func:`save_label_rows` is the same check-then-save for rows from elsewhere (the inference
 service's ``POST /feedback``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,8 +34,8 @@ from sqlalchemy.orm import Session
 
 from db.repositories.predictions import prediction_models
 from db.session import session_scope
-from services.access.principal import Principal, require
-from services.access.roles import Action
+from services.access.principal import FEEDBACK_API, Principal, require
+from services.access.roles import Action, Role
 from services.audit import record
 from services.labels.csv_file import (
     LabelImportError,
@@ -49,11 +58,14 @@ from services.labels.save import (
 from services.settings import Settings, get_settings
 
 __all__ = [
+    "API_LABELER_PREFIX",
     "ImportConflictError",
     "ImportResult",
     "LabelImportError",
     "LabelRow",
     "RowError",
+    "api_labeler",
+    "attribute_rows",
     "import_labels",
     "parse_label_csv",
     "save_label_rows",
@@ -95,6 +107,8 @@ class ImportResult:
         replaced: of ``saved``, those that overwrote a different stored label.
         transactions: the write transactions it took (more than one only for a file
             larger than the page's limits, from the command line).
+        named_others: rows naming a labeler other than the importer, which only an admin
+            may do: stored as the importer's own.
     """
 
     rows: int
@@ -102,6 +116,7 @@ class ImportResult:
     unchanged: int
     replaced: int
     transactions: int = 1
+    named_others: int = 0
 
 
 def store_errors(engine: Engine, rows: Sequence[LabelRow]) -> list[RowError]:
@@ -127,6 +142,32 @@ def store_errors(engine: Engine, rows: Sequence[LabelRow]) -> list[RowError]:
                                    f"{show_value(row.label)} is not a class of {model.name} "
                                    f"({shown}{more})", "label"))
     return errors
+
+
+#: How a labeler named by a feedback API caller is stored: ``feedback-api:<name>``.
+API_LABELER_PREFIX = f"{FEEDBACK_API.username}:"
+
+
+def api_labeler(name: str) -> str:
+    """The stored labeler of a label the feedback API's caller attributed to ``name``."""
+    return API_LABELER_PREFIX + name
+
+
+def attribute_rows(actor: Principal, rows: Sequence[LabelRow]) -> tuple[list[LabelRow], int]:
+    """``rows`` with the labeler ``actor`` may store, and how many named someone else.
+
+    An admin's rows keep the labeler they name; the feedback API's become
+    ``feedback-api:<name>``; anyone else's are their own (the file's other name is not
+    trusted, and the label is not thrown away either).
+    """
+    others = sum(r.labeler is not None and r.labeler != actor.username for r in rows)
+    if actor.role is Role.ADMIN or not others:
+        return list(rows), others
+    if actor == FEEDBACK_API:
+        return [r if r.labeler is None or r.labeler == actor.username
+                else dataclasses.replace(r, labeler=api_labeler(r.labeler)) for r in rows], others
+    return [dataclasses.replace(r, labeler=None) if r.labeler is not None else r
+            for r in rows], others
 
 
 def save_label_rows(
@@ -160,6 +201,7 @@ def save_label_rows(
         LabelsNotSavedError: the database stayed busy; nothing was stored.
     """
     saver = require(actor, Action.LABEL)
+    rows, _ = attribute_rows(saver, rows)
     found = [*errors, *check_rows(rows, where=where), *store_errors(engine, rows)]
     if found:
         raise problems_found(found, rows=rows)
@@ -207,15 +249,18 @@ def import_labels(
     cfg = settings or get_settings()
     rows, errors = read_label_csv(data, max_bytes=cfg.label_import_max_bytes,
                                   max_rows=cfg.label_import_max_rows)
+    rows, others = attribute_rows(importer, rows)
+    others = 0 if importer.role is Role.ADMIN else others
 
     def audit_import(session: Session, result: SaveResult) -> None:
         record(session=session, actor=importer.username, action="import_labels",
                object_type="label_file", object_id=filename or "unnamed",
                details={"rows": len(rows), "saved": result.saved,
                         "unchanged": result.unchanged, "replaced": result.replaced,
-                        "replace": replace})
+                        "replace": replace}
+               | ({"named_others_as_importer": others} if others else {}))
 
     result = save_label_rows(engine=engine, actor=importer, rows=rows, source="csv",
                              replace=replace, errors=errors, on_saved=audit_import)
     return ImportResult(rows=len(rows), saved=result.saved, unchanged=result.unchanged,
-                        replaced=result.replaced)
+                        replaced=result.replaced, named_others=others)

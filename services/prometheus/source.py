@@ -37,6 +37,7 @@ from services.prometheus.results import (
     instant_series,
     range_series,
 )
+from services.redact import redact_url, redact_urls
 
 __all__ = [
     "ErrorKind",
@@ -101,7 +102,9 @@ class PrometheusSource:
         basic_auth: tuple[str, str] | None = None,
         ca_bundle: str | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
+        #: The address as messages show it: user info (a credential) replaced by ``***``.
+        self.url = redact_url(url.rstrip("/"))
+        self._base = url.rstrip("/")
         self._timeout = timeout
         self._count_lock = threading.Lock()
         #: HTTP requests made so far (each query is exactly one).
@@ -118,7 +121,7 @@ class PrometheusSource:
         session.verify = self._verify
         self._session = session
         self._client = PrometheusConnect(
-            url=self.url,
+            url=self._base,
             headers=all_headers,
             retry=Retry(total=False),
             auth=basic_auth,  # type: ignore[arg-type]  # annotated tuple, None is its default
@@ -187,7 +190,7 @@ class PrometheusSource:
             self.request_count += 1
         try:
             response = self._session.get(
-                f"{self.url}{path}",
+                f"{self._base}{path}",
                 params=dict(params),
                 headers=self._client.headers,
                 auth=self._client.auth,
@@ -247,7 +250,8 @@ class PrometheusSource:
         return envelope["data"], warnings
 
     def _error(self, reason: str, *, kind: ErrorKind) -> MetricsSourceError:
-        message = f"Prometheus at {self.url} is unavailable: {reason}"
+        # A library's error text may repeat the address it was given.
+        message = redact_urls(f"Prometheus at {self.url} is unavailable: {reason}")
         return MetricsSourceError(message, url=self.url, kind=kind)
 
     def _not_prometheus(self, what: str) -> MetricsSourceError:

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from services.files import private_dir
+
 __all__ = ["ArtifactError", "load_artifact", "save_artifact", "sha256_of"]
 
 
@@ -27,7 +29,7 @@ def sha256_of(path: Path) -> str:
 
 def save_artifact(obj: Any, path: Path) -> str:
     """Pickle ``obj`` to ``path`` atomically and return the file's sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # mkstemp makes the file itself 0600
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

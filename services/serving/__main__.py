@@ -12,12 +12,14 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from db.schema import SchemaError, check_schema
 from db.session import make_engine
+from services.files import private_umask, secure_tree
 from services.settings import SettingsError, get_settings
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -49,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    secure_tree(Path(settings.var_dir))
     engine = make_engine(settings.resolved_database_url)
     try:
         check_schema(engine)
@@ -107,4 +110,5 @@ def _exit_cleanly_on_signals() -> None:
 
 
 if __name__ == "__main__":
+    private_umask()  # the spool and anything else it writes are the owner's alone
     sys.exit(main())

@@ -7,7 +7,9 @@ most :data:`MAX_LABELS`).
 Only a client holding ``OPSDASH_FEEDBACK_TOKEN`` (``Authorization: Bearer <token>``) may
 post; the labels are stored as the principal ``feedback-api`` (role labeler) with source
 ``api``, through the same check-then-save as a CSV import: all labels of a request or none.
-``labeler`` names who labeled (default ``feedback-api``).
+``labeler`` names who labeled, as the caller knows them: it is stored as
+``feedback-api:<labeler>`` (default ``feedback-api``), so a label from the API never reads as
+the work of a dashboard user.
 
 Answers: 200 ``{"saved", "unchanged", "replaced"}``; 401 without the right token; 413 for
 a body over :data:`MAX_BODY_BYTES`, chunked or not (read no further); 422 ``{"detail":
@@ -34,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.access.principal import FEEDBACK_API
 from services.labels.importer import (
+    API_LABELER_PREFIX,
     ImportConflictError,
     LabelImportError,
     LabelRow,
@@ -65,6 +68,8 @@ MAX_BODY_BYTES = 1024 * 1024
 MIN_TOKEN_LENGTH = 16
 
 _ITEM_FIELDS = ("prediction_id", "label", "labeler")
+#: Longest ``labeler`` a caller may send: ``feedback-api:<labeler>`` fits feedback.labeler.
+_LABELER_MAX = 100 - len(API_LABELER_PREFIX)
 _SINGLE_FIELDS = (*_ITEM_FIELDS, "replace")
 _BATCH_FIELDS = ("labels", "replace")
 
@@ -102,6 +107,8 @@ def _item(data: dict[str, Any], index: int | None, allowed: tuple[str, ...],
     labeler = data.get("labeler")
     if labeler is not None and not isinstance(labeler, str):
         problems.append(Problem("labeler", "must be a string or null", index))
+    elif labeler and len(labeler) > _LABELER_MAX:
+        problems.append(Problem("labeler", f"must have 1 to {_LABELER_MAX} characters", index))
     elif labeler is not None:
         _text("labeler", labeler, index, problems)
     if len(problems) > found:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from db.repositories.predictions import insert_predictions
 from db.session import session_scope
+from services.files import private_dir
 
 __all__ = ["MAX_PENDING", "PredictionLog", "Sink", "database_sink", "is_bad_data"]
 
@@ -286,7 +287,7 @@ class PredictionLog:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             path = self._spill_dir / f"{kind}-predictions-{stamp}.jsonl"
             try:
-                self._spill_dir.mkdir(parents=True, exist_ok=True)
+                private_dir(self._spill_dir)
                 with path.open("a", encoding="utf-8") as fh:
                     for row in rows:
                         fh.write(json.dumps(row, default=_json_default) + "\n")

@@ -51,8 +51,8 @@ def _labels(engine: Engine) -> dict[str, tuple[str, str]]:
 
 def _shown(at: AppTest) -> str:
     """The prediction id the one-at-a-time view shows."""
-    (line,) = [m.value for m in at.markdown if m.value.startswith("Prediction `")]
-    return line.split("`")[1]
+    (line,) = [m.value for m in at.markdown if m.value.startswith("Prediction ")]
+    return line.removeprefix("Prediction ").split(" · ")[0]
 
 
 def test_a_labeler_lands_on_the_queue_least_confident_first(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -9,7 +10,10 @@ import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
+from dashboard.format import NO_LINK
 from db.base import utcnow
+from services.access import Role
+from tests.app.conftest import closed_port
 from tests.factories import log_predictions, make_model
 
 
@@ -25,6 +29,11 @@ def seeded(engine: Engine) -> Engine:
     log_predictions(engine, model_id=model_id, version_id=version_id, rows=rows)  # type: ignore[arg-type]
     make_model(engine, name="ticket-routing", classes=("billing", "tech", "account", "shipping"))
     return engine
+
+
+def _read(markdown: str) -> str:
+    """Markdown source as the reader sees it: escapes resolved, word joiners gone."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace(NO_LINK, "")
 
 
 def _metrics(at: AppTest) -> dict[str, list[str]]:
@@ -47,8 +56,22 @@ def test_store_figures_show_while_prometheus_is_down(
     assert metrics["With ground truth (7 days)"] == ["66.7 %", "—"]
     assert metrics["Request rate now"] == ["—", "—"]
     (warning,) = at.warning
-    assert "Prometheus at http://127.0.0.1:" in warning.value
+    assert "Prometheus at http://127.0.0.1:" in _read(warning.value)
     assert "connection refused" in warning.value
+
+
+def test_credentials_in_the_prometheus_url_are_not_shown(
+    seeded: Engine, app: Callable[..., AppTest]
+) -> None:
+    port = closed_port()
+    at = app(prometheus_url=f"http://opsuser:Pr0m-s3cret@127.0.0.1:{port}", as_role=Role.ANALYST)
+    assert not at.exception
+    (warning,) = at.warning
+    assert "connection refused" in warning.value
+    assert f"Prometheus at http://***@127.0.0.1:{port} is" in _read(warning.value)
+    page = _read("\n".join(str(e.value) for e in at.main if hasattr(e, "value")))
+    assert "Pr0m-s3cret" not in page
+    assert "opsuser" not in page
 
 
 def test_a_hung_prometheus_costs_one_timeout_and_the_page_still_renders(

@@ -132,9 +132,11 @@ def test_a_label_file_is_refused_whole_then_imported(
     page.get_by_role("button").filter(has_text="Import labels").click()
     expect(page.get_by_text("Imported good.csv: 2 rows, 2 labels stored")).to_be_visible(
         timeout=15_000)
+    # Only an admin may name another labeler: the labeler's rows are the labeler's own.
+    expect(page.get_by_text("2 rows named another labeler")).to_be_visible()
     labels = _labels(live_stack)
-    assert labels[ids[0]] == ("stays", "vendor")
-    assert labels[ids[1]] == ("churns", "vendor")
+    assert labels[ids[0]] == ("stays", LABELER)
+    assert labels[ids[1]] == ("churns", LABELER)
     page.screenshot(path=str(SHOTS / "labeling-import-browser-test.png"), full_page=True)
     page.close()
 

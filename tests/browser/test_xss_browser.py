@@ -2,14 +2,16 @@
 
 The dashboard runs on its own store here, seeded with payloads in the places a user or an
 upstream system can put text today: model names and class labels (registry), user names
-typed into the sign-in form (they reach the audit log), and user names typed into the
-users page. Each page that shows them is opened; the test fails on any dialog or any
+typed into the sign-in form (they reach the audit log), user names typed into the
+users page, a prediction id from an imported prediction log and a labeler name from a label
+import. Each page that shows them is opened; the test fails on any dialog or any
 request that leaves loopback.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,14 +19,18 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import Engine
 
+from dashboard.format import NO_LINK
 from db.base import utcnow
 from db.schema import upgrade
 from db.session import make_engine
 from devstack.processes import free_loopback_port
 from devstack.specs import child_env, dashboard_spec
-from services.access import SYSTEM, Role
+from services.access import CLI, SYSTEM, Role
 from services.auth.users import create_user
+from services.labels.importer import import_labels
+from services.predictions.importer import import_predictions
 from services.settings import Settings
 from tests.browser.signin import launch, sign_in
 from tests.factories import log_predictions, make_model
@@ -39,13 +45,33 @@ MODEL_MARKDOWN = f"![p](http://{OUTSIDE}/p.png) [go](javascript:alert(2)) :red[x
 LABEL_HTML = "<script>alert('label')</script>"
 TYPED_NAME = "<svg/onload=alert('signin')>"
 TYPED_ON_USERS_PAGE = "<img src=/ onerror=alert('users')>"
+# Markdown that would make a live link and load an image on another labeler's screen.
+LABELER_MD = ("[Session expired - sign in again](https://evil.example/login) "
+              "![t](https://evil.example/t.png)")
+# A prediction id of another serving stack (at most 36 characters), leaving its code span.
+PREDICTION_ID_MD = "`![i](https://evil.example/i.png)`"
 
 
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    var = tmp_path_factory.mktemp("xss")
+def var(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xss")
+
+
+def _import_hostile_prediction(engine: Engine, folder: Path) -> None:
+    """A prediction log of another stack whose prediction id is markdown."""
+    make_model(engine, name="triage", classes=("stays", "churns"))
+    log = folder / "predictions.csv"
+    log.write_text("prediction_id,timestamp,model,version,predicted,score_stays,score_churns,"
+                   f"tenure_months,plan\n{PREDICTION_ID_MD},"
+                   f"{(utcnow() - timedelta(hours=1)).isoformat()},triage,1,stays,0.6,0.4,"
+                   "3,basic\n", encoding="utf-8")
+    import_predictions(engine=engine, actor=CLI, path=log)
+
+
+@pytest.fixture(scope="module")
+def dashboard(var: Path) -> Iterator[str]:
     settings = Settings(var_dir=str(var), database_url="", dashboard_port=free_loopback_port())
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
@@ -57,6 +83,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         rows = [(now - timedelta(hours=2 + i % 48), classes[i % 2], classes[0])
                 for i in range(60)]
         log_predictions(engine, model_id=model_id, version_id=version_id, rows=rows)
+    _import_hostile_prediction(engine, var)
     engine.dispose()
     env = child_env(settings, os.environ)
     env.update({
@@ -120,7 +147,9 @@ def test_hostile_text_everywhere_is_shown_as_text(dashboard: str, browser: Brows
     sign_in(page, dashboard, ADMIN, PASSWORD)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=30_000)
     expect(page.get_by_role("heading", name=MODEL_HTML)).to_be_visible(timeout=30_000)
-    expect(page.get_by_role("heading", name=MODEL_MARKDOWN)).to_be_visible()
+    # Shown as typed, with an invisible word joiner keeping its address from being a link.
+    expect(page.get_by_role("heading", name=MODEL_MARKDOWN.replace("://", f":{NO_LINK}//"))
+           ).to_be_visible()
     # Plotly draws the chart title as SVG text: the name appears literally there too.
     expect(page.locator("text.gtitle").filter(has_text=MODEL_HTML)).to_have_count(1)
     assert page.locator("main img").count() == 0  # no image was made of a name
@@ -141,6 +170,47 @@ def test_hostile_text_everywhere_is_shown_as_text(dashboard: str, browser: Brows
     expect(refusal).to_contain_text(TYPED_ON_USERS_PAGE)
 
     page.wait_for_timeout(1000)  # give any injected handler the chance to fire
+    assert watch.dialogs == []
+    assert watch.outside == []
+    page.close()
+
+
+def test_a_labeler_name_and_a_prediction_id_are_shown_as_text(
+    dashboard: str, browser: Browser, var: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    watch = Watch(page)
+    sign_in(page, dashboard, ADMIN, PASSWORD)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=30_000)
+    page.goto(f"{dashboard}/labeling", wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name="Label feedback")).to_be_visible(timeout=30_000)
+    page.get_by_role("combobox").first.click()  # the model filter
+    page.get_by_role("option", name="triage", exact=True).click()
+    churns = page.get_by_role("button", name=re.compile(r"^churns"))
+    expect(churns).to_be_visible()
+    expect(page.get_by_test_id("stMarkdown").filter(has_text="![i](https:")).to_have_count(1)
+
+    # Meanwhile an admin imports a label for it, naming a labeler whose name is markdown;
+    # the labeler on screen then gets the conflict, which names who labelled it.
+    engine = make_engine(Settings(var_dir=str(var), database_url="").resolved_database_url)
+    try:
+        import_labels(engine=engine, actor=CLI, filename="labels.csv",
+                      data=(f"prediction_id,label,labeler\n{PREDICTION_ID_MD},stays,"
+                            f"\"{LABELER_MD}\"\n").encode(), settings=Settings())
+    finally:
+        engine.dispose()
+    churns.click()
+    expect(page.get_by_text("Someone else labelled these first.")).to_be_visible()
+    conflict = page.get_by_test_id("stRadio")
+    expect(conflict).to_contain_text("Session expired")
+    # Shown as typed (an invisible word joiner keeps each address from being a link).
+    shown = conflict.inner_text().replace(NO_LINK, "")
+    assert LABELER_MD in shown
+    assert PREDICTION_ID_MD in shown
+
+    page.wait_for_timeout(1000)  # give any image the chance to load
+    assert page.locator('a[href*="evil.example"]').count() == 0
+    assert page.locator('img[src*="evil.example"]').count() == 0
     assert watch.dialogs == []
     assert watch.outside == []
     page.close()

@@ -30,6 +30,7 @@ from tests.factories import log_predictions, make_model
 
 ANN = Principal(username="ann", role=Role.LABELER)
 BOB = Principal(username="bob", role=Role.LABELER)
+ADA = Principal(username="ada", role=Role.ADMIN)
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
 
@@ -75,18 +76,41 @@ def test_an_import_stores_every_row_with_history_and_audit(engine: Engine, ids: 
     p1, p2, p3, _ = ids
     data = _csv(f"{p1},churns,vendor-7", f"{p2},stays,", f"{p3},churns,vendor-7",
                 header="prediction_id,label,labeler")
-    result = _import(engine, data)
+    result = _import(engine, data, actor=ADA)
     assert result == ImportResult(rows=3, saved=3, unchanged=0, replaced=0)
     assert _labels(engine) == {p1: ("churns", "vendor-7", "csv", 1),
-                               p2: ("stays", "ann", "csv", 1),
+                               p2: ("stays", "ada", "csv", 1),
                                p3: ("churns", "vendor-7", "csv", 1)}
     assert _counts(engine) == (3, 3, 4)
     audit = _audit(engine)
-    assert [(actor, action) for actor, action, *_ in audit] == [("ann", "label")] * 3 + [
-        ("ann", "import_labels")]
+    assert [(actor, action) for actor, action, *_ in audit] == [("ada", "label")] * 3 + [
+        ("ada", "import_labels")]
     assert [d.get("labeler") for *_, d in audit[:3]] == ["vendor-7", None, "vendor-7"]
     assert audit[-1][2:] == ("labels.csv", {"rows": 3, "saved": 3, "unchanged": 0,
                                             "replaced": 0, "replace": False})
+
+
+def test_only_an_admin_may_name_another_labeler(engine: Engine, ids: list[str]) -> None:
+    # Operators and analysts may not import labels at all (the access matrix); a labeler's
+    # rows naming someone else are stored as the labeler's, and the result says so.
+    p1, p2, p3, _ = ids
+    data = _csv(f"{p1},churns,ann", f"{p2},stays,", f"{p3},churns,bob",
+                header="prediction_id,label,labeler")
+    result = _import(engine, data, actor=ANN)
+    assert result == ImportResult(rows=3, saved=3, unchanged=0, replaced=0, named_others=1)
+    assert _labels(engine) == {p1: ("churns", "ann", "csv", 1), p2: ("stays", "ann", "csv", 1),
+                               p3: ("churns", "ann", "csv", 1)}
+    audit = _audit(engine)
+    assert [d.get("labeler") for *_, d in audit[:3]] == [None, None, None]
+    assert audit[-1][3]["named_others_as_importer"] == 1
+
+
+def test_an_admin_may_name_another_labeler(engine: Engine, ids: list[str]) -> None:
+    p1, *_ = ids
+    result = _import(engine, _csv(f"{p1},churns,bob", header="prediction_id,label,labeler"),
+                     actor=ADA)
+    assert result == ImportResult(rows=1, saved=1, unchanged=0, replaced=0)
+    assert _labels(engine) == {p1: ("churns", "bob", "csv", 1)}
 
 
 def test_a_failing_import_writes_nothing_and_names_every_bad_line(

@@ -112,10 +112,31 @@ def test_a_batch_with_labelers_is_stored(client: TestClient, engine: Engine,
     response = client.post("/feedback", json=body, headers=AUTH)
     assert (response.status_code, response.json()) == (
         200, {"saved": 2, "unchanged": 0, "replaced": 0})
-    assert _labels(engine) == {ids[0]: ("churns", "crm", "api"),
+    # A name the caller gives is the API's source, never a dashboard user's name.
+    assert _labels(engine) == {ids[0]: ("churns", "feedback-api:crm", "api"),
                                ids[1]: ("stays", "feedback-api", "api")}
     again = client.post("/feedback", json=body, headers=AUTH)
     assert again.json() == {"saved": 0, "unchanged": 2, "replaced": 0}
+
+
+def test_a_labeler_named_like_a_dashboard_user_is_stored_as_the_api(
+    client: TestClient, engine: Engine, ids: list[str]
+) -> None:
+    response = client.post("/feedback", json={"prediction_id": ids[0], "label": "churns",
+                                              "labeler": "admin"}, headers=AUTH)
+    assert response.status_code == 200
+    assert _labels(engine) == {ids[0]: ("churns", "feedback-api:admin", "api")}
+
+
+def test_a_labeler_name_too_long_for_its_source_prefix_is_422(
+    client: TestClient, engine: Engine, ids: list[str]
+) -> None:
+    response = client.post("/feedback", json={"prediction_id": ids[0], "label": "churns",
+                                              "labeler": "x" * 88}, headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"field": "labeler", "message": "must have 1 to 87 characters"}]
+    assert _labels(engine) == {}
 
 
 def test_unknown_ids_and_wrong_classes_are_422_per_item_and_nothing_is_stored(

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from dashboard.format import md_text
+from dashboard.format import NO_LINK, md_text
 
 # Characters that start or end a markdown construct wherever they stand in a line.
 ALWAYS_ESCAPED = "<>[]()!*_`$:#|~\\&"
@@ -18,11 +18,12 @@ _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
 def _unescaped(rendered: str) -> str:
-    return _ESCAPE.sub(r"\1", rendered)
+    return _ESCAPE.sub(r"\1", rendered).replace(NO_LINK, "")
 
 
 def _escaped_positions(rendered: str) -> list[int]:
     """Indexes, in the unescaped text, of the characters that carry a backslash."""
+    rendered = rendered.replace(NO_LINK, "")
     positions, i, j = [], 0, 0
     while i < len(rendered):
         if rendered[i] == "\\":
@@ -43,9 +44,22 @@ def test_a_link_an_image_html_and_a_directive_come_out_inert() -> None:
     text = "![x](http://e.org) <script>*b*</script> :red[hi] $x$ `c` a|b ~~s~~ # h"
     rendered = md_text(text)
     assert rendered == (
-        r"\!\[x\]\(http\://e.org\) \<script\>\*b\*\</script\> \:red\[hi\] \$x\$ \`c\` "
+        r"\!\[x\]\(http\:" + NO_LINK + r"//e.org\) \<script\>\*b\*\</script\> \:red\[hi\] "
+        r"\$x\$ \`c\` "
         r"a\|b \~\~s\~\~ \# h"
     )
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("https://evil.example/login", f"https\\:{NO_LINK}//evil.example/login"),
+    ("see HTTP://x.org", f"see HTTP\\:{NO_LINK}//x.org"),
+    ("www.evil.example", f"www{NO_LINK}.evil.example"),
+    ("WWW.evil.example", f"WWW{NO_LINK}.evil.example"),
+    ("ann@evil.example", f"ann\\@{NO_LINK}evil.example"),
+])
+def test_an_address_is_kept_from_becoming_a_link(text: str, expected: str) -> None:
+    # GitHub-flavoured markdown links bare addresses after escapes are resolved.
+    assert md_text(text) == expected
 
 
 @pytest.mark.parametrize("ch", list("-+=."))
@@ -103,7 +117,7 @@ def test_text_without_punctuation_is_unchanged() -> None:
 @example("&#60;script&#62;")
 def test_removing_the_escapes_gives_back_the_text(text: str) -> None:
     rendered = md_text(text)
-    line = " ".join(text.splitlines())
+    line = " ".join(text.splitlines()).replace(NO_LINK, "")
     assert "\n" not in rendered
     assert "\r" not in rendered
     assert _unescaped(rendered) == line
