@@ -30,7 +30,8 @@ from services.settings import Settings
 from tests.cli_runner import RunCli
 from tests.factories import log_predictions, make_model
 
-ANN = Principal(username="ann", role=Role.LABELER)
+#: The vendor's file names its own labeler, which only an admin may keep.
+ANN = Principal(username="ann", role=Role.ADMIN)
 BOB = Principal(username="bob", role=Role.LABELER)
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 #: The page's limit in these tests: a file of more rows is written in batches.
@@ -115,6 +116,19 @@ def test_a_file_over_the_pages_limit_is_written_in_transactions_with_audit(
                        "replace": False, "transactions": 3}
     assert {object_id for _, action, object_id, _ in _audit(engine)
             if action != "label"} == {"vendor.csv"}
+
+
+def test_a_labelers_large_file_naming_someone_else_is_stored_as_the_labelers_own(
+    engine: Engine, ids: list[str], tmp_path: Path
+) -> None:
+    carol = Principal(username="carol", role=Role.LABELER)
+    path = _good(tmp_path, ids)
+    result = import_label_file(engine=engine, actor=carol, path=path, filename=path.name,
+                               settings=SETTINGS, batch_rows=5)
+    assert (result.transactions, result.saved, result.named_others) == (3, 12, 12)
+    assert {labeler for _, labeler, _, _ in _labels(engine).values()} == {"carol"}
+    imports = _imports(engine)
+    assert [d.get("named_others_as_importer") for _, d in imports] == [5, 5, 2, 12]
 
 
 def test_every_change_has_its_label_audit_entry(
