@@ -25,20 +25,17 @@ import multiprocessing
 import statistics
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
 from sqlalchemy import Engine
 
+from benchmarks.label_save import seed_predictions
 from benchmarks.report import machine, peak_rss_mb, report, rss_mb
-from db.repositories import registry
-from db.repositories.predictions import insert_predictions
 from db.schema import upgrade
-from db.session import make_engine, session_scope
+from db.session import make_engine
 from services.access import Principal, Role
 from services.labels.csv_file import FileLimits
 from services.labels.file_import import check_label_file, write_label_file
@@ -61,38 +58,13 @@ class Store:
     pool: list[str]  # the labeler's predictions
 
 
-def _seed(engine: Engine, n: int) -> list[str]:
-    """``n`` unlabelled predictions of a binary model, one a second back from now."""
-    with session_scope(engine, write=True) as session:
-        model = registry.create_model(
-            session=session, name="churn", task="binary", class_labels=["stays", "churns"],
-            feature_schema=[{"name": "tenure_months", "type": "number"}])
-        version = registry.add_version(
-            session=session, model_id=model.id, artifact_path="/nonexistent/churn-v1.pkl",
-            artifact_sha256="0" * 64, created_by="benchmark", holdout_metrics={})
-        model_id, version_id = model.id, version.id
-    now = datetime.now(UTC)
-    ids = [uuid.uuid4().hex for _ in range(n)]
-    for start in range(0, n, 10_000):
-        rows: list[dict[str, Any]] = [
-            {"id": pid, "model_id": model_id, "version_id": version_id,
-             "ts": now - timedelta(seconds=start + i), "features": {"tenure_months": i % 60},
-             "predicted_class": "stays", "scores": {"stays": 0.6, "churns": 0.4},
-             "top_score": 0.6, "latency_ms": 4.0}
-            for i, pid in enumerate(ids[start:start + 10_000])
-        ]
-        with session_scope(engine, write=True) as session:
-            insert_predictions(session=session, rows=rows)
-    return ids
-
-
 def build(folder: Path, rows: int, pool: int) -> Store:
     """A migrated store of ``rows + pool`` predictions and a label file of ``rows`` rows."""
     url = f"sqlite:///{folder / 'opsdash.db'}"
     engine = make_engine(url)
     try:
         upgrade(engine)
-        ids = _seed(engine, rows + pool)
+        ids = seed_predictions(engine, rows + pool)
     finally:
         engine.dispose()
     csv = folder / "vendor.csv"

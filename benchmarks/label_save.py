@@ -44,8 +44,9 @@ UI_EDITS = 20
 IMPORTER = Principal(username="bench-importer", role=Role.LABELER)
 
 
-def _seed(engine: Engine, n: int) -> list[str]:
-    """``n`` unlabelled predictions of a binary model, one a minute back from now."""
+def seed_predictions(engine: Engine, n: int) -> list[str]:
+    """``n`` unlabelled predictions of a binary model, one a minute back from now (shared
+    by the label benchmarks)."""
     with session_scope(engine, write=True) as session:
         model = registry.create_model(
             session=session, name="churn", task="binary", class_labels=["stays", "churns"],
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'opsdash.db'}")
         try:
             upgrade(engine)
-            ids = _seed(engine, runs * rows + runs * UI_EDITS)
+            ids = seed_predictions(engine, runs * rows + runs * UI_EDITS)
             slices = [ids[i * rows:(i + 1) * rows] for i in range(runs)]
             ui_ids = ids[runs * rows:]
 
