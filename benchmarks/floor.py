@@ -25,8 +25,28 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-__all__ = ["PRAGMAS", "PREDICTIONS_INSERT", "RawStore", "copy_store", "prediction_tuples",
-           "ratio", "sqlite_time", "store_pragmas"]
+__all__ = [
+    "FEEDBACK_INSERT",
+    "HISTORY_INSERT",
+    "PRAGMAS",
+    "PREDICTIONS_INSERT",
+    "RawStore",
+    "copy_store",
+    "prediction_tuples",
+    "ratio",
+    "sqlite_time",
+    "store_pragmas",
+]
+
+#: What saving a new label writes: its ``feedback`` row (the prediction's facts copied) and
+#: its ``feedback_history`` row (the one audit entry of a whole save is left out).
+FEEDBACK_INSERT = ("INSERT INTO feedback (prediction_id, model_id, version_id, "
+                   "predicted_class, predicted_at, top_score, label, labeler, source, "
+                   "created_at, updated_at, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
+HISTORY_INSERT = ("INSERT INTO feedback_history (prediction_id, old_label, new_label, "
+                  "old_labeler, new_labeler, revision, source, resolution, changed_at) "
+                  "VALUES (?, NULL, ?, NULL, ?, 1, ?, 'new', ?)")
+_FACTS = "SELECT id, model_id, version_id, predicted_class, ts, top_score FROM predictions"
 
 PREDICTIONS_INSERT = ("INSERT INTO predictions (id, model_id, version_id, ts, features, "
                       "predicted_class, scores, top_score, latency_ms) "
@@ -110,6 +130,20 @@ class RawStore:
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
+
+    def facts(self) -> dict[str, tuple[Any, ...]]:
+        """Each stored prediction's facts a label copies, by id (read once, untimed)."""
+        return {pid: rest for pid, *rest in self.connection.execute(_FACTS)}
+
+    def label_statements(self, facts: dict[str, tuple[Any, ...]],
+                         labels: Sequence[tuple[str, str]], *, labeler: str,
+                         source: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        """The two ``executemany`` of saving ``labels`` (``(prediction_id, label)``) new."""
+        now = sqlite_time(datetime.now(UTC))
+        return [(FEEDBACK_INSERT, [(pid, *facts[pid], label, labeler, source, now, now)
+                                   for pid, label in labels]),
+                (HISTORY_INSERT, [(pid, label, labeler, source, now)
+                                  for pid, label in labels])]
 
     def count(self, table: str) -> int:
         """Rows of ``table``: one of :data:`_COUNTS`."""

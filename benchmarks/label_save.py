@@ -5,14 +5,21 @@ Logs predictions of one binary model into a temporary store, then times, several
 * an import of ``--rows`` new labels (all or nothing, ``source=csv``: what a CSV import or
   ``POST /feedback`` does after its checks), each run on predictions not labelled before;
 * ``--rows`` replacements of those labels (``replace_conflicts``, every row a change);
-* a labeling-page save of 20 edits.
+* a labeling-page save of 20 edits;
+* the floor of the new-label imports, in the same run: the same labels, with their history
+  rows, written by raw ``sqlite3`` ``executemany`` into a copy of the store taken before any
+  label was saved (same schema, indexes and pragmas; :mod:`benchmarks.floor`), one
+  transaction an import; ``import_new_ratio_to_raw`` is our median rate over the floor's.
+  Replacements and the page save get no floor: a raw ``UPDATE`` skips the reading and
+  comparing that is their whole work, and 20 rows time the transaction, not the rows.
 
 Each save is one write transaction, as in the application; the rate bounds how many rows
 one import may hold (``OPSDASH_LABEL_IMPORT_MAX_ROWS``) so that other writers, waiting at
 most the 5 s busy timeout, are not refused.
 
 Run with ``make bench-labels`` (or ``.venv/bin/python -m benchmarks.label_save``).
-Prints the figures and writes them as JSON to ``benchmarks/results/label_save.json``.
+Prints the figures and writes them as JSON to ``benchmarks/results/label_save.json``
+(``--output`` elsewhere).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from benchmarks.floor import RawStore, copy_store, ratio, store_pragmas
 from benchmarks.report import report
 from db.repositories import registry
 from db.repositories.predictions import insert_predictions
@@ -88,11 +96,37 @@ def _figures(name: str, rows: int, runs: list[tuple[float, float, SaveResult]]) 
     }
 
 
+def new_labels(part: list[str]) -> list[tuple[str, str]]:
+    """The labels each import of ``part`` saves (the same for the floor)."""
+    return [(pid, "churns" if i % 2 else "stays") for i, pid in enumerate(part)]
+
+
+def floor_runs(engine: Engine, path: Path, slices: list[list[str]]) -> dict[str, Any]:
+    """The floor of the new-label imports: the same labels, each import one transaction of
+    raw ``sqlite3`` ``executemany`` (:mod:`benchmarks.floor`) into ``path``, a copy of the
+    store taken before any label was saved."""
+    raw = RawStore(path, store_pragmas(engine))
+    try:
+        facts = raw.facts()
+        walls = [raw.write(raw.label_statements(facts, new_labels(part),
+                                                labeler=IMPORTER.username, source="csv"),
+                           len(part))
+                 for part in slices]
+        labels, history = raw.count("feedback"), raw.count("feedback_history")
+    finally:
+        raw.close()
+    rows = len(slices[0])
+    return {"raw_import_new_median_s": round(statistics.median(walls), 3),
+            "raw_import_new_rows_per_s_median": round(rows / statistics.median(walls)),
+            "raw_import_new_labels": labels, "raw_import_new_history_rows": history}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000,
                         help="labels per import (default 10000)")
     parser.add_argument("--runs", type=int, default=5, help="runs of each save (default 5)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="the JSON file")
     args = parser.parse_args(argv)
     rows, runs = args.rows, args.runs
     with tempfile.TemporaryDirectory(prefix="opsdash-bench-") as tmp:
@@ -102,12 +136,13 @@ def main(argv: list[str] | None = None) -> int:
             ids = seed_predictions(engine, runs * rows + runs * UI_EDITS)
             slices = [ids[i * rows:(i + 1) * rows] for i in range(runs)]
             ui_ids = ids[runs * rows:]
+            copy_store(engine, Path(tmp) / "floor.db")  # before any label is saved
 
             def new(part: list[str]) -> SaveResult:
                 return save_labels(engine=engine, actor=IMPORTER, source="csv",
                                    all_or_nothing=True,
-                                   edits=[LabelEdit(pid, "churns" if i % 2 else "stays", None)
-                                          for i, pid in enumerate(part)])
+                                   edits=[LabelEdit(pid, label, None)
+                                          for pid, label in new_labels(part)])
 
             def replaced(part: list[str]) -> SaveResult:
                 return save_labels(engine=engine, actor=IMPORTER, source="csv",
@@ -124,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             replace_runs = [_timed(lambda part=part: replaced(part)) for part in slices]
             ui_runs = [_timed(lambda i=i: ui(ui_ids[i * UI_EDITS:(i + 1) * UI_EDITS]))
                        for i in range(runs)]
+            floor = floor_runs(engine, Path(tmp) / "floor.db", slices)
         finally:
             engine.dispose()
     for wanted, timed in ((rows, new_runs), (rows, replace_runs), (UI_EDITS, ui_runs)):
@@ -136,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         "database": "sqlite",
         "runs": runs,
         **_figures("import_new", rows, new_runs),
+        **floor,
+        "import_new_ratio_to_raw": ratio(new_median, floor["raw_import_new_rows_per_s_median"]),
         **_figures("import_replace", rows, replace_runs),
         "ui_save_edits": UI_EDITS,
         "ui_save_median_ms": round(statistics.median(ui_ms), 1),
@@ -144,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_rows_per_s": TARGET_ROWS_PER_S,
         "meets_target": new_median >= TARGET_ROWS_PER_S,
     }
-    report(figures, RESULTS)
+    report(figures, args.output)
     return 0
 
 
