@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
+from benchmarks.floor import sqlite_time
 from db.repositories import registry
 from db.session import session_scope
 from services.predictions.ids import prediction_ids_at
 
-__all__ = ["CLASSES", "DAYS", "MODEL", "PROMOTED_DAYS_AGO", "history", "prediction_rows",
-           "register"]
+__all__ = ["CLASSES", "DAYS", "MODEL", "PROMOTED_DAYS_AGO", "feedback_tuples", "history",
+           "prediction_rows", "register"]
 
 MODEL = "triage"
 CLASSES = ("low", "mid", "high")
@@ -74,3 +75,16 @@ def prediction_rows(h: dict[str, Any], lo: int, hi: int, start: datetime,
          "top_score": float(h["top"][i]), "latency_ms": float(h["latency"][i])}
         for i in range(lo, hi)
     ]
+
+
+def feedback_tuples(h: dict[str, Any], chosen: list[int],
+                    labelled_at: datetime) -> list[tuple[Any, ...]]:
+    """The ``feedback`` rows of labelling ``chosen`` as the floor writes them."""
+    at = sqlite_time(labelled_at)
+    start = h["start"]
+    return [(h["ids"][i], h["model_id"], h["version_ids"][bool(h["is_v2"][i])],
+             CLASSES[int(h["predicted"][i])],
+             sqlite_time(start + timedelta(seconds=float(h["offsets"][i]))),
+             float(h["top"][i]), CLASSES[int(h["truth"][i])], "bench", "csv", at, at)
+            for i in chosen]
+

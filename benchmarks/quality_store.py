@@ -42,6 +42,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from benchmarks.floor import (
+    FEEDBACK_INSERT,
     PREDICTIONS_INSERT,
     RawStore,
     copy_store,
@@ -54,6 +55,7 @@ from benchmarks.quality_data import (
     DAYS,
     MODEL,
     PROMOTED_DAYS_AGO,
+    feedback_tuples,
     history,
     prediction_rows,
     register,
@@ -98,6 +100,7 @@ class Built:
     versions: dict[int, int]  # version number -> predictions
     raw_predictions_per_s: float = 0.0  # the floor's rate, when measured
     raw_predictions: int = 0  # rows the floor stored
+    raw_labels_per_s: float = 0.0
 
 
 def build(engine: Engine, *, predictions: int, labelled: int, batch: int, now: datetime,
@@ -113,6 +116,7 @@ def build(engine: Engine, *, predictions: int, labelled: int, batch: int, now: d
     promoted = now - timedelta(days=PROMOTED_DAYS_AGO)
     ids = register(engine, start, promoted)
     h = history(rng, predictions, start, promoted)
+    h.update(start=start, model_id=ids[0], version_ids=(ids[1], ids[2]))
     raw = None
     if floor is not None:
         copy_store(engine, floor)  # the schema, its indexes and the model, no prediction
@@ -127,20 +131,26 @@ def build(engine: Engine, *, predictions: int, labelled: int, batch: int, now: d
         if raw is not None:
             raw.write([(PREDICTIONS_INSERT, prediction_tuples(rows))], len(rows))
     raw_rates = (raw.rows_per_s, raw.count("predictions")) if raw else (0.0, 0)
-    if raw is not None:
-        raw.close()
+    label_raw = RawStore(floor, store_pragmas(engine)) if floor is not None else None
     label_spent = _label(engine, h, rng, labelled=labelled, batch=batch,
-                         labelled_at=now - timedelta(hours=1))
+                         labelled_at=now - timedelta(hours=1), raw=label_raw)
+    for store in (raw, label_raw):
+        if store is not None:
+            store.close()
     return Built(predictions=predictions, labelled=labelled,
                  predictions_per_s=predictions / spent,
                  labels_per_s=labelled / label_spent if labelled else 0.0,
                  versions={1: int((~h["is_v2"]).sum()), 2: int(h["is_v2"].sum())},
-                 raw_predictions_per_s=raw_rates[0], raw_predictions=raw_rates[1])
+                 raw_predictions_per_s=raw_rates[0], raw_predictions=raw_rates[1],
+                 raw_labels_per_s=label_raw.rows_per_s if label_raw else 0.0)
 
 
 def _label(engine: Engine, h: dict[str, Any], rng: np.random.Generator, *, labelled: int,
-           batch: int, labelled_at: datetime) -> float:
-    """Label ``labelled`` random predictions through ``insert_feedback``; its seconds."""
+           batch: int, labelled_at: datetime, raw: RawStore | None) -> float:
+    """Label ``labelled`` random predictions through ``insert_feedback``; its seconds.
+
+    With ``raw``, each batch also goes there as the rows ``insert_feedback`` stores (the
+    facts copied from the generated history, not read)."""
     chosen = np.sort(rng.choice(len(h["ids"]), size=labelled, replace=False))
     spent = 0.0
     for lo in range(0, labelled, batch):
@@ -151,6 +161,9 @@ def _label(engine: Engine, h: dict[str, Any], rng: np.random.Generator, *, label
         with session_scope(engine, write=True) as session:
             insert_feedback(session=session, rows=rows)
         spent += time.perf_counter() - began
+        if raw is not None:
+            raw.write([(FEEDBACK_INSERT, feedback_tuples(h, chosen[lo:lo + batch].tolist(),
+                                                         labelled_at))], len(rows))
     return spent
 
 
@@ -361,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         "insert_predictions_ratio_to_raw": ratio(built.predictions_per_s,
                                                  built.raw_predictions_per_s),
         "insert_feedback_rows_per_s": built.labels_per_s,
+        "raw_insert_feedback_rows_per_s": built.raw_labels_per_s,
+        "insert_feedback_ratio_to_raw": ratio(built.labels_per_s, built.raw_labels_per_s),
         **queries,
         **page,
         "warm_runs": args.runs,
