@@ -9,7 +9,8 @@ Logs predictions of one binary model into a temporary store, then times, several
 * the floor of the new-label imports, in the same run: the same labels, with their history
   rows, written by raw ``sqlite3`` ``executemany`` into a copy of the store taken before any
   label was saved (same schema, indexes and pragmas; :mod:`benchmarks.floor`), one
-  transaction an import; ``import_new_ratio_to_raw`` is our median rate over the floor's.
+  transaction an import, each right after ours; ``import_new_ratio_to_raw`` is our median
+  rate over the floor's.
   Replacements and the page save get no floor: a raw ``UPDATE`` skips the reading and
   comparing that is their whole work, and 20 rows time the transaction, not the rows.
 
@@ -78,7 +79,11 @@ def seed_predictions(engine: Engine, n: int) -> list[str]:
     return ids
 
 
-def _timed(save: Callable[[], SaveResult]) -> tuple[float, float, SaveResult]:
+#: A save's wall and CPU seconds, and its result.
+Timed = tuple[float, float, SaveResult]
+
+
+def _timed(save: Callable[[], SaveResult]) -> Timed:
     wall, cpu = time.perf_counter(), time.process_time()
     result = save()
     return time.perf_counter() - wall, time.process_time() - cpu, result
@@ -101,22 +106,25 @@ def new_labels(part: list[str]) -> list[tuple[str, str]]:
     return [(pid, "churns" if i % 2 else "stays") for i, pid in enumerate(part)]
 
 
-def floor_runs(engine: Engine, path: Path, slices: list[list[str]]) -> dict[str, Any]:
-    """The floor of the new-label imports: the same labels, each import one transaction of
-    raw ``sqlite3`` ``executemany`` (:mod:`benchmarks.floor`) into ``path``, a copy of the
-    store taken before any label was saved."""
+def with_floor(engine: Engine, path: Path, slices: list[list[str]],
+               ours: Callable[[list[str]], Timed]) -> tuple[list[Timed], dict[str, Any]]:
+    """``ours`` of each slice, each followed by its floor: the same labels in one transaction
+    of raw ``sqlite3`` ``executemany`` (:mod:`benchmarks.floor`) into ``path``, a copy of
+    the store taken before any label was saved. Alternating keeps a change of the machine's
+    load from favouring either."""
     raw = RawStore(path, store_pragmas(engine))
+    timed, walls = [], []
     try:
         facts = raw.facts()
-        walls = [raw.write(raw.label_statements(facts, new_labels(part),
-                                                labeler=IMPORTER.username, source="csv"),
-                           len(part))
-                 for part in slices]
+        for part in slices:
+            timed.append(ours(part))
+            walls.append(raw.write(raw.label_statements(
+                facts, new_labels(part), labeler=IMPORTER.username, source="csv"), len(part)))
         labels, history = raw.count("feedback"), raw.count("feedback_history")
     finally:
         raw.close()
     rows = len(slices[0])
-    return {"raw_import_new_median_s": round(statistics.median(walls), 3),
+    return timed, {"raw_import_new_median_s": round(statistics.median(walls), 3),
             "raw_import_new_rows_per_s_median": round(rows / statistics.median(walls)),
             "raw_import_new_labels": labels, "raw_import_new_history_rows": history}
 
@@ -155,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
                 return save_labels(engine=engine, actor=actor,
                                    edits=[LabelEdit(pid, "stays", None) for pid in part])
 
-            new_runs = [_timed(lambda part=part: new(part)) for part in slices]
+            new_runs, floor = with_floor(engine, Path(tmp) / "floor.db", slices,
+                                         lambda part: _timed(lambda: new(part)))
             replace_runs = [_timed(lambda part=part: replaced(part)) for part in slices]
             ui_runs = [_timed(lambda i=i: ui(ui_ids[i * UI_EDITS:(i + 1) * UI_EDITS]))
                        for i in range(runs)]
-            floor = floor_runs(engine, Path(tmp) / "floor.db", slices)
         finally:
             engine.dispose()
     for wanted, timed in ((rows, new_runs), (rows, replace_runs), (UI_EDITS, ui_runs)):
