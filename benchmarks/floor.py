@@ -65,7 +65,7 @@ def store_pragmas(engine: Engine) -> dict[str, Any]:
         cursor = raw.cursor()
         for name in PRAGMAS:
             cursor.execute(f"PRAGMA {name}")
-            values[name] = cursor.fetchone()[0]
+            (values[name],) = cursor.fetchone() or (None,)
         cursor.close()
     finally:
         raw.close()
