@@ -13,7 +13,12 @@ each phase timed. The labeler stops when the import ends.
 Prints and writes to ``benchmarks/results/label_import_cli.json``: the check's and the
 writes' wall times and rows per second, the longest transaction, the importer process's
 memory before it reads the file and at its peak, and the labeler's saves during the import
-(count, median, p95, max, refused) and during the writes alone, against its baseline. Run
+(count, median, p95, max, refused) and during the writes alone, against its baseline; and
+the floor of the writes, measured after them: the same labels and history rows by raw
+``sqlite3`` ``executemany`` into a copy of the store taken before the import, in
+transactions of the same size (:mod:`benchmarks.floor`), with ``write_ratio_to_raw``, the
+writes' rate over the floor's. The floor runs alone: the writes shared the store with the
+labeler, so the ratio counts its waits too. Run
 with ``make bench-label-import-cli`` (or ``.venv/bin/python -m benchmarks.label_import_cli``);
 ``--rows 20000`` takes seconds.
 """
@@ -32,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from benchmarks.floor import RawStore, copy_store, ratio, store_pragmas
 from benchmarks.label_save import seed_predictions
 from benchmarks.report import machine, peak_rss_mb, report, rss_mb
 from db.schema import upgrade
@@ -197,6 +203,33 @@ def _figures(rows: int, batch_rows: int, measured: dict[str, Any]) -> dict[str, 
     }
 
 
+def floor_writes(store: Store, floor: Path, batch_rows: int) -> dict[str, Any]:
+    """The floor of the writes: the file's labels, with their history rows, by raw
+    ``sqlite3`` ``executemany`` into ``floor`` (a copy of the store before the import) in
+    transactions of ``batch_rows``, alone on the machine (:mod:`benchmarks.floor`)."""
+    engine = make_engine(store.url)
+    try:
+        pragmas = store_pragmas(engine)
+    finally:
+        engine.dispose()
+    with store.csv.open(encoding="utf-8") as f:
+        next(f)  # the header
+        labels = [(pid, label) for pid, label, _ in (line.rstrip("\n").split(",") for line in f)]
+    raw = RawStore(floor, pragmas)
+    try:
+        facts = raw.facts()
+        for lo in range(0, len(labels), batch_rows):
+            part = labels[lo:lo + batch_rows]
+            raw.write(raw.label_statements(facts, part, labeler=IMPORTER.username,
+                                           source="csv"), len(part))
+        stored = raw.count("feedback")
+    finally:
+        raw.close()
+    return {"raw_write_s": round(raw.seconds, 2), "raw_write_rows_per_s": round(raw.rows_per_s),
+            "raw_write_labels": stored,
+            "raw_write_transactions": -(-len(labels) // batch_rows)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000,
@@ -210,8 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     pool = args.baseline + max(20_000, args.rows // 4)  # more than the labeler can save
     with tempfile.TemporaryDirectory(prefix="opsdash-bench-") as tmp:
         store = build(Path(tmp), args.rows, pool)
+        floor = Path(tmp) / "floor.db"
+        engine = make_engine(store.url)
+        try:
+            copy_store(engine, floor)  # before the import
+        finally:
+            engine.dispose()
         measured = measure(store, batch_rows=args.batch_rows, baseline=args.baseline)
+        raw = floor_writes(store, floor, args.batch_rows)
     figures = _figures(args.rows, args.batch_rows, measured)
+    figures.update(raw, write_ratio_to_raw=ratio(figures["write_rows_per_s"],
+                                                 raw["raw_write_rows_per_s"]))
     if figures["saved"] != args.rows:
         raise SystemExit(f"the import stored {figures['saved']} labels, not {args.rows}")
     report(figures, args.output)

@@ -39,11 +39,13 @@ def machine() -> dict[str, Any]:
 
 
 def rounded(figures: dict[str, Any]) -> dict[str, Any]:
-    """Seconds (``*_s``) to four decimals, other floats to one."""
+    """Seconds (``*_s``) to four decimals, ratios (``*_ratio_to_raw``) to three, other
+    floats to one."""
     out: dict[str, Any] = {}
     for key, value in figures.items():
         if isinstance(value, float):
-            value = round(value, 4 if key.endswith("_s") else 1)
+            value = round(value, 4 if key.endswith("_s") else
+                          3 if key.endswith("_ratio_to_raw") else 1)
         out[key] = value
     return out
 

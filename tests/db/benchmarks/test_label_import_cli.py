@@ -26,6 +26,10 @@ def test_a_tiny_run_imports_every_row_and_times_the_labeler(tmp_path: Path) -> N
                 "importer_peak_rss_mb", "labeler_alone_max_s"):
         assert figures[key] > 0, key
     assert figures["labeler_alone_saves"] == 5
+    # The floor wrote the same labels with raw sqlite3 in transactions of the same size.
+    assert (figures["raw_write_labels"], figures["raw_write_transactions"]) == (2000, 4)
+    for key in ("raw_write_s", "raw_write_rows_per_s", "write_ratio_to_raw"):
+        assert figures[key] > 0, key
     # The labeler's figures cover the saves that overlapped the import, however many ran.
     assert figures["labeler_during_import_saves"] >= figures["labeler_during_writes_saves"]
     assert "written to" in run.stdout
