@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     #: Seconds between flushes of the prediction log; also flushed every ``log_batch_size`` rows.
     log_flush_seconds: Positive = 1.0
     log_batch_size: Count = 500
+    #: Whether each append to the prediction spool is fsynced (survives a power loss, not
+    #: only a crash of the process; costs a disk flush per request).
+    log_fsync: bool = False
+    #: Bytes the prediction spool may hold (predictions answered, not yet stored); when it
+    #: is full, ``/predict`` answers 503.
+    spool_max_bytes: Count = 256 * 1024 * 1024
     #: Bearer token of the inference service's ``POST /feedback`` (at least 16 characters).
     #: No default on purpose: without it the endpoint answers 503.
     feedback_token: Secret = ""
