@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     secure_tree(Path(settings.var_dir))
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url,
+                         busy_timeout_ms=settings.serving_busy_timeout_ms)
     try:
         check_schema(engine)
     except SchemaError as exc:
