@@ -287,17 +287,20 @@ class PredictionLog:
             pause = min(pause * 2, 2.0)
 
     def _spill(self) -> None:
-        with self._cond:
-            rows, self._pending = self._pending, []
-        if not rows:
-            return
         if self._spool is not None:
-            logger.error("%d logged predictions stay in the spool, to be stored at the next "
-                         "start: the store refused them until shutdown: %s",
-                         len(rows), self.last_error)
-        else:
+            # The rows stay queued too: the spool releases rows in queue order, so a row
+            # submitted after the stop must not be taken for one of these.
+            rows = self.pending
+            if rows:
+                logger.error("%d logged predictions stay in the spool, to be stored at the next "
+                             "start: the store refused them until shutdown: %s",
+                             rows, self.last_error)
+            return
+        with self._cond:
+            lost, self._pending = len(self._pending), []
+        if lost:
             logger.error("lost %d logged predictions: the store refused them until "
-                         "shutdown: %s", len(rows), self.last_error)
+                         "shutdown: %s", lost, self.last_error)
 
     def _save(self, rows: list[dict[str, Any]], *, reason: str) -> None:
         """Set aside rows the store can never take, loudly."""
