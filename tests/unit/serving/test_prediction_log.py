@@ -197,3 +197,21 @@ def test_locks_and_lost_connections_are_retried_but_bad_rows_are_not() -> None:
     assert not is_bad_data(locked)
     assert not is_bad_data(RuntimeError("connection reset"))
     assert is_bad_data(duplicate)
+
+
+def test_rows_submitted_after_a_failed_stop_are_stored_after_the_spooled_ones(
+    tmp_path: Path,
+) -> None:
+    sink = FakeSink(always_fail=True)
+    spool = Spool(tmp_path, max_bytes=1_000_000)
+    spool.open()
+    log = PredictionLog(sink=sink, batch_size=5, flush_seconds=60, drain_seconds=0.1,
+                        spool=spool)
+    log.submit(_rows(4))
+    log.stop()
+
+    sink._always_fail = False
+    log.submit(_rows(1, start=4))  # a late request, after the stop
+
+    assert [row["n"] for row in sink.rows] == [0, 1, 2, 3, 4]
+    assert spool.bytes == 0
