@@ -29,7 +29,7 @@ from typing import Any
 
 from services.files import private_dir
 
-__all__ = ["REJECTED_FILE", "Spool", "SpoolFullError"]
+__all__ = ["REJECTED_FILE", "Spool", "SpoolFullError", "encode_row"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class Spool:
             SpoolFullError: the rows would take the spool over ``max_bytes``.
             OSError: the file cannot be written (nothing is counted as spooled).
         """
-        data = b"".join(_encode(row) for row in rows)
+        data = b"".join(encode_row(row) for row in rows)
         with self._lock:
             if self.bytes + len(data) > self._max_bytes:
                 self._refused = True
@@ -260,7 +260,8 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _encode(row: dict[str, Any]) -> bytes:
+def encode_row(row: dict[str, Any]) -> bytes:
+    """A row as the spool holds it: one JSON line (times in ISO 8601 with their offset)."""
     return (json.dumps(row, default=_json_default, separators=(",", ":")) + "\n").encode()
 
 
