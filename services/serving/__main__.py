@@ -69,8 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Imported here: pandas and scikit-learn take seconds to load, a refusal should not.
     from services.serving.app import create_app
+    from services.serving.spool import SpoolInUseError
 
     app = create_app(engine=engine, settings=settings)
+    try:
+        app.state.serving.spool.claim()
+    except SpoolInUseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     _exit_cleanly_on_signals()
     try:
         uvicorn.run(

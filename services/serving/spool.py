@@ -16,6 +16,7 @@ the service answers 503 rather than give out a prediction it could not keep.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from typing import Any
 
 from services.files import private_dir
 
-__all__ = ["REJECTED_FILE", "Spool", "SpoolFullError", "encode_row"]
+__all__ = ["REJECTED_FILE", "Spool", "SpoolFullError", "SpoolInUseError", "encode_row"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ EventHook = Callable[[str, int], None]
 
 class SpoolFullError(Exception):
     """The spool holds its maximum: the store has not taken rows for a while."""
+
+
+class SpoolInUseError(RuntimeError):
+    """Another process holds the spool folder (two services sharing one state folder)."""
 
 
 @dataclass
@@ -83,6 +88,7 @@ class Spool:
         self._sizes: dict[int, int] = {}
         self._current = 0
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         self.bytes = 0
         self._refused = False
         #: Rows counted since start, by event.
@@ -96,8 +102,13 @@ class Spool:
         return self._refused or self.bytes >= self._max_bytes
 
     def open(self) -> list[dict[str, Any]]:
-        """Recover what a previous run left; returns its rows, oldest first, to store."""
-        private_dir(self.folder)
+        """Recover what a previous run left; returns its rows, oldest first, to store.
+
+        Raises:
+            SpoolInUseError: another live process uses this folder: replaying its rows
+                would store them twice and delete its files.
+        """
+        self.claim()
         rows: list[dict[str, Any]] = []
         with self._lock:
             for number, path in self._segments():
@@ -194,6 +205,28 @@ class Spool:
                 self._fd = None
             if self._outstanding.get(self._current) == 0:
                 self._drop_segment(self._current)
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # closing releases the lock
+                self._lock_fd = None
+
+    def claim(self) -> None:
+        """Lock the folder for this process (the lock dies with it, even on ``kill -9``).
+
+        Raises:
+            SpoolInUseError: another live process holds it.
+        """
+        if self._lock_fd is not None:
+            return
+        private_dir(self.folder)
+        fd = os.open(self.folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise SpoolInUseError(
+                f"another inference service uses the prediction spool in {self.folder}; "
+                "give each service its own OPSDASH_VAR_DIR") from None
+        self._lock_fd = fd
 
     def _segments(self) -> list[tuple[int, Path]]:
         found = []
@@ -269,7 +302,7 @@ def _decode(line: bytes) -> dict[str, Any] | None:
     """A spooled row, or None for a line that is not one."""
     try:
         row = json.loads(line)
-        if not isinstance(row, dict) or not row.keys() >= _COLUMNS:
+        if not isinstance(row, dict) or row.keys() != _COLUMNS:
             return None
         row["ts"] = datetime.fromisoformat(row["ts"])
     except (ValueError, TypeError):

@@ -4,6 +4,7 @@ store refuses for good are set aside and counted, and a full spool answers 503."
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from pathlib import Path
@@ -43,7 +44,10 @@ def _spool_dir(settings: Settings) -> Path:
 def _left_by_a_crashed_run(settings: Settings, rows: list[dict[str, Any]]) -> None:
     spool = Spool(_spool_dir(settings), max_bytes=10_000_000)
     spool.open()
-    spool.append(rows)  # never released nor closed: the process died
+    spool.append(rows)  # never released nor closed: the process died, and with it its files
+    for fd in (spool._fd, spool._lock_fd):
+        if fd is not None:
+            os.close(fd)
 
 
 def _stored_ids(engine: Engine) -> list[str]:

@@ -269,3 +269,21 @@ def test_sigterm_during_a_store_outage_keeps_the_rows_for_the_next_start(
     again = started(**WRITES)
     _assert_all_stored_once(engine, answered)
     assert again.metric("replayed") == len(answered)
+
+
+@pytest.mark.sqlite_only
+def test_a_second_service_on_the_same_spool_refuses_to_start(
+    settings: Settings, started: Callable[..., Service]
+) -> None:
+    started(**WRITES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSDASH_")}
+    env.update({"OPSDASH_VAR_DIR": settings.var_dir, "OPSDASH_DATABASE_URL": settings.database_url,
+                "PYTHONPATH": str(PROJECT_ROOT)})
+
+    result = subprocess.run(
+        [sys.executable, "-m", "services.serving", "--port", str(free_loopback_port())],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=DEADLINE, check=False)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: another inference service uses the prediction spool")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.serving.spool import REJECTED_FILE, Spool, SpoolFullError
+from services.serving.spool import REJECTED_FILE, Spool, SpoolFullError, encode_row
+from services.settings import PROJECT_ROOT
 
 
 def _row(n: int) -> dict[str, Any]:
@@ -24,6 +28,13 @@ def _row(n: int) -> dict[str, Any]:
         "top_score": 0.75,
         "latency_ms": 1.5,
     }
+
+
+def _die(spool: Spool) -> None:
+    """What the kernel does to a killed process's spool: its files closed, nothing else."""
+    for fd in (spool._fd, spool._lock_fd):
+        if fd is not None:
+            os.close(fd)
 
 
 def _segments(folder: Path) -> list[Path]:
@@ -56,6 +67,7 @@ def test_a_new_run_gets_back_every_unreleased_row_in_order(tmp_path: Path) -> No
     for n in range(10):
         crashed.append([_row(n)])
     crashed.release(3)  # stored; the rest were not when the process died (no close)
+    _die(crashed)
     assert len(_segments(tmp_path)) > 1
 
     events: list[tuple[str, int]] = []
@@ -77,6 +89,7 @@ def test_a_torn_last_line_and_a_corrupt_line_are_set_aside_not_fatal(tmp_path: P
     crashed.open()
     crashed.append([_row(0)])
     crashed.append([_row(1)])
+    _die(crashed)
     (segment,) = _segments(tmp_path)
     whole = segment.read_bytes()
     segment.write_bytes(b"\x00garbage{\n" + whole + whole[:40])  # a write cut short at the end
@@ -120,4 +133,34 @@ def test_rows_set_aside_are_kept_with_their_reason_and_counted(tmp_path: Path) -
     (item,) = [json.loads(line) for line in (tmp_path / REJECTED_FILE).read_text().splitlines()]
     assert item["row"]["id"] == _row(5)["id"]
     assert "IntegrityError" in item["reason"]
+    assert spool.rejected == 1
+
+
+def test_a_second_process_cannot_take_a_spool_in_use(tmp_path: Path) -> None:
+    first = Spool(tmp_path, max_bytes=1_000_000)
+    first.open()
+    first.append([_row(0)])
+
+    # Run in another process: flock belongs to the open file, so the test needs a process
+    # that did not open it.
+    code = ("import sys; from pathlib import Path; from services.serving.spool import Spool; "
+            "Spool(Path(sys.argv[1]), max_bytes=10).open()")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "SpoolInUseError" in result.stderr
+    assert "OPSDASH_VAR_DIR" in result.stderr
+
+    first.close()
+    again = Spool(tmp_path, max_bytes=1_000_000)
+    assert again.open() == [_row(0)]
+
+
+def test_a_line_with_columns_the_store_lacks_is_set_aside(tmp_path: Path) -> None:
+    (tmp_path / "segment-000000000001.jsonl").write_bytes(
+        encode_row({**_row(0), "extra": 1}) + encode_row(_row(1)))
+
+    spool = Spool(tmp_path, max_bytes=1_000_000)
+
+    assert spool.open() == [_row(1)]
     assert spool.rejected == 1
