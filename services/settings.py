@@ -149,6 +149,15 @@ class Settings(BaseSettings):
     #: Seconds between flushes of the prediction log; also flushed every ``log_batch_size`` rows.
     log_flush_seconds: Positive = 1.0
     log_batch_size: Count = 500
+    #: Whether each append to the prediction spool is fsynced (survives a power loss, not
+    #: only a crash of the process; costs a disk flush per request).
+    log_fsync: bool = False
+    #: Bytes the prediction spool may hold (predictions answered, not yet stored); when it
+    #: is full, ``/predict`` answers 503.
+    spool_max_bytes: Count = 256 * 1024 * 1024
+    #: Milliseconds the inference service's writes wait for another SQLite writer's lock
+    #: before failing (and being retried later); ignored for PostgreSQL.
+    serving_busy_timeout_ms: Count = 5000
     #: Bearer token of the inference service's ``POST /feedback`` (at least 16 characters).
     #: No default on purpose: without it the endpoint answers 503.
     feedback_token: Secret = ""

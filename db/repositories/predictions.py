@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
@@ -44,6 +45,8 @@ _CHUNK = 500
 _SQLITE_INSERT = ("INSERT INTO predictions (id, model_id, version_id, ts, features, "
                   "predicted_class, scores, top_score, latency_ms) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+#: Only a row whose id is stored already is skipped; other constraints still refuse.
+_SKIP_EXISTING = " ON CONFLICT (id) DO NOTHING"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,7 +99,8 @@ def _sqlite_times(values: Sequence[datetime]) -> list[str]:
     return np.strings.replace(text, "T", " ").tolist()  # type: ignore[no-any-return]
 
 
-def _insert_sqlite(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def _insert_sqlite(connection: Connection, rows: Sequence[dict[str, Any]],
+                   *, skip_existing: bool) -> None:
     """The rows bound as plain values (what ``UTCDateTime`` and ``JSON`` would store).
 
     SQLAlchemy's per-row type processing costs about four times SQLite's own insert;
@@ -121,11 +125,16 @@ def _insert_sqlite(connection: Connection, rows: Sequence[dict[str, Any]]) -> No
         # What SQLAlchemy raises when a type refuses a value: the rows are bad data.
         raise StatementError(f"a prediction row cannot be stored: {exc!r}", _SQLITE_INSERT,
                              None, exc) from exc
-    connection.exec_driver_sql(_SQLITE_INSERT, params)
+    sql = _SQLITE_INSERT + _SKIP_EXISTING if skip_existing else _SQLITE_INSERT
+    connection.exec_driver_sql(sql, params)
 
 
-def insert_predictions(*, session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert prediction rows in one executemany; returns the number inserted.
+def insert_predictions(*, session: Session, rows: Sequence[dict[str, Any]],
+                       skip_existing: bool = False) -> int:
+    """Insert prediction rows in one executemany; returns the number of rows given.
+
+    With ``skip_existing``, a row whose id is stored already is skipped (``ON CONFLICT
+    (id) DO NOTHING``), so rows replayed after a crash are stored once.
 
     Each row has every column of :class:`db.models.Prediction` (``ts`` timezone-aware).
     On SQLite the values are bound directly, ordered by id; elsewhere through a Core
@@ -139,9 +148,12 @@ def insert_predictions(*, session: Session, rows: Sequence[dict[str, Any]]) -> i
         return 0
     connection = session.connection()
     if connection.dialect.name == "sqlite":
-        _insert_sqlite(connection, rows)
+        _insert_sqlite(connection, rows, skip_existing=skip_existing)
         return len(rows)
-    statement = insert(Prediction)
+    statement = (
+        postgresql.insert(Prediction).on_conflict_do_nothing(index_elements=["id"])
+        if skip_existing else insert(Prediction)
+    )
     try:
         connection.execute(statement, list(rows))
     except (TypeError, ValueError, RecursionError) as exc:

@@ -16,6 +16,8 @@ __all__ = [
     "SCORE_BUCKETS",
     "SCRAPE_INTERVAL_S",
     "SERVING_JOB",
+    "SPOOL_BYTES",
+    "SPOOL_ROWS_TOTAL",
 ]
 
 #: Counter ``{model, version, predicted_class}``: predictions served.
@@ -28,6 +30,13 @@ LATENCY_SECONDS = "opsdash_prediction_latency_seconds"
 SCORE = "opsdash_prediction_score"
 #: Gauge ``{model, version}`` = 1 for the version currently loaded.
 MODEL_INFO = "opsdash_model_info"
+
+#: Counter ``{event}``: predictions through the spool: ``spooled`` (written before the
+#: answer), ``replayed`` (left by a previous run, taken out at start), ``rejected`` (set
+#: aside: the store refuses them for good, or the spool line cannot be read).
+SPOOL_ROWS_TOTAL = "opsdash_prediction_spool_rows_total"
+#: Gauge: bytes the spool holds (answered predictions not yet stored).
+SPOOL_BYTES = "opsdash_prediction_spool_bytes"
 
 #: Prometheus job name of the inference service in the generated scrape config.
 SERVING_JOB = "opsdash-serving"

@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     secure_tree(Path(settings.var_dir))
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url,
+                         busy_timeout_ms=settings.serving_busy_timeout_ms)
     try:
         check_schema(engine)
     except SchemaError as exc:
@@ -68,8 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Imported here: pandas and scikit-learn take seconds to load, a refusal should not.
     from services.serving.app import create_app
+    from services.serving.spool import SpoolInUseError
 
     app = create_app(engine=engine, settings=settings)
+    try:
+        app.state.serving.spool.claim()
+    except SpoolInUseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     _exit_cleanly_on_signals()
     try:
         uvicorn.run(

@@ -2,9 +2,11 @@
 
 ``POST /feedback`` takes labels from other systems (:mod:`services.serving.feedback`).
 
-``create_app`` wires the parts; the lifespan loads the production models before the first
-request, starts the reloader and the prediction-log writer, and on shutdown stops the
-reloader and drains the log, so every answered prediction is stored.
+``create_app`` wires the parts; the lifespan first stores what a previous run left in the
+prediction spool, loads the production models before the first request, starts the
+reloader and the prediction-log writer, and on shutdown stops the reloader and drains the
+log. Every answered prediction is in the spool before its answer is sent, and leaves it
+only once stored.
 """
 
 from __future__ import annotations
@@ -37,14 +39,15 @@ from services.serving.payload import MAX_BODY_BYTES
 from services.serving.prediction_log import PredictionLog, database_sink
 from services.serving.predictor import Predictor
 from services.serving.reloader import ModelReloader
+from services.serving.spool import Spool
 from services.settings import Settings
 
 __all__ = ["ServingState", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-#: Seconds the shutdown keeps retrying a store that refuses the last rows before saving
-#: them to a file instead. With SQLite's 5 s lock wait the process still exits within
+#: Seconds the shutdown keeps retrying a store that refuses the last rows before leaving
+#: them in the spool for the next start. With SQLite's 5 s lock wait the process still exits within
 #: about 10 s of SIGTERM, the grace a supervisor usually gives before SIGKILL.
 DRAIN_SECONDS = 3.0
 
@@ -58,6 +61,7 @@ class ServingState:
     holder: ModelHolder
     metrics: ServingMetrics
     log: PredictionLog
+    spool: Spool
     reloader: ModelReloader
     predictor: Predictor
 
@@ -65,12 +69,19 @@ class ServingState:
 def _build_state(*, engine: Engine, settings: Settings) -> ServingState:
     holder = ModelHolder()
     metrics = ServingMetrics()
+    spool = Spool(
+        Path(settings.var_dir) / "serving" / "spool",
+        max_bytes=settings.spool_max_bytes,
+        fsync=settings.log_fsync,
+        on_event=metrics.spool_event,
+    )
+    metrics.spool_size(lambda: spool.bytes)
     log = PredictionLog(
         sink=database_sink(engine),
         batch_size=settings.log_batch_size,
         flush_seconds=settings.log_flush_seconds,
         drain_seconds=DRAIN_SECONDS,
-        spill_dir=Path(settings.var_dir) / "serving",
+        spool=spool,
     )
     reloader = ModelReloader(
         engine=engine,
@@ -85,6 +96,7 @@ def _build_state(*, engine: Engine, settings: Settings) -> ServingState:
         holder=holder,
         metrics=metrics,
         log=log,
+        spool=spool,
         reloader=reloader,
         predictor=predictor,
     )
@@ -129,6 +141,7 @@ def _lifespan(state: ServingState) -> Callable[[FastAPI], AbstractAsyncContextMa
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_replay, state)
         state.log.start()
         # Load the production models before the first request is accepted.
         await run_in_threadpool(state.reloader.refresh)
@@ -141,6 +154,7 @@ def _lifespan(state: ServingState) -> Callable[[FastAPI], AbstractAsyncContextMa
             await run_in_threadpool(state.reloader.stop)
             pending = state.log.pending
             await run_in_threadpool(state.log.stop)
+            state.spool.close()
             logger.info(
                 "inference service stopped; %d predictions logged in all, %d of them at shutdown",
                 state.log.rows_written,
@@ -148,6 +162,19 @@ def _lifespan(state: ServingState) -> Callable[[FastAPI], AbstractAsyncContextMa
             )
 
     return lifespan
+
+
+def _replay(state: ServingState) -> None:
+    """Store what a previous run left in the spool, before serving; a failure is retried."""
+    rows = state.spool.open()
+    if not rows:
+        return
+    state.log.replay(rows)
+    if state.log.flush():
+        logger.warning("stored %d predictions left in the spool by a previous run", len(rows))
+    else:
+        logger.error("could not store the %d predictions left in the spool yet (%s); the "
+                     "writer keeps trying", state.log.pending, state.log.last_error)
 
 
 def _predict_route(state: ServingState) -> Callable[[Request], Awaitable[Response]]:
@@ -213,4 +240,6 @@ def _unhealthy_reason(state: ServingState, models: dict[str, int]) -> str:
         return "the prediction log writer is not running"
     if not state.log.accepting:
         return f"the prediction log holds {state.log.pending} unwritten rows"
+    if state.spool.full:
+        return f"the prediction spool is full ({state.spool.bytes} bytes not yet stored)"
     return ""

@@ -7,7 +7,7 @@ default), so several apps can live in one process, as they do in the tests.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -66,6 +66,19 @@ class ServingMetrics:
             buckets=metric_names.SCORE_BUCKETS,
             registry=self.registry,
         )
+        self._spool = Counter(
+            metric_names.SPOOL_ROWS_TOTAL,
+            "Predictions through the spool, by event (spooled, replayed, rejected).",
+            ["event"],
+            registry=self.registry,
+        )
+        for event in ("spooled", "replayed", "rejected"):
+            self._spool.labels(event)
+        self._spool_bytes = Gauge(
+            metric_names.SPOOL_BYTES,
+            "Bytes of answered predictions the spool holds, not yet stored.",
+            registry=self.registry,
+        )
         self._info = Gauge(
             metric_names.MODEL_INFO,
             "1 for the model version currently loaded and served.",
@@ -119,6 +132,14 @@ class ServingMetrics:
         for value in top_scores:
             score.observe(value)
         self._latency.labels(model, label).observe(latency_seconds)
+
+    def spool_event(self, event: str, rows: int) -> None:
+        """Count rows spooled, replayed or rejected (see :mod:`services.serving.spool`)."""
+        self._spool.labels(event).inc(rows)
+
+    def spool_size(self, read: Callable[[], float]) -> None:
+        """Report the spool's size as ``read()`` tells it at each scrape."""
+        self._spool_bytes.set_function(read)
 
     def error(self, *, model: str, version: int | None, reason: str) -> None:
         """Count one request that was refused or failed."""

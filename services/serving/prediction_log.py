@@ -3,19 +3,19 @@
 The request path only appends to a list. A background thread writes whenever
 ``batch_size`` rows are pending or ``flush_seconds`` have passed, one transaction per
 batch (never one commit a request). A failed write (the database is locked or down)
-keeps the rows and retries with a growing pause. Stopping drains everything; rows that
-still cannot be written at the end are saved to a JSON-lines file rather than dropped.
+keeps the rows and retries with a growing pause. Stopping drains everything it can.
+
+With a :class:`~services.serving.spool.Spool`, every submitted row is first appended to
+it (before the answer is sent) and taken out once stored: rows the store still refuses
+when the service stops stay there and are stored at the next start.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -23,7 +23,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from db.repositories.predictions import insert_predictions
 from db.session import session_scope
-from services.files import private_dir
+from services.serving.spool import Spool
 
 __all__ = ["MAX_PENDING", "PredictionLog", "Sink", "database_sink", "is_bad_data"]
 
@@ -44,7 +44,8 @@ def database_sink(engine: Engine) -> Sink:
 
     def write(rows: Sequence[dict[str, Any]]) -> None:
         with session_scope(engine, write=True) as session:
-            insert_predictions(session=session, rows=rows)
+            # Rows replayed from the spool may be stored already: those ids are skipped.
+            insert_predictions(session=session, rows=rows, skip_existing=True)
 
     return write
 
@@ -69,9 +70,9 @@ class PredictionLog:
         flush_seconds: longest time a row waits before a write is attempted.
         max_pending: rows held at most before :attr:`accepting` turns false.
         drain_seconds: on :meth:`stop`, how long to keep retrying a failing sink.
-        spill_dir: where rows are saved as JSON lines when they cannot be stored: all
-            rows still refused at the end of :meth:`stop`, and single rows the store
-            rejects as bad data (see :func:`is_bad_data`); ``None`` to only log them.
+        spool: where each row is written before it is queued, and where single rows the
+            store rejects as bad data (see :func:`is_bad_data`) are set aside; ``None``
+            to keep rows in memory only (and only log rejected ones).
         is_bad_data: tells a rejected row from a store that is unavailable.
     """
 
@@ -83,7 +84,7 @@ class PredictionLog:
         flush_seconds: float,
         max_pending: int = MAX_PENDING,
         drain_seconds: float = 15.0,
-        spill_dir: Path | None = None,
+        spool: Spool | None = None,
         is_bad_data: Callable[[BaseException], bool] = is_bad_data,
     ) -> None:
         self._sink = sink
@@ -91,7 +92,7 @@ class PredictionLog:
         self._flush_seconds = max(0.01, flush_seconds)
         self._max_pending = max_pending
         self._drain_seconds = drain_seconds
-        self._spill_dir = spill_dir
+        self._spool = spool
         self._is_bad_data = is_bad_data
         self._pending: list[dict[str, Any]] = []
         self._cond = threading.Condition()
@@ -131,8 +132,16 @@ class PredictionLog:
         self._thread.start()
 
     def submit(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Queue rows for writing (cheap; never touches the database)."""
+        """Spool rows and queue them for writing (never touches the database).
+
+        Raises:
+            SpoolFullError: the spool has no room; nothing was queued.
+            OSError: the spool file cannot be written; nothing was queued.
+        """
         with self._cond:
+            # Under the same lock as the queue: the spool releases rows in queue order.
+            if self._spool is not None:
+                self._spool.append(rows)
             self._pending.extend(rows)
             size = len(self._pending)
             if size >= self._batch_size:
@@ -148,6 +157,11 @@ class PredictionLog:
         if self._stopping and not self.running:
             logger.warning("rows submitted after the prediction log stopped; writing them now")
             self.flush()
+
+    def replay(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Queue rows a previous run spooled (they are in the spool already)."""
+        with self._cond:
+            self._pending.extend(rows)
 
     def flush(self) -> bool:
         """Write every pending row now, batch by batch.
@@ -190,6 +204,8 @@ class PredictionLog:
             # Only this writer removes rows, and submitters only append.
             del self._pending[:rows]
             below_cap = len(self._pending) < self._max_pending
+        if self._spool is not None:
+            self._spool.release(rows)
         self.writes += 1
         self.rows_written += rows if stored is None else stored
         if self._failures_in_a_row or self._over_cap_logged:
@@ -219,13 +235,12 @@ class PredictionLog:
             else:
                 stored += 1
             processed += 1
+        if rejected:
+            # Set aside before they leave the spool, so a crash in between loses nothing.
+            self.rejected_rows += len(rejected)
+            self._save(rejected, reason=f"the store rejected them: {self.last_error}")
         if processed:
             self._written(processed, stored=stored)
-        if rejected:
-            self.rejected_rows += len(rejected)
-            self._save(
-                rejected, kind="rejected", reason=f"the store rejected them: {self.last_error}"
-            )
         return not interrupted
 
     def stop(self, *, timeout: float | None = None) -> None:
@@ -272,40 +287,30 @@ class PredictionLog:
             pause = min(pause * 2, 2.0)
 
     def _spill(self) -> None:
+        if self._spool is not None:
+            # The rows stay queued too: the spool releases rows in queue order, so a row
+            # submitted after the stop must not be taken for one of these.
+            rows = self.pending
+            if rows:
+                logger.error("%d logged predictions stay in the spool, to be stored at the next "
+                             "start: the store refused them until shutdown: %s",
+                             rows, self.last_error)
+            return
         with self._cond:
-            rows, self._pending = self._pending, []
-        if rows:
-            self._save(
-                rows,
-                kind="unwritten",
-                reason=f"the store refused them until shutdown: {self.last_error}",
-            )
+            lost, self._pending = len(self._pending), []
+        if lost:
+            logger.error("lost %d logged predictions: the store refused them until "
+                         "shutdown: %s", lost, self.last_error)
 
-    def _save(self, rows: list[dict[str, Any]], *, kind: str, reason: str) -> None:
-        """Keep rows that cannot go to the store in a JSON-lines file, loudly."""
-        if self._spill_dir is not None:
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-            path = self._spill_dir / f"{kind}-predictions-{stamp}.jsonl"
-            try:
-                private_dir(self._spill_dir)
-                with path.open("a", encoding="utf-8") as fh:
-                    for row in rows:
-                        fh.write(json.dumps(row, default=_json_default) + "\n")
-            except OSError as exc:
-                logger.error("could not save %d logged predictions: %s", len(rows), exc)
-            else:
-                logger.error("%d logged predictions saved to %s: %s", len(rows), path, reason)
-                return
-        logger.error("lost %d logged predictions: %s", len(rows), reason)
+    def _save(self, rows: list[dict[str, Any]], *, reason: str) -> None:
+        """Set aside rows the store can never take, loudly."""
+        if self._spool is not None:
+            self._spool.reject(rows, reason=reason)
+        else:
+            logger.error("lost %d logged predictions: %s", len(rows), reason)
 
 
 def _describe(exc: BaseException) -> str:
     # SQLAlchemy errors go on with the statement and its parameters; the first line says it.
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{exc.__class__.__name__}: {first}"
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)

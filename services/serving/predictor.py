@@ -28,6 +28,7 @@ from services.serving.payload import (
     validate_records,
 )
 from services.serving.prediction_log import PredictionLog
+from services.serving.spool import SpoolFullError
 
 __all__ = ["Answer", "Predictor"]
 
@@ -91,6 +92,12 @@ class Predictor:
             200, {**head, "predictions": answers} if request.batch else {**head, **answers[0]}
         )
         latency = time.perf_counter() - t0
+        try:
+            # Spooled (on disk) before the answer goes out; refused if it cannot be kept.
+            self._log.submit(_log_rows(entry, loaded, ts=ts, ids=ids, records=records,
+                                       scored=scored, latency_ms=latency * 1000.0))
+        except (SpoolFullError, OSError) as exc:
+            return self._unkept(entry, loaded, exc)
         self._metrics.predictions_served(
             model=entry.name,
             version=loaded.version,
@@ -98,9 +105,16 @@ class Predictor:
             top_scores=[s.top_score for s in scored],
             latency_seconds=latency,
         )
-        self._log.submit(_log_rows(entry, loaded, ts=ts, ids=ids, records=records,
-                                   scored=scored, latency_ms=latency * 1000.0))
         return answer
+
+    def _unkept(self, entry: ModelEntry, loaded: LoadedModel, exc: Exception) -> Answer:
+        """The 503 for predictions made but not kept (their answers are never sent)."""
+        self._metrics.error(model=entry.name, version=loaded.version, reason="unavailable")
+        if isinstance(exc, SpoolFullError):
+            return _json(503, {"detail": str(exc)})
+        logger.error("could not write the prediction spool: %s", exc)
+        return _json(503, {"detail": "the prediction spool cannot be written; "
+                                     "try again shortly"})
 
     def _parse(self, body: bytes) -> PredictRequest:
         """The request's shape, or a 422 counted against the model it names (if served)."""

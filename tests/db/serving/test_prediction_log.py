@@ -12,6 +12,7 @@ from db.base import utcnow
 from db.models import Prediction
 from db.session import session_scope
 from services.serving.prediction_log import PredictionLog, database_sink
+from services.serving.spool import REJECTED_FILE, Spool
 from services.settings import Settings
 from tests.serving_models import GOOD, register_model
 
@@ -36,10 +37,10 @@ def test_a_row_naming_a_missing_version_is_set_aside_and_the_batch_is_stored(
     model_id, version_id = register_model(engine, folder=Path(settings.var_dir) / "artifacts")
     good = [_row(model_id, version_id) for _ in range(4)]
     orphan = _row(model_id, version_id + 99)  # violates the foreign key
-    spill = Path(settings.var_dir) / "serving"
-    log = PredictionLog(
-        sink=database_sink(engine), batch_size=10, flush_seconds=60, spill_dir=spill
-    )
+    spill = Path(settings.var_dir) / "serving" / "spool"
+    spool = Spool(spill, max_bytes=1_000_000)
+    spool.open()
+    log = PredictionLog(sink=database_sink(engine), batch_size=10, flush_seconds=60, spool=spool)
 
     log.submit([*good[:2], orphan, *good[2:]])
     assert log.flush()
@@ -48,5 +49,4 @@ def test_a_row_naming_a_missing_version_is_set_aside_and_the_batch_is_stored(
         stored = set(session.scalars(select(Prediction.id)))
     assert stored == {row["id"] for row in good}
     assert log.rejected_rows == 1
-    (saved,) = spill.glob("rejected-predictions-*.jsonl")
-    assert orphan["id"] in saved.read_text()
+    assert orphan["id"] in (spill / REJECTED_FILE).read_text()

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from services.serving.prediction_log import PredictionLog, is_bad_data
+from services.serving.spool import REJECTED_FILE, Spool
 
 
 class FakeSink:
@@ -115,20 +116,38 @@ def test_rows_survive_failed_writes_and_are_written_once_later() -> None:
     assert "database is locked" in log.last_error
 
 
-def test_rows_the_store_refuses_until_shutdown_are_saved_to_a_file(tmp_path: Path) -> None:
+def test_rows_the_store_refuses_until_shutdown_stay_in_the_spool(tmp_path: Path) -> None:
     sink = FakeSink(always_fail=True)
+    spool = Spool(tmp_path, max_bytes=1_000_000)
+    spool.open()
     log = PredictionLog(
-        sink=sink, batch_size=5, flush_seconds=0.01, drain_seconds=0.2, spill_dir=tmp_path
+        sink=sink, batch_size=5, flush_seconds=0.01, drain_seconds=0.2, spool=spool
     )
     log.start()
     log.submit(_rows(4))
     log.stop()
+    spool.close()
 
-    files = list(tmp_path.glob("unwritten-predictions-*.jsonl"))
-    assert len(files) == 1
-    saved = [json.loads(line) for line in files[0].read_text().splitlines()]
+    saved = [json.loads(line) for path in sorted(tmp_path.glob("segment-*.jsonl"))
+             for line in path.read_text().splitlines()]
     assert [row["n"] for row in saved] == [0, 1, 2, 3]
-    assert log.pending == 0
+
+
+def test_stored_rows_leave_the_spool(tmp_path: Path) -> None:
+    sink = FakeSink(failures=1)
+    spool = Spool(tmp_path, max_bytes=1_000_000)
+    spool.open()
+    log = PredictionLog(sink=sink, batch_size=5, flush_seconds=60, spool=spool)
+
+    log.submit(_rows(7))
+    assert list(tmp_path.glob("segment-*.jsonl"))
+    assert not log.flush()  # the store is locked: the rows stay spooled
+    assert spool.bytes > 0
+    assert log.flush()
+
+    assert [row["n"] for row in sink.rows] == list(range(7))
+    assert spool.bytes == 0
+    assert not list(tmp_path.glob("segment-*.jsonl"))
 
 
 def test_the_log_stops_accepting_when_the_backlog_reaches_its_cap() -> None:
@@ -156,15 +175,19 @@ def test_a_row_the_store_rejects_is_set_aside_and_the_others_are_written(
             raise IntegrityError("INSERT INTO predictions", {}, Exception("FOREIGN KEY failed"))
         written.extend(rows)
 
-    log = PredictionLog(sink=sink, batch_size=5, flush_seconds=60, spill_dir=tmp_path)
+    spool = Spool(tmp_path, max_bytes=1_000_000)
+    spool.open()
+    log = PredictionLog(sink=sink, batch_size=5, flush_seconds=60, spool=spool)
     log.submit(_rows(8))
 
     assert log.flush()
 
     assert [row["n"] for row in written] == [0, 1, 2, 4, 5, 6, 7]
     assert log.rejected_rows == 1
-    (saved,) = tmp_path.glob("rejected-predictions-*.jsonl")
-    assert [json.loads(line)["n"] for line in saved.read_text().splitlines()] == [3]
+    saved = (tmp_path / REJECTED_FILE).read_text().splitlines()
+    assert [json.loads(line)["row"]["n"] for line in saved] == [3]
+    assert spool.rejected == 1
+    assert spool.bytes == 0  # the rejected row left the spool too
 
 
 def test_locks_and_lost_connections_are_retried_but_bad_rows_are_not() -> None:
@@ -174,3 +197,21 @@ def test_locks_and_lost_connections_are_retried_but_bad_rows_are_not() -> None:
     assert not is_bad_data(locked)
     assert not is_bad_data(RuntimeError("connection reset"))
     assert is_bad_data(duplicate)
+
+
+def test_rows_submitted_after_a_failed_stop_are_stored_after_the_spooled_ones(
+    tmp_path: Path,
+) -> None:
+    sink = FakeSink(always_fail=True)
+    spool = Spool(tmp_path, max_bytes=1_000_000)
+    spool.open()
+    log = PredictionLog(sink=sink, batch_size=5, flush_seconds=60, drain_seconds=0.1,
+                        spool=spool)
+    log.submit(_rows(4))
+    log.stop()
+
+    sink._always_fail = False
+    log.submit(_rows(1, start=4))  # a late request, after the stop
+
+    assert [row["n"] for row in sink.rows] == [0, 1, 2, 3, 4]
+    assert spool.bytes == 0
