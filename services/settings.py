@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     #: Seconds between flushes of the prediction log; also flushed every ``log_batch_size`` rows.
     log_flush_seconds: Positive = 1.0
     log_batch_size: Count = 500
+    #: Score concurrent ``/predict`` requests for one model version together (micro-batching).
+    batch_scoring: bool = True
+    #: Longest a request waits for others to join its batch, in milliseconds (0: no wait;
+    #: requests arriving while a batch is scored still form the next one).
+    batch_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0
+    #: A batch is scored as soon as it holds this many rows.
+    batch_max_rows: Annotated[int, Field(ge=1, le=1000)] = 64
     #: Bearer token of the inference service's ``POST /feedback`` (at least 16 characters).
     #: No default on purpose: without it the endpoint answers 503.
     feedback_token: Secret = ""
