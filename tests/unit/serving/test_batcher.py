@@ -64,17 +64,15 @@ def test_batched_answers_equal_scoring_each_request_alone(requests: list[list[An
     model = _model(train_pipeline(seed=1))
     rows = sum(len(r) for r in requests)
     # Every request is waiting before the first batch is taken; the batch is scored when
-    # it holds them all (or the cap), never after a timeout.
-    batcher = Batcher(wait_seconds=60.0, max_rows=max(rows, 4))
+    # it holds them all, never after a timeout (a lone request is scored on its own).
+    batcher = Batcher(wait_seconds=60.0, max_rows=rows)
 
     outcomes = asyncio.run(_score_all(batcher, model, requests))
 
     for records, outcome in zip(requests, outcomes, strict=True):
         assert isinstance(outcome, list)
         _assert_same(outcome, score_records(model=model, schema=SCHEMA, records=records))
-    assert batcher.rows == rows
-    if all(len(r) < batcher.max_rows for r in requests):
-        assert batcher.batches == 1
+    assert (batcher.batches, batcher.rows) == (1, rows)
 
 
 def test_a_full_batch_is_scored_at_once_and_the_rest_form_the_next() -> None:
@@ -118,8 +116,9 @@ def test_a_request_of_max_rows_or_more_is_scored_on_its_own_and_off_means_always
         ) -> None:
     model = _model(train_pipeline(seed=1))
     records = [{"tenure": float(i), "spend": 1.0, "plan": "plus"} for i in range(6)]
-    for batcher in (Batcher(wait_seconds=60.0, max_rows=6),
-                    Batcher(wait_seconds=60.0, max_rows=64, enabled=False)):
+    # No wait: the two requests are two batches whatever the clock does.
+    for batcher in (Batcher(wait_seconds=0.0, max_rows=6),
+                    Batcher(wait_seconds=0.0, max_rows=64, enabled=False)):
         outcomes = asyncio.run(_score_all(batcher, model, [records, records[:2]]))
         assert (batcher.batches, batcher.rows) == (2, 8)
         assert isinstance(outcomes[1], list)
