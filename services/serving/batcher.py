@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,9 +70,10 @@ class Batcher:
         # Keyed by the LoadedModel's id; the lane holds the model, so the id is not reused
         # while the lane exists (it is removed when its last batch is scored).
         self._lanes: dict[int, _Lane] = {}
-        #: Batches scored and rows in them, for tests and the benchmark.
+        #: Batches scored and rows in them, for tests (counted on the worker threads).
         self.batches = 0
         self.rows = 0
+        self._count_lock = threading.Lock()
 
     async def score(self, *, model: LoadedModel, schema: Schema, records: Records
                     ) -> list[ScoredRecord]:
@@ -101,8 +103,9 @@ class Batcher:
         return score_records(model=model, schema=schema, records=records)
 
     def _count(self, rows: int) -> None:
-        self.batches += 1
-        self.rows += rows
+        with self._count_lock:
+            self.batches += 1
+            self.rows += rows
 
     async def _collect(self, lane: _Lane) -> None:
         """Score the lane's batches until nobody waits, then retire the lane."""
