@@ -20,7 +20,7 @@ export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup setup-dev prometheus browsers postgresql demo demo-reset prometheus-config lint test bench-serving \
-	bench-serving-bodies bench-labels bench-label-import-cli bench-quality bench-drift bench-drift-page bench-import-bombs bench-tests bench-cli bench-spool clean distclean
+	bench-serving-bodies bench-serving-load bench-labels bench-label-import-cli bench-quality bench-drift bench-drift-page bench-import-bombs bench-tests bench-cli bench-spool clean distclean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -67,6 +67,9 @@ bench-serving-bodies: setup  ## Benchmark the service's memory under a 1 GiB chu
 
 bench-spool: setup  ## Benchmark the prediction spool's append per request against bare os.write (JSON).
 	$(VENV)/bin/python -m benchmarks.serving_spool
+
+bench-serving-load: setup  ## Load the inference service with 1, 8, 32 clients, batched, unbatched, bare (JSON).
+	$(VENV)/bin/python -m benchmarks.serving_load
 
 bench-labels: setup  ## Benchmark saving 10,000 labels in one import on SQLite (prints, writes JSON).
 	$(VENV)/bin/python -m benchmarks.label_save

@@ -158,6 +158,13 @@ class Settings(BaseSettings):
     #: Milliseconds the inference service's writes wait for another SQLite writer's lock
     #: before failing (and being retried later); ignored for PostgreSQL.
     serving_busy_timeout_ms: Count = 5000
+    #: Score concurrent ``/predict`` requests for one model version together (micro-batching).
+    batch_scoring: bool = True
+    #: Longest a request waits for others to join its batch, in milliseconds (0: no wait;
+    #: requests arriving while a batch is scored still form the next one).
+    batch_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0
+    #: A batch is scored as soon as it holds this many rows.
+    batch_max_rows: Annotated[int, Field(ge=1, le=1000)] = 64
     #: Bearer token of the inference service's ``POST /feedback`` (at least 16 characters).
     #: No default on purpose: without it the endpoint answers 503.
     feedback_token: Secret = ""

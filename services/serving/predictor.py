@@ -17,7 +17,8 @@ from typing import Any
 from db.base import utcnow
 from services.predictions.ids import prediction_ids
 from services.registry.loading import LoadedModel
-from services.registry.scoring import ScoredRecord, score_records
+from services.registry.scoring import ScoredRecord
+from services.serving.batcher import Batcher
 from services.serving.metrics import ServingMetrics
 from services.serving.model_holder import ModelEntry, ModelHolder
 from services.serving.payload import (
@@ -54,14 +55,17 @@ class Predictor:
         holder: the served models.
         metrics: the app's metrics.
         log: the prediction log queue.
+        batcher: scores the records, with other requests' when it batches.
     """
 
-    def __init__(self, *, holder: ModelHolder, metrics: ServingMetrics, log: PredictionLog) -> None:
+    def __init__(self, *, holder: ModelHolder, metrics: ServingMetrics, log: PredictionLog,
+                 batcher: Batcher) -> None:
         self._holder = holder
         self._metrics = metrics
         self._log = log
+        self._batcher = batcher
 
-    def handle(self, *, body: bytes, started: float | None = None) -> Answer:
+    async def handle(self, *, body: bytes, started: float | None = None) -> Answer:
         """Answer one request body.
 
         Args:
@@ -74,7 +78,7 @@ class Predictor:
             request = self._parse(body)
             entry, loaded = self._ready_model(request.model)
             records = self._validate(entry, loaded, request)
-            scored = self._score(entry, loaded, records)
+            scored = await self._score(entry, loaded, records)
         except _RefusedError as refused:
             return refused.answer
         ts = utcnow()
@@ -161,11 +165,12 @@ class Predictor:
             self._metrics.error(model=entry.name, version=loaded.version, reason="validation")
             raise _RefusedError(_problems(exc.problems)) from None
 
-    def _score(self, entry: ModelEntry, loaded: LoadedModel, records: list[dict[str, Any]]
-               ) -> list[ScoredRecord]:
-        """The model's answers; a model that fails to score is a logged 500."""
+    async def _score(self, entry: ModelEntry, loaded: LoadedModel,
+                     records: list[dict[str, Any]]) -> list[ScoredRecord]:
+        """The model's answers (on a worker thread); a model that fails to score is a 500."""
         try:
-            return score_records(model=loaded, schema=entry.feature_schema, records=records)
+            return await self._batcher.score(
+                model=loaded, schema=entry.feature_schema, records=records)
         except Exception as exc:
             logger.exception("model %r version %s failed to score", entry.name, loaded.version)
             self._metrics.error(model=entry.name, version=loaded.version, reason="model_error")
