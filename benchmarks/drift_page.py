@@ -46,6 +46,7 @@ from benchmarks.report import (
     report,
     rounded,
     rss_mb,
+    sign_in_page_runs,
 )
 from services.settings import PROJECT_ROOT
 
@@ -87,16 +88,10 @@ def page_run(runs: int) -> dict[str, Any]:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    import dashboard.auth
-    from services.auth.tokens import issue_token
     from services.settings import get_settings
 
     database_url = get_settings().resolved_database_url
-    token = issue_token(username=_USER, secret=_SECRET, ttl_seconds=3600)
-    dashboard.auth._session_cookie = lambda: token
-    # The websocket handshake of a page of the dashboard itself (AppTest opens none).
-    dashboard.auth._handshake_headers = lambda: {"host": "127.0.0.1:8501",
-                                                 "origin": "http://127.0.0.1:8501"}
+    sign_in_page_runs(_USER, _SECRET)
     at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "drift.py"), default_timeout=300)
 
     collections: list[float] = []

@@ -67,6 +67,7 @@ from benchmarks.report import (
     peak_rss_mb,
     report,
     rounded,
+    sign_in_page_runs,
 )
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.schema import upgrade
@@ -256,14 +257,8 @@ def page_run(runs: int) -> dict[str, Any]:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    import dashboard.auth
-    from services.auth.tokens import issue_token
 
-    token = issue_token(username=_USER, secret=_SECRET, ttl_seconds=3600)
-    dashboard.auth._session_cookie = lambda: token
-    # The websocket handshake of a page of the dashboard itself (AppTest opens none).
-    dashboard.auth._handshake_headers = lambda: {"host": "127.0.0.1:8501",
-                                                 "origin": "http://127.0.0.1:8501"}
+    sign_in_page_runs(_USER, _SECRET)
     began = time.perf_counter()
     # What pages/quality.py imports: once per server process, whichever page needs it first.
     for module in ("pandas", "plotly.graph_objects", "dashboard.charts",

@@ -12,8 +12,16 @@ from typing import Any
 
 from services.settings import PROJECT_ROOT
 
-__all__ = ["collect_like_the_server", "machine", "page_run_in_fresh_process", "peak_rss_mb",
-           "report", "rounded", "rss_mb"]
+__all__ = [
+    "collect_like_the_server",
+    "machine",
+    "page_run_in_fresh_process",
+    "peak_rss_mb",
+    "report",
+    "rounded",
+    "rss_mb",
+    "sign_in_page_runs",
+]
 
 
 def report(figures: dict[str, Any], path: Path) -> None:
@@ -87,6 +95,19 @@ def _status_mb(field: str) -> float | None:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return None
+
+
+def sign_in_page_runs(username: str, secret: str) -> None:
+    """Make the pages run in this process (under AppTest) signed in as ``username``: through a
+    real token signed with ``secret``, from the dashboard's own origin, as ``tests/app`` does."""
+    import dashboard.auth
+    from services.auth.tokens import issue_token
+
+    token = issue_token(username=username, secret=secret, ttl_seconds=3600)
+    dashboard.auth._session_cookie = lambda: token
+    # The websocket handshake of a page of the dashboard itself (AppTest opens none).
+    dashboard.auth._handshake_headers = lambda: {"host": "127.0.0.1:8501",
+                                                 "origin": "http://127.0.0.1:8501"}
 
 
 def page_run_in_fresh_process(module: str, runs: int, env: dict[str, str],

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import drift_evidently as bench
+from benchmarks import drift_data, drift_verdicts
+from benchmarks.drift_verdicts import Verdict
 from services.drift.compare import compare_frames, infer_kinds
 from services.drift.samples import NUMERIC
 
@@ -17,34 +18,34 @@ ROWS = 3000
 
 @pytest.fixture(scope="module")
 def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return bench.make_frames(ROWS, seed=11)
+    return drift_data.make_frames(ROWS, seed=11)
 
 
 def test_columns_shapes_and_dtypes(frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     reference, current = frames
-    names = [c.name for c in bench.COLUMNS]
-    assert len(bench.NUMERIC_COLUMNS) == 20
-    assert len(bench.CATEGORICAL_COLUMNS) == 5
-    assert names == [*bench.NUMERIC_COLUMNS, *bench.CATEGORICAL_COLUMNS]
+    names = [c.name for c in drift_data.COLUMNS]
+    assert len(drift_data.NUMERIC_COLUMNS) == 20
+    assert len(drift_data.CATEGORICAL_COLUMNS) == 5
+    assert names == [*drift_data.NUMERIC_COLUMNS, *drift_data.CATEGORICAL_COLUMNS]
     for frame in (reference, current):
         assert frame.shape == (ROWS, 25)
         assert list(frame.columns) == names
-        for name in bench.NUMERIC_COLUMNS:
+        for name in drift_data.NUMERIC_COLUMNS:
             assert frame[name].dtype == np.float64
-        for name in bench.CATEGORICAL_COLUMNS:
+        for name in drift_data.CATEGORICAL_COLUMNS:
             assert frame[name].dtype == object
             assert all(isinstance(v, str) or v is None for v in frame[name])
 
 
 def test_current_rows_can_differ() -> None:
-    reference, current = bench.make_frames(500, current_rows=200, seed=1)
+    reference, current = drift_data.make_frames(500, current_rows=200, seed=1)
     assert (len(reference), len(current)) == (500, 200)
 
 
 def test_same_seed_same_frames_other_seed_other_frames() -> None:
-    first = bench.make_frames(1000, seed=5)
-    again = bench.make_frames(1000, seed=5)
-    other = bench.make_frames(1000, seed=6)
+    first = drift_data.make_frames(1000, seed=5)
+    again = drift_data.make_frames(1000, seed=5)
+    other = drift_data.make_frames(1000, seed=6)
     for a, b in zip(first, again, strict=True):
         pd.testing.assert_frame_equal(a, b)
     assert not first[0]["num_00"].equals(other[0]["num_00"])
@@ -64,9 +65,9 @@ def test_missing_values_and_new_category_where_promised(
 
 def test_our_engine_sees_the_promised_kinds(frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     reference, current = frames
-    kinds = infer_kinds(frames, list(reference.columns), bench.CATEGORICAL_COLUMNS)
-    assert [n for n, k in kinds.items() if k == NUMERIC] == list(bench.NUMERIC_COLUMNS)
-    result = compare_frames(reference, current, categorical=bench.CATEGORICAL_COLUMNS)
+    kinds = infer_kinds(frames, list(reference.columns), drift_data.CATEGORICAL_COLUMNS)
+    assert [n for n, k in kinds.items() if k == NUMERIC] == list(drift_data.NUMERIC_COLUMNS)
+    result = compare_frames(reference, current, categorical=drift_data.CATEGORICAL_COLUMNS)
     assert result.column("num_00").test == "wasserstein"
     assert result.column("num_16").test == "jensenshannon"  # numeric, 4 values
     assert result.column("cat_1").drifted
@@ -111,8 +112,8 @@ def test_evidently_verdicts_read_from_the_snapshot_dict() -> None:
             _test("m2", "SUCCESS"),
         ],
     })
-    verdicts = bench.evidently_verdicts(snapshot)
-    assert verdicts.columns["a"] == bench.Verdict("wasserstein", 0.31, 0.1, drifted=True)
-    assert verdicts.columns["c"] == bench.Verdict("jensenshannon", 0.02, 0.1, drifted=False)
+    verdicts = drift_verdicts.evidently_verdicts(snapshot)
+    assert verdicts.columns["a"] == Verdict("wasserstein", 0.31, 0.1, drifted=True)
+    assert verdicts.columns["c"] == Verdict("jensenshannon", 0.02, 0.1, drifted=False)
     assert (verdicts.drifted_columns, verdicts.drifted_share, verdicts.drifted) == (1, 0.5, True)
     assert verdicts.notes == ()
