@@ -9,6 +9,7 @@ PostgreSQL server (``tests.postgres_server``).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -84,3 +85,13 @@ from tests.parallel import group_shared_fixtures  # noqa: E402
 from tests.postgres_server import PostgresServer, fresh_database, postgres  # noqa: E402
 
 __all__ = ["backend", "engine", "live_stack", "postgres", "run_cli", "settings", "sqlite_template"]
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """The common default umask, which leaves new files readable by everyone."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import stat
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -110,3 +112,8 @@ def label_state(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, 
                    FeedbackHistory.resolution).order_by(FeedbackHistory.id))]
         audits = session.scalar(select(func.count()).select_from(AuditLog)) or 0
     return feedback, history, audits
+
+
+def file_mode(path: Path) -> int:
+    """A file's permission bits (``0o600``)."""
+    return stat.S_IMODE(path.stat().st_mode)

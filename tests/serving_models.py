@@ -6,6 +6,7 @@ This module holds no tests; the ``test_`` prefix only keeps it beside the tests 
 from __future__ import annotations
 
 import functools
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,20 @@ def add_version(
                 session=session, model_id=model_id, version_id=version.id, actor="test"
             )
         return version.id
+
+
+def logged_row(model_id: int, version_id: int) -> dict[str, Any]:
+    """One answered prediction of :data:`GOOD`, as the prediction log stores it."""
+    from db.base import utcnow
+
+    return {
+        "id": uuid.uuid4().hex,
+        "model_id": model_id,
+        "version_id": version_id,
+        "ts": utcnow(),
+        "features": GOOD,
+        "predicted_class": "stays",
+        "scores": {"churns": 0.25, "stays": 0.75},
+        "top_score": 0.75,
+        "latency_ms": 1.5,
+    }

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +14,7 @@ from services.auth.tokens import DEMO_SECRET_FILE, cookie_secret, ensure_demo_se
 from services.files import PRIVATE_UMASK, secure_tree
 from services.registry.artifacts import save_artifact
 from services.settings import Settings
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    """The common default umask, which leaves new files readable by everyone."""
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
+from tests.factories import file_mode
 
 
 def test_an_existing_cookie_secret_readable_by_others_is_made_owner_only(
@@ -41,20 +26,20 @@ def test_an_existing_cookie_secret_readable_by_others_is_made_owner_only(
     secret.chmod(0o644)
     with caplog.at_level(logging.WARNING):
         assert cookie_secret(settings) == "s" * 40
-    assert _mode(secret) == 0o600
+    assert file_mode(secret) == 0o600
     assert "was readable or writable by others (0644); it is now 0600" in caplog.text
 
 
 def test_a_new_cookie_secret_is_owner_only(tmp_path: Path, open_umask: None) -> None:
     ensure_demo_secret(Settings(var_dir=str(tmp_path / "var"), cookie_secret=""))
-    assert _mode(tmp_path / "var" / DEMO_SECRET_FILE) == 0o600
+    assert file_mode(tmp_path / "var" / DEMO_SECRET_FILE) == 0o600
 
 
 def test_an_artifact_and_its_folder_are_owner_only(tmp_path: Path, open_umask: None) -> None:
     path = tmp_path / "artifacts" / "churn" / "v1.pkl"
     save_artifact({"model": 1}, path)
-    assert _mode(path) == 0o600
-    assert _mode(path.parent) == 0o700
+    assert file_mode(path) == 0o600
+    assert file_mode(path.parent) == 0o700
 
 
 def test_a_process_log_is_owner_only_even_when_it_was_not(
@@ -70,9 +55,9 @@ def test_a_process_log_is_owner_only_even_when_it_was_not(
                            ready_url=None)
         supervisor.start(spec)
     supervisor.stop_all()
-    assert _mode(logs / "new.log") == 0o600
-    assert _mode(logs / "old.log") == 0o600
-    assert _mode(logs) == 0o700
+    assert file_mode(logs / "new.log") == 0o600
+    assert file_mode(logs / "old.log") == 0o600
+    assert file_mode(logs) == 0o700
 
 
 def test_the_var_tree_is_made_owner_only(tmp_path: Path, open_umask: None) -> None:
@@ -90,10 +75,10 @@ def test_the_var_tree_is_made_owner_only(tmp_path: Path, open_umask: None) -> No
     assert sorted(p.relative_to(var).as_posix() for p in changed) == [
         ".", "demo-accounts.txt", "prometheus", "prometheus/data",
         "prometheus/prometheus.yml", "run.sh"]
-    assert _mode(var / "run.sh") == 0o700  # executable by its owner still
-    assert _mode(var / "prometheus" / "prometheus.yml") == 0o600
-    assert _mode(var / "prometheus" / "data") == 0o700
-    assert _mode(outside) == 0o755
+    assert file_mode(var / "run.sh") == 0o700  # executable by its owner still
+    assert file_mode(var / "prometheus" / "prometheus.yml") == 0o600
+    assert file_mode(var / "prometheus" / "data") == 0o700
+    assert file_mode(outside) == 0o755
     assert secure_tree(var) == []
 
 
@@ -104,5 +89,5 @@ def test_the_entry_points_umask_makes_new_files_owner_only(tmp_path: Path) -> No
         (tmp_path / "folder").mkdir()
     finally:
         os.umask(old)
-    assert _mode(tmp_path / "spool.jsonl") == 0o600
-    assert _mode(tmp_path / "folder") == 0o700
+    assert file_mode(tmp_path / "spool.jsonl") == 0o600
+    assert file_mode(tmp_path / "folder") == 0o700

@@ -2,41 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, select
 
-from db.base import utcnow
 from db.models import Prediction
 from db.session import session_scope
 from services.serving.prediction_log import PredictionLog, database_sink
 from services.serving.spool import REJECTED_FILE, Spool
 from services.settings import Settings
-from tests.serving_models import GOOD, register_model
-
-
-def _row(model_id: int, version_id: int) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4().hex,
-        "model_id": model_id,
-        "version_id": version_id,
-        "ts": utcnow(),
-        "features": GOOD,
-        "predicted_class": "stays",
-        "scores": {"churns": 0.25, "stays": 0.75},
-        "top_score": 0.75,
-        "latency_ms": 1.5,
-    }
+from tests.serving_models import logged_row, register_model
 
 
 def test_a_row_naming_a_missing_version_is_set_aside_and_the_batch_is_stored(
     engine: Engine, settings: Settings
 ) -> None:
     model_id, version_id = register_model(engine, folder=Path(settings.var_dir) / "artifacts")
-    good = [_row(model_id, version_id) for _ in range(4)]
-    orphan = _row(model_id, version_id + 99)  # violates the foreign key
+    good = [logged_row(model_id, version_id) for _ in range(4)]
+    orphan = logged_row(model_id, version_id + 99)  # violates the foreign key
     spill = Path(settings.var_dir) / "serving" / "spool"
     spool = Spool(spill, max_bytes=1_000_000)
     spool.open()

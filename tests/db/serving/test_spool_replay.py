@@ -6,35 +6,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from db.base import utcnow
 from db.models import Prediction
 from db.repositories.predictions import insert_predictions
 from db.session import session_scope
 from services.serving import create_app
 from services.serving.spool import REJECTED_FILE, Spool
 from services.settings import Settings
-from tests.serving_models import GOOD, register_model
-
-
-def _row(model_id: int, version_id: int) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4().hex,
-        "model_id": model_id,
-        "version_id": version_id,
-        "ts": utcnow(),
-        "features": GOOD,
-        "predicted_class": "stays",
-        "scores": {"churns": 0.25, "stays": 0.75},
-        "top_score": 0.75,
-        "latency_ms": 1.5,
-    }
+from tests.serving_models import GOOD, logged_row, register_model
 
 
 def _spool_dir(settings: Settings) -> Path:
@@ -66,7 +50,7 @@ def test_a_previous_runs_spool_is_stored_before_serving_and_only_once(
     engine: Engine, settings: Settings
 ) -> None:
     model_id, version_id = register_model(engine, folder=Path(settings.var_dir) / "artifacts")
-    rows = [_row(model_id, version_id) for _ in range(8)]
+    rows = [logged_row(model_id, version_id) for _ in range(8)]
     with session_scope(engine, write=True) as session:
         insert_predictions(session=session, rows=rows[:3])  # stored just before the crash
     _left_by_a_crashed_run(settings, rows)
@@ -86,8 +70,8 @@ def test_a_replayed_row_the_store_refuses_is_set_aside_counted_and_not_retried(
     engine: Engine, settings: Settings
 ) -> None:
     model_id, version_id = register_model(engine, folder=Path(settings.var_dir) / "artifacts")
-    good = [_row(model_id, version_id) for _ in range(3)]
-    orphan = _row(model_id, version_id + 99)  # names a version that does not exist
+    good = [logged_row(model_id, version_id) for _ in range(3)]
+    orphan = logged_row(model_id, version_id + 99)  # names a version that does not exist
     _left_by_a_crashed_run(settings, [good[0], orphan, *good[1:]])
 
     with TestClient(create_app(engine=engine, settings=settings)) as client:

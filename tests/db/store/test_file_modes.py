@@ -4,9 +4,6 @@ process's umask would let others read them, and an existing store open to others
 from __future__ import annotations
 
 import logging
-import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,22 +11,9 @@ from sqlalchemy import text
 
 from db.schema import upgrade
 from db.session import make_engine, session_scope
+from tests.factories import file_mode
 
 pytestmark = pytest.mark.sqlite_only  # SQLite's own files
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    """The common default umask, which leaves new files readable by everyone."""
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def test_a_new_store_and_its_wal_are_owner_only(tmp_path: Path, open_umask: None) -> None:
@@ -42,9 +26,9 @@ def test_a_new_store_and_its_wal_are_owner_only(tmp_path: Path, open_umask: None
         wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
         assert wal.exists()
         assert shm.exists()
-        assert {p.name: _mode(p) for p in (path, wal, shm)} == {
+        assert {p.name: file_mode(p) for p in (path, wal, shm)} == {
             "opsdash.db": 0o600, "opsdash.db-wal": 0o600, "opsdash.db-shm": 0o600}
-        assert _mode(path.parent) == 0o700  # the folder the store created
+        assert file_mode(path.parent) == 0o700  # the folder the store created
     finally:
         engine.dispose()
 
@@ -62,6 +46,6 @@ def test_an_existing_store_readable_by_others_is_made_owner_only(
     with caplog.at_level(logging.WARNING):
         engine = make_engine(f"sqlite:///{path}")
     engine.dispose()
-    assert _mode(path) == 0o600
-    assert _mode(Path(f"{path}-wal")) == 0o600
+    assert file_mode(path) == 0o600
+    assert file_mode(Path(f"{path}-wal")) == 0o600
     assert f"{path} was readable or writable by others (0644); it is now 0600" in caplog.text
