@@ -10,6 +10,7 @@ ten times longer would do, only for longer.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -126,8 +127,8 @@ class Clients:
         while not self._stop.is_set():
             try:
                 status, body = _post(url)
-            except OSError:
-                return  # the service is gone: no answer reached this client
+            except (OSError, http.client.HTTPException):
+                return  # the service is gone (or went mid-answer): no answer reached this client
             with self._lock:
                 if status == 200:
                     self.answered.append(body["prediction_id"])
