@@ -7,7 +7,7 @@ import string
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["count", "latency", "md_text", "rate", "share", "when"]
+__all__ = ["count", "latency", "md_text", "rate", "share", "size", "when"]
 
 NO_DATA = "—"
 
@@ -35,6 +35,18 @@ def latency(seconds: float | None) -> str:
         return NO_DATA
     ms = 1000 * seconds
     return f"{ms:.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
+
+
+def size(n_bytes: float | None) -> str:
+    """A size in bytes, KiB, MiB or GiB (powers of 1,024, as files are sized)."""
+    if n_bytes is None:
+        return NO_DATA
+    value = float(n_bytes)
+    for unit in ("bytes", "KiB", "MiB"):
+        if abs(value) < 1024:
+            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GiB"
 
 
 def when(moment: datetime | None, tz: str) -> str:

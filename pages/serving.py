@@ -25,6 +25,7 @@ from services.views.serving import (
     serving_view,
     slo_status,
 )
+from services.views.spool import spool_status
 
 user = guard(View.SERVING)
 config = settings()
@@ -104,6 +105,36 @@ def _slo(view: ServingView) -> None:
         )
 
 
+def _spool(start: datetime, end: datetime) -> None:
+    """The prediction spool's counters: what was kept before answering, replayed, set aside."""
+    status = spool_status(source=serving_source(), start=start, end=end)
+    if status.unavailable or not status.exported:
+        return  # the warning above says Prometheus is down; other stacks have no spool
+    rows = status.rows
+    cols = st.columns(4)
+    cols[0].metric("Spooled before answering", fmt.count(rows.get("spooled", 0)),
+                   help="Predictions written to the inference service's spool file before "
+                        "their answer was sent, in this window (all models).")
+    cols[1].metric("Replayed at a start", fmt.count(rows.get("replayed", 0)),
+                   help="Answered predictions a previous run left in the spool (a crash, a "
+                        "kill, the store down at shutdown), stored when the service started "
+                        "again.")
+    cols[2].metric("Set aside", fmt.count(rows.get("rejected", 0)),
+                   help="Spooled predictions the store refuses for good, or spool lines that "
+                        "cannot be read: kept in spool/rejected.jsonl under the inference "
+                        "service's var folder, never retried.")
+    held = status.held_bytes
+    cols[3].metric("Waiting for the store now", "none" if not held else fmt.size(held),
+                   help="Bytes of answered predictions in the spool, not stored yet. It grows "
+                        "while the store is unavailable; at OPSDASH_SPOOL_MAX_BYTES the "
+                        "service answers 503.")
+    if rows.get("rejected"):
+        st.warning(f"{fmt.count(rows['rejected'])} predictions were set aside in this window: "
+                   "the store refused them or their spool line was unreadable. They are in "
+                   "spool/rejected.jsonl under the inference service's var folder, with the "
+                   "reason; the service log names it.", icon=":material/report:")
+
+
 def _chart(panel: Panel, view: ServingView) -> None:
     spec = panel.spec
     with st.container(border=True):
@@ -156,6 +187,8 @@ def charts() -> None:
         )
     else:
         _slo(view)
+        if preset.name == "opsdash":
+            _spool(start, end)
     pairs = [PANELS[i:i + 2] for i in range(0, len(PANELS), 2)]
     for pair in pairs:
         cols = st.columns(2)

@@ -98,9 +98,10 @@ def test_the_charts_hold_the_series_prometheus_returned(
     assert rate["layout"]["xaxis"]["title"]["text"] == "time (UTC)"
     p95 = figures["Latency p95 by version (churn)"]
     assert p95["data"][0]["y"] == [pytest.approx(20.0)] * 5  # seconds shown as ms
-    # One request a panel; every query selects the model and groups by a label.
-    assert len(stub.seen) == 9  # type: ignore[attr-defined]
-    assert all('model="churn"' in q for q in stub.seen[:7])  # type: ignore[attr-defined]
+    # One request a panel (the spool's are apart); every panel's query selects the model.
+    panels = [q for q in stub.seen if "spool" not in q]  # type: ignore[attr-defined]
+    assert len(panels) == 9
+    assert all('model="churn"' in q for q in panels[:7])
     slo = {m.label: m.value for m in at.metric}
     assert slo["p95 latency now · target 250 ms"] == "20.0 ms"
 
@@ -191,3 +192,50 @@ def test_nan_points_are_gaps_not_zeros(
     assert ys[0] is None
     assert ys[2] is None
     assert not math.isnan(ys[1])
+
+
+def _vector(label: str, values: dict[str, float]) -> bytes:
+    now = time.time()
+    result = [{"metric": {label: name} if name else {}, "value": [now, str(v)]}
+              for name, v in values.items()]
+    return json.dumps({"status": "success",
+                       "data": {"resultType": "vector", "result": result}}).encode()
+
+
+def test_the_spool_counters_are_shown_and_set_aside_rows_warned_of(
+    app: Callable[..., AppTest], model: Engine, stub: ThreadingHTTPServer
+) -> None:
+    def reply(query: str) -> tuple[int, bytes, str]:
+        if "opsdash_prediction_spool_rows_total" in query:
+            return 200, _vector("event", {"spooled": 1234.2, "replayed": 8, "rejected": 2}), \
+                "application/json"
+        if "opsdash_prediction_spool_bytes" in query:
+            return 200, _vector("", {"": 3 * 1024 * 1024}), "application/json"
+        return 200, _matrix("version", {"1": 1.0}), "application/json"
+
+    stub.reply = reply  # type: ignore[attr-defined]
+    at = _serving(app(prometheus_url=f"http://127.0.0.1:{stub.server_port}"), stub)
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Spooled before answering"] == "1,234"
+    assert metrics["Replayed at a start"] == "8"
+    assert metrics["Set aside"] == "2"
+    assert metrics["Waiting for the store now"] == "3.0 MiB"
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("2 predictions were set aside in this window")
+    spool = [q for q in stub.seen if "spool" in q]  # type: ignore[attr-defined]
+    assert len(spool) == 2
+    assert all('job="opsdash-serving"' in q and " @ " in q for q in spool)
+
+
+def test_a_service_without_spool_counters_shows_no_spool_figures(
+    app: Callable[..., AppTest], model: Engine, stub: ThreadingHTTPServer
+) -> None:
+    stub.reply = lambda q: (  # type: ignore[attr-defined]
+        (200, _vector("", {}), "application/json") if "spool" in q
+        else (200, _matrix("version", {"1": 1.0}), "application/json"))
+    at = _serving(app(prometheus_url=f"http://127.0.0.1:{stub.server_port}"), stub)
+    assert not at.exception
+    labels = {m.label for m in at.metric}
+    assert "Spooled before answering" not in labels
+    assert any(label.startswith("p95 latency now") for label in labels)

@@ -133,3 +133,13 @@ def test_removing_the_escapes_gives_back_the_text(text: str) -> None:
     first = next((i for i, ch in enumerate(line) if not ch.isspace()), None)
     if first is not None and line[first] in string.punctuation:
         assert first in escaped
+
+
+@pytest.mark.parametrize(("n_bytes", "text"), [
+    (None, "—"), (0, "0 bytes"), (1023, "1,023 bytes"), (1024, "1.0 KiB"),
+    (1536, "1.5 KiB"), (5 * 1024 ** 2, "5.0 MiB"), (3 * 1024 ** 3, "3.0 GiB"),
+])
+def test_sizes_read_in_powers_of_1024(n_bytes: float | None, text: str) -> None:
+    from dashboard.format import size
+
+    assert size(n_bytes) == text
