@@ -26,8 +26,7 @@ from db.repositories.quality import labelled_counts
 from db.repositories.registry import RegistryError
 from db.session import session_scope
 from services.access.principal import SYSTEM
-from services.prometheus import metric_names as m
-from services.prometheus.promql import matcher_list
+from services.prometheus.promql import version_record_queries
 from services.prometheus.results import InstantSeries
 from services.prometheus.source import MetricsSource, MetricsSourceError
 from services.promotion.actions import ProductionChangedError, rollback
@@ -42,7 +41,6 @@ __all__ = [
     "limits_from_settings",
     "read_accuracy",
     "read_serving",
-    "serving_queries",
 ]
 
 logger = logging.getLogger(__name__)
@@ -101,18 +99,6 @@ def baking_promotions(*, engine: Engine, now: datetime, period: timedelta) -> li
     return found
 
 
-def serving_queries(*, model: str, version: int, seconds: float) -> dict[str, str]:
-    """PromQL for a version's requests, failures and p95 latency over the last ``seconds``."""
-    sel = matcher_list({"model": model, "version": str(version)})
-    window = f"{max(1, math.ceil(seconds))}s"
-    return {
-        "answered": f"sum(increase({m.PREDICTIONS_TOTAL}{{{sel}}}[{window}]))",
-        "failed": f"sum(increase({m.ERRORS_TOTAL}{{{sel}}}[{window}]))",
-        "p95": (f"histogram_quantile(0.95, sum by (le) "
-                f"(increase({m.LATENCY_SECONDS}_bucket{{{sel}}}[{window}])))"),
-    }
-
-
 def _value(series: Sequence[InstantSeries]) -> float | None:
     if not series or not math.isfinite(series[0].value):
         return None
@@ -123,13 +109,14 @@ def read_serving(
     source: MetricsSource, *, baking: Baking, now: datetime
 ) -> ServingFigures | None:
     """The new version's serving since its promotion (``None``: Prometheus did not answer)."""
-    queries = serving_queries(model=baking.model, version=baking.new_version,
-                              seconds=(now - baking.promoted_at).total_seconds())
+    seconds = max(1, math.ceil((now - baking.promoted_at).total_seconds()))
     try:
-        answered = _value(source.instant(queries["answered"])) or 0.0
-        failed = _value(source.instant(queries["failed"])) or 0.0
-        p95 = _value(source.instant(queries["p95"]))
-    except MetricsSourceError as exc:
+        queries = version_record_queries(model=baking.model, version=str(baking.new_version),
+                                         window=f"{seconds}s", at=now)
+        answered = _value(source.instant(queries["predictions"])) or 0.0
+        failed = _value(source.instant(queries["errors"])) or 0.0
+        p95 = _value(source.instant(queries["latency_p95"]))
+    except (MetricsSourceError, ValueError) as exc:
         logger.warning("%s v%d: no serving figures this time: %s",
                        baking.model, baking.new_version, exc)
         return None
