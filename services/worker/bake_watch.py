@@ -26,8 +26,8 @@ from db.repositories.quality import labelled_counts
 from db.repositories.registry import RegistryError
 from db.session import session_scope
 from services.access.principal import SYSTEM
-from services.prometheus.promql import version_record_queries
 from services.prometheus.results import InstantSeries
+from services.prometheus.since import version_since_queries
 from services.prometheus.source import MetricsSource, MetricsSourceError
 from services.promotion.actions import ProductionChangedError, rollback
 from services.settings import Settings
@@ -109,10 +109,9 @@ def read_serving(
     source: MetricsSource, *, baking: Baking, now: datetime
 ) -> ServingFigures | None:
     """The new version's serving since its promotion (``None``: Prometheus did not answer)."""
-    seconds = max(1, math.ceil((now - baking.promoted_at).total_seconds()))
     try:
-        queries = version_record_queries(model=baking.model, version=str(baking.new_version),
-                                         window=f"{seconds}s", at=now)
+        queries = version_since_queries(model=baking.model, version=str(baking.new_version),
+                                        since=baking.promoted_at, at=max(now, baking.promoted_at))
         answered = _value(source.instant(queries["predictions"])) or 0.0
         failed = _value(source.instant(queries["errors"])) or 0.0
         p95 = _value(source.instant(queries["latency_p95"]))
