@@ -93,7 +93,7 @@ class _Move:
 
 def _changed(model: str, expected: int | None, now: ledger_repo.Production
              ) -> ProductionChangedError:
-    was = "nothing" if expected is None else f"v{expected}"
+    was = "empty" if expected is None else f"v{expected}"
     if now.version is None:
         return ProductionChangedError(
             f"production of {model} is no longer {was}: nothing serves it now; look again")
