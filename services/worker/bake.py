@@ -144,7 +144,8 @@ def _all_well(serving: ServingFigures | None, accuracy: AccuracyFigures,
     if serving is None:
         parts = ["serving figures unavailable"]
     elif serving.requests < MIN_REQUESTS:
-        parts = [f"{serving.requests:.0f} requests so far, too few to judge serving"]
+        count = f"{serving.requests:.0f}"
+        parts = [f"{count} request{'' if count == '1' else 's'} so far, too few to judge serving"]
     else:
         parts = ["error rate and p95 latency within the SLO"]
     short = min(accuracy.new_labelled, accuracy.old_labelled)
