@@ -2,8 +2,8 @@
 
 Steps: check the ports, migrate the store, seed the demo (idempotent), backfill Prometheus with
 the demo's history when its data folder is still empty, then start Prometheus, the inference
-service, the simulator and the dashboard on loopback, print the dashboard URL and supervise
-them until Ctrl-C or SIGTERM, when they are stopped front ends first and Prometheus last.
+service, the simulator, the worker and the dashboard on loopback, print the dashboard URL and
+supervise them until Ctrl-C or SIGTERM, when they are stopped front ends first and Prometheus last.
 State lives under the settings' ``var_dir``; process output goes to ``<var_dir>/logs``.
 """
 
@@ -40,6 +40,7 @@ from devstack.specs import (
     serving_spec,
     simulator_spec,
     start_prometheus,
+    worker_spec,
 )
 from services.files import secure_tree
 from services.redact import redact_urls
@@ -182,7 +183,8 @@ def _run_services(
                 dashboard = supervisor.start(dashboard_spec(settings))
                 supervisor.wait_ready([prom, serving])
                 simulator = supervisor.start(simulator_spec())
-                supervisor.wait_ready([dashboard, simulator])
+                worker = supervisor.start(worker_spec())
+                supervisor.wait_ready([dashboard, simulator, worker])
             say(f"start-up took {timer.summary()}")
             say(f"logs: {paths.logs}/<process>.log")
             say(f"Prometheus: http://{LOOPBACK}:{settings.prometheus_port}")
@@ -258,7 +260,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devstack",
         description="Run the local opsdash stack (Prometheus, inference service, simulator, "
-        "dashboard) on loopback. Settings come from OPSDASH_* variables.",
+        "worker, dashboard) on loopback. Settings come from OPSDASH_* variables.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(

@@ -26,6 +26,7 @@ __all__ = [
     "serving_spec",
     "simulator_spec",
     "start_prometheus",
+    "worker_spec",
 ]
 
 #: Every process of the local stack listens here only.
@@ -115,6 +116,18 @@ def simulator_spec() -> ServiceSpec:
     return ServiceSpec(
         name="simulator",
         argv=(sys.executable, "-m", "devstack.simulator"),
+        ready_url=None,
+        settle_s=2.0,
+        stop_tier=0,
+    )
+
+
+def worker_spec() -> ServiceSpec:
+    """The worker's periodic tasks (the bake watch); stopped with the clients, and like the
+    simulator it has no health URL: staying up counts as ready."""
+    return ServiceSpec(
+        name="worker",
+        argv=(sys.executable, "-m", "services.worker"),
         ready_url=None,
         settle_s=2.0,
         stop_tier=0,

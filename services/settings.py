@@ -1,3 +1,4 @@
+# whole: every OPSDASH_* setting is one field of one class, with its default and range
 """One settings object, read from ``OPSDASH_*`` environment variables.
 
 Every setting has a documented default (and range, where one applies) here and in the
@@ -252,6 +253,16 @@ class Settings(BaseSettings):
     demo_days: Count = 14
     #: Requests per second the simulator sends to the inference service (per model).
     simulator_rps: Positive = 0.2
+
+    # --- worker: bake watch ---------------------------------------------------------------
+    #: Minutes after a promotion during which the worker watches the new version.
+    bake_minutes: Positive = 60.0
+    #: Seconds between two looks of the bake watch.
+    bake_check_seconds: Positive = 30.0
+    #: Labelled predictions of the new version before its accuracy is judged.
+    bake_min_labels: Count = 100
+    #: Roll back when the new version's accuracy falls more than this below the old one's.
+    bake_accuracy_drop: Share = 0.05
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """The fields ``repr()`` shows: secrets left out, URLs without their user info."""

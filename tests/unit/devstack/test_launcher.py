@@ -29,6 +29,7 @@ from devstack.specs import (
     scrape_target,
     serving_spec,
     simulator_spec,
+    worker_spec,
 )
 from services.settings import PROJECT_ROOT, Settings, SettingsError
 
@@ -102,10 +103,12 @@ def test_every_process_listens_on_loopback_only() -> None:
 
 def test_python_processes_run_with_this_interpreter() -> None:
     settings = Settings()
-    for spec in (serving_spec(settings), simulator_spec(), dashboard_spec(settings)):
+    for spec in (serving_spec(settings), simulator_spec(), worker_spec(),
+                 dashboard_spec(settings)):
         assert spec.argv[0] == sys.executable
     assert serving_spec(settings).argv[1:] == ("-m", "services.serving")
     assert simulator_spec().argv[1:] == ("-m", "devstack.simulator")
+    assert worker_spec().argv[1:] == ("-m", "services.worker")
 
 
 def test_scrape_target_reaches_a_wildcard_bind_over_loopback() -> None:
@@ -154,12 +157,13 @@ def test_front_ends_stop_first_then_serving_then_prometheus() -> None:
         "serving": serving_spec(settings),
         "dashboard": dashboard_spec(settings),
         "simulator": simulator_spec(),
+        "worker": worker_spec(),
     }
     started = [_running(name, spec.stop_tier, i) for i, (name, spec) in enumerate(tiers.items())]
 
     order = [[s.spec.name for s in tier] for tier in shutdown_order(started)]
 
-    assert order == [["simulator", "dashboard"], ["serving"], ["prometheus"]]
+    assert order == [["worker", "simulator", "dashboard"], ["serving"], ["prometheus"]]
 
 
 def test_within_a_tier_the_last_started_stops_first() -> None:
