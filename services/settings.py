@@ -197,6 +197,9 @@ class Settings(BaseSettings):
     #: Optional TOML file of the promotion policy: a ``[default]`` table and one per model
     #: (``[models.churn]``); see ``services/promotion/policy.py``. Empty: built-in defaults.
     promotion_policy_file: str = ""
+    #: Retraining: a window is refused when a class of the model has fewer labelled
+    #: predictions in it than this (too few to train on and to hold some out).
+    retrain_min_per_class: Count = 50
 
     # --- sign-in --------------------------------------------------------------------------
     #: Key that signs sign-in cookies: a long random value (at least 32 characters). No
