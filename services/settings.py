@@ -197,8 +197,7 @@ class Settings(BaseSettings):
     #: Optional TOML file of the promotion policy: a ``[default]`` table and one per model
     #: (``[models.churn]``); see ``services/promotion/policy.py``. Empty: built-in defaults.
     promotion_policy_file: str = ""
-    #: Retraining: a window is refused when a class of the model has fewer labelled
-    #: predictions in it than this (too few to train on and to hold some out).
+    #: Retraining: a window with fewer labelled rows of a class than this is refused.
     retrain_min_per_class: Count = 50
 
     # --- sign-in --------------------------------------------------------------------------

@@ -63,7 +63,10 @@ class CrossValidation:
     f1_macro: tuple[float, ...]
 
     def summary(self) -> dict[str, Any]:
-        """Mean and spread across folds (JSON-ready)."""
+        """Mean and spread across folds (JSON-ready; ``None`` when no fold finished)."""
+        if not self.accuracy:
+            return {"cv_folds": 0, "cv_accuracy": None, "cv_accuracy_std": None,
+                    "cv_f1_macro": None}
         acc = np.asarray(self.accuracy)
         f1 = np.asarray(self.f1_macro)
         return {"cv_folds": int(acc.size), "cv_accuracy": round(float(acc.mean()), 6),

@@ -214,19 +214,30 @@ def train(
             raise TrainingCancelled
         report("evaluating", EVALUATING_FROM, f"scoring the {len(holdout):,} held-out rows")
         accuracy, f1 = scores(holdout.labels, model.predict(holdout.features), classes)
+    outcome = _outcome(
+        model=model, parts=(train_part, holdout), result=result, scored=(accuracy, f1),
+        preset=preset, seed=seed, holdout_fraction=holdout_fraction, folds=folds,
+        budget=time_budget_s, began=began)
+    report("evaluating", 100.0, f"holdout accuracy {accuracy:.1%}, macro F1 {f1:.3f}")
+    return outcome
+
+
+def _outcome(*, model: Any, parts: tuple[TrainingRows, TrainingRows], result: SearchResult,
+             scored: tuple[float, float], preset: str, seed: int, holdout_fraction: float,
+             folds: int, budget: float | None, began: float) -> TrainingOutcome:
+    """The outcome of a finished run: metrics, parameters, fingerprint, reference."""
+    train_part, holdout = parts
     prefix, estimator = final_step(model)
     params = {prefix + k: v for k, v in fp.json_params(estimator.get_params(deep=False)).items()}
-    metrics = {"accuracy": round(accuracy, 6), "f1_macro": round(f1, 6),
+    metrics = {"accuracy": round(scored[0], 6), "f1_macro": round(scored[1], 6),
                "holdout_rows": len(holdout), **result.best.summary()}
-    outcome = TrainingOutcome(
+    return TrainingOutcome(
         pipeline=model, holdout_metrics=metrics, params=params,
-        search=_search_summary(result, time_budget_s) if preset == "search" else None,
+        search=_search_summary(result, budget) if preset == "search" else None,
         fingerprint=fp.build(train=train_part, holdout=holdout, preset=preset, params=params,
                              seed=seed, holdout_fraction=holdout_fraction, folds=folds),
         training_ids=tuple(sorted(train_part.ids)), holdout_ids=tuple(sorted(holdout.ids)),
         reference_sample=_reference(train_part, seed), seconds=time.monotonic() - began)
-    report("evaluating", 100.0, f"holdout accuracy {accuracy:.1%}, macro F1 {f1:.3f}")
-    return outcome
 
 
 def reproduce(*, rows: TrainingRows, base_pipeline: Any,
