@@ -121,3 +121,17 @@ def test_refusals_say_what_is_wrong() -> None:
                                                             "maybe", rows.labels)})
     with pytest.raises(TrainingDataError, match="'maybe'"):
         _train(odd)
+
+
+def test_training_holds_blas_and_openmp_to_one_thread() -> None:
+    from threadpoolctl import threadpool_info
+
+    during: list[int] = []
+
+    def progress(stage: str, percent: float, message: str) -> None:
+        if stage == "evaluating" and percent < 100.0:  # while fitting and scoring
+            during.extend(pool["num_threads"] for pool in threadpool_info())
+
+    _train(churn_rows(400, seed=8), progress=progress)
+    assert during
+    assert set(during) == {1}
