@@ -3,14 +3,19 @@ reference sample and the fingerprint (no store: rows drawn with the demo's gener
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.retrain.data import TrainingDataError
 from services.retrain.training import TrainingCancelled, split_holdout, train
 from tests.retrain_rows import CLASSES, SCHEMA, base_pipeline, churn_rows
+
+_ROWS = churn_rows(400, seed=99)
 
 
 def _train(rows: Any, **kwargs: Any) -> Any:
@@ -135,3 +140,16 @@ def test_training_holds_blas_and_openmp_to_one_thread() -> None:
     _train(churn_rows(400, seed=8), progress=progress)
     assert during
     assert set(during) == {1}
+
+
+@given(n=st.integers(min_value=2, max_value=400),
+       fraction=st.floats(min_value=0.01, max_value=0.99))
+@settings(max_examples=60, deadline=None)
+def test_the_holdout_is_always_the_newest_rows_and_never_empty(n: int, fraction: float) -> None:
+    rows = _ROWS.take(0, n)
+    train_part, holdout = split_holdout(rows, fraction)
+    assert len(train_part) + len(holdout) == n
+    assert len(holdout) == max(1, math.ceil(n * fraction))
+    assert train_part.ids + holdout.ids == rows.ids
+    if len(train_part):
+        assert max(train_part.ts) < min(holdout.ts)
