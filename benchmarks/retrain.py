@@ -41,22 +41,6 @@ SEARCH_BUDGET_S = 60.0
 TARGETS_S = {"same": 30.0, "search": 90.0}
 
 
-def _production(engine: Any) -> Any:
-    """The production version's loaded model and the model's row."""
-    from db.repositories import registry
-    from db.session import session_scope
-    from services.registry.loading import load_model
-
-    with session_scope(engine) as session:
-        model = registry.get_model(session=session, name=MODEL)
-        version = registry.production_version(session=session, model_id=model.id)
-        assert version is not None
-        return model.class_labels, model.feature_schema, load_model(
-            version=version.version, version_id=version.id,
-            artifact_path=version.artifact_path, artifact_sha256=version.artifact_sha256,
-            feature_schema=model.feature_schema)
-
-
 def _register(engine: Any, saved: Any, preset: str) -> int:
     from db.repositories import registry
     from db.session import session_scope
@@ -78,6 +62,7 @@ def retrain_once(var_dir: str, preset: str) -> dict[str, Any]:
     from services.access import SYSTEM
     from services.drift.episode import drifting_since
     from services.registry.shadow import shadow_score
+    from services.retrain.base import production_base
     from services.retrain.data import check_window, class_counts, default_window, load_rows
     from services.retrain.register import save_candidate
     from services.retrain.training import train
@@ -99,14 +84,14 @@ def retrain_once(var_dir: str, preset: str) -> dict[str, Any]:
                            drift_share=settings.drift_share)
     window = default_window(engine, MODEL, now, since)
     counts = class_counts(engine, MODEL, window.start, window.end)
-    classes, schema, production = _production(engine)
-    check_window(counts, classes, settings.retrain_min_per_class)
+    base = production_base(engine, MODEL)
+    check_window(counts, base.classes, settings.retrain_min_per_class)
     lap("window")
     rows = load_rows(engine, MODEL, window.start, window.end)
     lap("load")
     stages: list[str] = []
-    outcome = train(rows=rows, schema=schema, classes=classes,
-                    base_pipeline=production.pipeline, preset=preset, seed=SEED,
+    outcome = train(rows=rows, schema=base.schema, classes=base.classes,
+                    base_pipeline=base.production.pipeline, preset=preset, seed=SEED,
                     time_budget_s=SEARCH_BUDGET_S,
                     progress=lambda stage, percent, message: stages.append(stage))
     lap("train")
@@ -144,6 +129,7 @@ def window_accuracies(var_dir: str) -> dict[str, Any]:
     from db.session import make_engine, session_scope
     from services.drift.episode import drifting_since
     from services.registry.artifacts import load_artifact
+    from services.retrain.base import production_base
     from services.retrain.data import load_rows
     from services.retrain.search import scores
     from services.settings import Settings
@@ -151,7 +137,8 @@ def window_accuracies(var_dir: str) -> dict[str, Any]:
     settings = Settings(var_dir=var_dir)
     engine = make_engine(settings.resolved_database_url)
     now = datetime.now(UTC)
-    classes, _, production = _production(engine)
+    base = production_base(engine, MODEL)
+    classes, production = base.classes, base.production
     every = load_rows(engine, MODEL, now - timedelta(days=400), now)
     test = every.take(len(every) - len(every) // 5, len(every))
     cut = test.ts[0]
