@@ -198,6 +198,8 @@ class Settings(BaseSettings):
     #: Optional TOML file of the promotion policy: a ``[default]`` table and one per model
     #: (``[models.churn]``); see ``services/promotion/policy.py``. Empty: built-in defaults.
     promotion_policy_file: str = ""
+    #: Retraining: a window with fewer labelled rows of a class than this is refused.
+    retrain_min_per_class: Count = 50
 
     # --- sign-in --------------------------------------------------------------------------
     #: Key that signs sign-in cookies: a long random value (at least 32 characters). No
