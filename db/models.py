@@ -24,7 +24,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from db.base import Base, UTCDateTime, utcnow
+from db.base import Base, UTCDateTime, in_check, utcnow
+
+# Tables of jobs and alerts live in db.lifecycle_models; importing them here registers them
+# with every import of this module and keeps ``from db.models import RetrainJob`` working.
+from db.lifecycle_models import (
+    JOB_STATUSES,
+    AlertEvent,
+    AlertRule,
+    RetrainJob,
+    VersionTrainingRow,
+)
 
 __all__ = [
     "JOB_STATUSES",
@@ -45,18 +55,16 @@ __all__ = [
     "RevokedSession",
     "ShadowPrediction",
     "User",
+    "VersionTrainingRow",
 ]
 
 TASKS = ("binary", "multiclass")
 VERSION_STATUSES = ("candidate", "production", "archived", "failed")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ROLES = ("admin", "operator", "analyst", "labeler")
 FEEDBACK_SOURCES = ("ui", "csv", "api", "simulator")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    quoted = ", ".join(f"'{v}'" for v in values)
-    return f"{column} IN ({quoted})"
+_in = in_check
 
 
 class Model(Base):
@@ -104,6 +112,10 @@ class ModelVersion(Base):
     created_by: Mapped[str] = mapped_column(String(100), default="system")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     notes: Mapped[str] = mapped_column(Text, default="")
+    #: Migration 0013: how a retrained version was made (``services.retrain.fingerprint``)
+    #: and the job that made it; ``None`` for versions registered by hand.
+    training_fingerprint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("retrain_jobs.id", use_alter=True))
 
     model: Mapped[Model] = relationship(back_populates="versions")
 
@@ -216,57 +228,6 @@ class Feedback(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: Incremented on every change; a writer that read an older revision has a conflict.
     revision: Mapped[int] = mapped_column(Integer, default=1)
-
-
-class RetrainJob(Base):
-    """A queued or finished retraining run, executed by the worker."""
-
-    __tablename__ = "retrain_jobs"
-    __table_args__ = (CheckConstraint(_in("status", JOB_STATUSES), name="status"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    requested_by: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    result_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
-    error: Mapped[str] = mapped_column(Text, default="")
-    log: Mapped[str] = mapped_column(Text, default="")
-
-
-class AlertRule(Base):
-    """A condition on a metric that raises an alert event."""
-
-    __tablename__ = "alert_rules"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    metric: Mapped[str] = mapped_column(String(100))
-    comparator: Mapped[str] = mapped_column(String(4))
-    threshold: Mapped[float] = mapped_column(Float)
-    window_seconds: Mapped[int] = mapped_column(Integer, default=3600)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_by: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class AlertEvent(Base):
-    """One firing of an alert rule."""
-
-    __tablename__ = "alert_events"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(20), default="firing")
-    value: Mapped[float | None] = mapped_column(Float)
-    message: Mapped[str] = mapped_column(Text, default="")
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class User(Base):

@@ -155,3 +155,30 @@ def test_the_drift_page_reads_logged_inputs_day_by_day(engine: Engine) -> None:
     assert frame.columns["plan"].tolist() == ["basic"] * 2
     assert frame.predicted.tolist() == ["stays"] * 2
     assert len(ids) == 4
+
+
+def test_migration_0013_goes_down_and_up_keeping_versions_and_jobs(engine: Engine) -> None:
+    from alembic import command
+
+    from db.schema import alembic_config
+
+    model_id, version_id = make_model(engine)
+    with engine.begin() as conn:
+        job_id = conn.execute(text(
+            "INSERT INTO retrain_jobs (model_id, status, params, requested_by, created_at, "
+            "error, log) VALUES (:m, 'succeeded', '{}', 'ann', now(), '', '') RETURNING id"),
+            {"m": model_id}).scalar_one()
+        conn.execute(text("UPDATE model_versions SET job_id = :j"), {"j": job_id})
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id, job_id FROM model_versions")).one() == (
+            version_id, None)
+        assert conn.execute(text("SELECT id, status FROM retrain_jobs")).one() == (
+            job_id, "succeeded")
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -90,8 +90,8 @@ def _prediction_indexes(engine: Engine) -> set[str]:
 
 def test_0009_bands_existing_predictions_and_downgrades(tmp_path: Path) -> None:
     engine = _store_at(tmp_path, "0008")
-    # Not in production: today's ledger row has columns a store at 0008 lacks.
-    model_id, version_id = make_model(engine, production=False)
+    _insert_model(engine)
+    model_id, version_id = 1, 1
     at = datetime(2026, 11, 5, 12, tzinfo=UTC)
     with engine.begin() as conn:
         for pid, score in (("p1", 0.5), ("p2", 0.987), ("p3", 1.0)):
@@ -118,9 +118,23 @@ def test_0009_bands_existing_predictions_and_downgrades(tmp_path: Path) -> None:
                        "scores", "top_score", "latency_ms"]
 
 
+def _insert_model(engine: Engine) -> None:
+    """Model 1 with version 1, in SQL (the models' classes have columns older stores lack)."""
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO models (id, name, task, description, class_labels, feature_schema, "
+            "created_at) VALUES (1, 'churn', 'binary', '', '[\"stays\", \"churns\"]', '[]', "
+            "'2026-11-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO model_versions (id, model_id, version, status, artifact_path, "
+            "artifact_sha256, holdout_metrics, reference_sample, created_by, created_at, notes) "
+            "VALUES (1, 1, 1, 'production', 'a', 'b', '{}', '[]', 'system', "
+            "'2026-11-01 00:00:00', '')"))
+
+
 def test_0012_keeps_the_ledger_and_adds_evidence_verdict_and_trigger(tmp_path: Path) -> None:
     engine = _store_at(tmp_path, "0011")
-    make_model(engine, production=False)
+    _insert_model(engine)
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO production_pointers (model_id, version_id, updated_at, updated_by) "
@@ -148,3 +162,66 @@ def test_0012_keeps_the_ledger_and_adds_evidence_verdict_and_trigger(tmp_path: P
     assert indexes == {"ix_promotions_model_id", "ix_promotions_created_at"}
     with pytest.raises(IntegrityError), engine.begin() as conn:  # the kind check stays
         conn.execute(text("UPDATE promotions SET kind = 'sideways'"))
+
+
+def _columns(engine: Engine, table: str) -> list[str]:
+    with engine.connect() as conn:
+        return [r[1] for r in conn.execute(text(f"PRAGMA table_info({table})"))]
+
+
+def test_0013_keeps_jobs_and_versions_fails_stale_active_jobs_and_downgrades(
+        tmp_path: Path) -> None:
+    engine = _store_at(tmp_path, "0012")
+    _insert_model(engine)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO predictions (id, model_id, version_id, ts, features, predicted_class, "
+            "scores, top_score, latency_ms) VALUES ('p1', 1, 1, '2026-11-02 03:04:05', '{}', "
+            "'churns', '{}', 0.61, 4.0)"))
+        for job_id, status in ((1, "succeeded"), (2, "queued"), (3, "queued")):
+            conn.execute(text(
+                "INSERT INTO retrain_jobs (id, model_id, status, params, requested_by, "
+                "created_at, error, log) VALUES (:id, 1, :status, '{}', 'ann', "
+                "'2026-11-01 00:00:00', '', 'line')"), {"id": job_id, "status": status})
+    upgrade(engine)
+    with engine.connect() as conn:
+        jobs = conn.execute(text(
+            "SELECT id, status, stage, percent, preset, backend, cancel_requested, log, error "
+            "FROM retrain_jobs ORDER BY id")).all()
+        version = conn.execute(text(
+            "SELECT artifact_path, job_id, training_fingerprint FROM model_versions")).one()
+    assert [tuple(j[:8]) for j in jobs] == [
+        (job_id, status, "queued", 0.0, "same", "local", 0, "line")
+        for job_id, status in ((1, "succeeded"), (2, "failed"), (3, "failed"))]
+    assert jobs[0].error == ""
+    assert "never started" in jobs[1].error
+    assert tuple(version) == ("a", None, None)
+    with engine.begin() as conn:  # one queued-or-running job per model, whoever inserts it
+        conn.execute(text(
+            "INSERT INTO retrain_jobs (model_id, status, params, requested_by, created_at, "
+            "error, log) VALUES (1, 'queued', '{}', 'bob', '2026-11-02 00:00:00', '', '')"))
+        conn.execute(text("UPDATE model_versions SET job_id = 1"))
+        conn.execute(text(
+            "INSERT INTO version_training_rows (version_id, prediction_id, revision) "
+            "VALUES (1, 'p1', 1)"))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO retrain_jobs (model_id, status, params, requested_by, created_at, "
+            "error, log) VALUES (1, 'running', '{}', 'cy', '2026-11-02 00:00:00', '', '')"))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("UPDATE model_versions SET job_id = 99"))
+    _migrate(engine, "0012", down=True)
+    assert _columns(engine, "retrain_jobs") == [
+        "id", "model_id", "status", "params", "requested_by", "created_at", "started_at",
+        "finished_at", "heartbeat_at", "result_version_id", "error", "log"]
+    assert "job_id" not in _columns(engine, "model_versions")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM retrain_jobs")).scalar_one() == 4
+        assert conn.execute(text("SELECT count(*) FROM predictions")).scalar_one() == 1
+        assert conn.execute(text("SELECT artifact_path FROM model_versions")).scalar_one() == "a"
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        tables = set(conn.execute(text(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")).scalars())
+    assert "version_training_rows" not in tables
+    upgrade(engine)  # and up again
+    assert "job_id" in _columns(engine, "model_versions")
