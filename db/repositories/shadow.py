@@ -137,6 +137,14 @@ def _window(column: Any, since: datetime | None,
             *([column < until] if until is not None else [])]
 
 
+def _not_trained_on(version_id: int | None) -> list[ColumnElement[bool]]:
+    """Conditions leaving out the labelled predictions ``version_id`` was trained on."""
+    if version_id is None:
+        return []
+    return [~exists().where(VersionTrainingRow.version_id == version_id,
+                            VersionTrainingRow.prediction_id == Feedback.prediction_id)]
+
+
 def answer_counts(
     *,
     session: Session,
@@ -164,9 +172,7 @@ def answer_counts(
         until: only predictions made before this time.
         exclude_trained_on: a version's row id whose training rows are not counted.
     """
-    trained: list[ColumnElement[bool]] = [] if exclude_trained_on is None else [
-        ~exists().where(VersionTrainingRow.version_id == exclude_trained_on,
-                        VersionTrainingRow.prediction_id == Feedback.prediction_id)]
+    trained = _not_trained_on(exclude_trained_on)
     sa = aliased(ShadowPrediction)
     sb = aliased(ShadowPrediction)
     answer_a: ColumnElement[str] = case(

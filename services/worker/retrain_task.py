@@ -15,6 +15,7 @@ and its job failed, so a restart never waits a lease for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -98,7 +99,7 @@ class RetrainTask:
                               lease_seconds=self.lease_seconds)
         if job is None:
             return
-        process = subprocess.Popen(list(self._command(job.id, self.worker_id)),  # noqa: S603
+        process = subprocess.Popen(list(self._command(job.id, self.worker_id)),
                                    cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL)
         self._child = _Child(job_id=job.id, process=process)
         logger.info("job %d claimed: retraining %s (%s preset) in process %d", job.id,
@@ -106,12 +107,10 @@ class RetrainTask:
         self._say(job.id, f"training in process {process.pid} of worker {self.worker_id}")
 
     def _say(self, job_id: int, line: str) -> None:
-        try:
+        with contextlib.suppress(jobs.LeaseLostError):
             jobs.report(engine=self.engine, job_id=job_id, worker_id=self.worker_id,
                         stage="loading data", percent=0.0, message="starting",
                         log=line, lease_seconds=self.lease_seconds)
-        except jobs.LeaseLostError:
-            pass
 
     def _watch(self, child: _Child) -> bool:
         """Whether the child is done with (its exit handled); else keep watching."""
@@ -157,9 +156,7 @@ class RetrainTask:
         except subprocess.TimeoutExpired:
             child.process.kill()
             child.process.wait()
-        try:
+        with contextlib.suppress(jobs.LeaseLostError):
             jobs.finish(engine=self.engine, job_id=child.job_id, worker_id=self.worker_id,
                         status="failed", error="the worker was stopped while the job ran; "
                         "nothing was registered unless the job names a version")
-        except jobs.LeaseLostError:
-            pass

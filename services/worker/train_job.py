@@ -60,9 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"train_job: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level="INFO",
-                        format="%(asctime)s %(levelname)s %(name)s[job %(job)s]: %(message)s",
-                        defaults={"job": job_id})
+    logging.basicConfig(level="INFO", format=f"%(asctime)s %(levelname)s %(name)s[job {job_id}]"
+                        ": %(message)s")
     from db.session import make_engine
 
     parent = os.getppid()

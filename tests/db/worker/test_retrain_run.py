@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-import pytest
 from sqlalchemy import Engine, func, select
 
 from db.base import utcnow
@@ -86,9 +85,11 @@ def test_a_job_registers_a_candidate_trained_on_its_window_and_shadow_scores_tra
         audits = session.scalars(select(AuditLog).where(AuditLog.action == "register_version",
                                                         AuditLog.object_id == "churn:v2")).all()
     path, sha, fingerprint, job_id, created_by, notes, metrics, reference = facts
-    assert Path(path).parent == artifacts and sha256_of(Path(path)) == sha
+    assert Path(path).parent == artifacts
+    assert sha256_of(Path(path)) == sha
     assert (job_id, created_by) == (job.id, "olive")
-    assert notes.startswith(f"retrained by job {job.id}: same preset") and "after the drift" in notes
+    assert notes.startswith(f"retrained by job {job.id}: same preset")
+    assert "after the drift" in notes
     # Trained on the older 80 % of the window's labelled rows, never the newest 20 %.
     rows = load_rows(engine, "churn", job.window_start, job.window_end)
     train_part, holdout = split_holdout(rows, HOLDOUT_FRACTION)
@@ -97,8 +98,10 @@ def test_a_job_registers_a_candidate_trained_on_its_window_and_shadow_scores_tra
     assert fingerprint["holdout_rows"] == metrics["holdout_rows"] == len(holdout) == 60
     assert reference == 240
     # Every prediction of the last 7 days was answered by the candidate (labelled or not).
-    assert shadow >= set(ids) and len(shadow) == 320
-    assert [a.actor for a in audits] == ["olive"] and audits[0].details["job"] == job.id
+    assert shadow >= set(ids)
+    assert len(shadow) == 320
+    assert [a.actor for a in audits] == ["olive"]
+    assert audits[0].details["job"] == job.id
     # The candidate learned the new rule: better than version 1 on the held-out rows.
     model = load_artifact(Path(path), sha)
     truth = np.asarray([drifted_label(s) for s in holdout.features["spend"]])
@@ -134,10 +137,13 @@ def test_a_job_that_raises_is_failed_with_its_error_and_registers_nothing(
         Path(v1.artifact_path).write_bytes(b"not the pickle the registry vouches for")
     artifacts = tmp_path / "artifacts"
     result = _run(engine, job, artifacts)
-    assert result.status == "failed" and result.version is None
+    assert result.status == "failed"
+    assert result.version is None
     failed = jobs.get_job(engine=engine, job_id=job.id)
-    assert failed.status == "failed" and failed.result_version is None
-    assert "churn v1 cannot be retrained here" in failed.error and "\n" not in failed.error
+    assert failed.status == "failed"
+    assert failed.result_version is None
+    assert "churn v1 cannot be retrained here" in failed.error
+    assert "\n" not in failed.error
     assert _versions(engine) == [(1, V1_STATUS)]
     assert _production(engine) == 1
     assert _leftovers(artifacts) == []
