@@ -48,7 +48,7 @@ class Reporter:
         self._alive = alive
         self._min_interval_s = min_interval_s
         self._lock = threading.Lock()
-        self._stage, self._percent, self._message = "loading data", 0.0, ""
+        self._stage, self._percent, self._message = "queued", 0.0, ""
         self._written_at = float("-inf")
         self.cancelled = False
         self.lost = False
