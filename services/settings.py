@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     promotion_policy_file: str = ""
     #: Retraining: a window with fewer labelled rows of a class than this is refused.
     retrain_min_per_class: Count = 50
+    #: Retraining: seconds a worker holds a job without a heartbeat (it beats every third of
+    #: this); a job whose worker stopped answering this long is failed by the next worker.
+    retrain_lease_seconds: Positive = 15.0
 
     # --- sign-in --------------------------------------------------------------------------
     #: Key that signs sign-in cookies: a long random value (at least 32 characters). No
