@@ -17,8 +17,8 @@ from db.models import RetrainJob, VersionTrainingRow
 
 __all__ = [
     "cancel_requested",
-    "hold_lease",
     "insert_training_rows",
+    "renew_to_register",
     "set_result_version",
     "training_row_count",
 ]
@@ -27,8 +27,8 @@ __all__ = [
 _CHUNK = 5_000
 
 
-def hold_lease(*, session: Session, job_id: int, worker_id: str, now: datetime,
-               lease_seconds: float, stage: str) -> bool:
+def renew_to_register(*, session: Session, job_id: int, worker_id: str, now: datetime,
+                      lease_seconds: float, stage: str) -> bool:
     """Renew the lease of a running job this worker holds, and say whether it held it.
 
     One conditional ``UPDATE`` (the job is running, held by ``worker_id`` and its lease

@@ -4,7 +4,7 @@
 window's labelled predictions, trains a candidate from the production pipeline
 (:func:`services.retrain.training.train`), saves its artifact, and **registers** it in one
 transaction that first renews the job's lease (:func:`db.repositories.retrain_results.
-hold_lease`): a run whose lease was lost (its worker died and another failed the job)
+renew_to_register`): a run whose lease was lost (its worker died and another failed the job)
 registers nothing and removes its artifact. Then it shadow-scores the model's logged
 traffic of the last :data:`SHADOW_DAYS` days with the new version, so the promotion
 evidence exists at once, and finishes the job.
@@ -83,14 +83,15 @@ def run_job(*, engine: Engine, job: jobs.Job, reporter: Reporter, artifacts_dir:
     error, ``cancelled``), or, when the job is no longer this worker's, leave it alone.
     """
     saved: CandidateFiles | None = None
-    version: int | None = None
+    registered: tuple[int, int] | None = None  # the version's row id and number
     try:
         outcome, rows = _train(engine, job, reporter, search_budget_s)
         reporter.progress("registering", 86.0, "saving the artifact")
         saved = save_candidate(outcome=outcome, model=job.model, artifacts_dir=artifacts_dir,
                                start=job.window_start, end=job.window_end, job=job.id)
-        version_id, version = _register(engine, job, reporter, saved, outcome, rows)
+        registered = _register(engine, job, reporter, saved, outcome, rows)
         saved = None  # the file is the registered version's now
+        version_id, version = registered
         _shadow_score(engine, job, reporter, version)
         reporter.progress("done", 100.0, f"registered {job.model} v{version} as a candidate")
         jobs.finish(engine=engine, job_id=job.id, worker_id=reporter.worker_id,
@@ -98,29 +99,33 @@ def run_job(*, engine: Engine, job: jobs.Job, reporter: Reporter, artifacts_dir:
         return JobResult(status="succeeded", version=version)
     except jobs.LeaseLostError as exc:
         logger.warning("job %d: %s; nothing more is written for it", job.id, exc)
-        return JobResult(status="lost", version=version, error=_one_line(exc))
+        return JobResult(status="lost", version=registered and registered[1],
+                         error=_one_line(exc))
     except TrainingCancelled as exc:
         if reporter.lost:
             return JobResult(status="lost", version=None, error="the lease was lost")
-        return _end(engine, job, reporter, "cancelled", str(exc), version)
+        return _end(engine, job, reporter, "cancelled", str(exc), registered)
     except Exception as exc:
         # Broad on purpose: whatever the training or the store raised ends the job.
         logger.exception("job %d failed", job.id)
-        return _end(engine, job, reporter, "failed", _one_line(exc), version)
+        return _end(engine, job, reporter, "failed", _one_line(exc), registered)
     finally:
         if saved is not None:
             saved.artifact_path.unlink(missing_ok=True)
 
 
 def _end(engine: Engine, job: jobs.Job, reporter: Reporter,
-         status: Literal["failed", "cancelled"], error: str, version: int | None) -> JobResult:
-    """Finish the job as ``status`` (``lost`` when it is no longer ours)."""
+         status: Literal["failed", "cancelled"], error: str,
+         registered: tuple[int, int] | None) -> JobResult:
+    """Finish the job as ``status`` (``lost`` when it is no longer ours); a job that
+    registered its version before failing keeps naming it."""
+    version_id, version = registered or (None, None)
     if version is not None and status == "failed":
         error = (f"{job.model} v{version} was registered as a candidate, but its shadow "
                  f"scoring failed: {error}; run `shadow-score` for it")[:_ERROR_MAX]
     try:
         jobs.finish(engine=engine, job_id=job.id, worker_id=reporter.worker_id,
-                    status=status, error=error)
+                    status=status, error=error, result_version_id=version_id)
     except jobs.LeaseLostError as exc:
         return JobResult(status="lost", version=version, error=_one_line(exc))
     return JobResult(status=status, version=version, error=error)
@@ -177,9 +182,9 @@ def _register(engine: Engine, job: jobs.Job, reporter: Reporter, saved: Candidat
              f"{len(trained):,} training rows, holdout accuracy {metrics['accuracy']:.1%}"
              + (f"; {job.note}" if job.note else ""))
     with session_scope(engine, write=True) as session:
-        if not results.hold_lease(session=session, job_id=job.id, worker_id=reporter.worker_id,
-                                  now=utcnow(), lease_seconds=reporter.lease_seconds,
-                                  stage="registering"):
+        if not results.renew_to_register(
+                session=session, job_id=job.id, worker_id=reporter.worker_id, now=utcnow(),
+                lease_seconds=reporter.lease_seconds, stage="registering"):
             raise jobs.LeaseLostError(
                 f"job {job.id} is no longer this worker's; its candidate was not registered")
         if results.cancel_requested(session=session, job_id=job.id):

@@ -14,6 +14,7 @@ from db.base import utcnow
 from db.models import AuditLog, ModelVersion, ShadowPrediction, VersionTrainingRow
 from db.repositories import registry
 from db.repositories import retrain_results as results
+from db.repositories.predictions import insert_predictions
 from db.session import session_scope
 from services.promotion.evidence import gather_evidence
 from services.registry.artifacts import load_artifact, sha256_of
@@ -23,6 +24,7 @@ from services.retrain.progress import Reporter
 from services.retrain.runner import JobResult, run_job
 from services.retrain.training import HOLDOUT_FRACTION, split_holdout
 from tests.retrain_store import OPERATOR, drifted_label, retrain_store
+from tests.serving_models import logged_row
 
 LEASE_S = 30.0
 #: What the registry calls a version serving production (``set_production`` marks it).
@@ -160,6 +162,27 @@ def test_a_cancelled_job_stops_and_keeps_nothing(engine: Engine, tmp_path: Path)
     assert _leftovers(artifacts) == []
 
 
+def test_a_job_whose_shadow_scoring_fails_names_the_whole_candidate_it_registered(
+        engine: Engine, tmp_path: Path) -> None:
+    job, _ = _claimed(engine, tmp_path)
+    with session_scope(engine, write=True) as session:
+        model = registry.get_model(session=session, name="churn")
+        v1 = registry.version_row_id(session=session, model=model, version=1)
+        odd = {**logged_row(model.id, v1), "features": {"tenure": 3.0, "plan": "pro"}}
+        insert_predictions(session=session, rows=[odd])  # logged without "spend"
+    result = _run(engine, job, tmp_path / "artifacts")
+    assert (result.status, result.version) == ("failed", 2)
+    failed = jobs.get_job(engine=engine, job_id=job.id)
+    assert (failed.status, failed.result_version) == ("failed", 2)
+    assert failed.error.startswith("churn v2 was registered as a candidate, but its shadow "
+                                   "scoring failed: cannot shadow-score churn v2")
+    assert _versions(engine) == [(1, V1_STATUS), (2, "candidate")]
+    with session_scope(engine) as session:
+        v2 = registry.version_row_id(session=session, model=registry.get_model(
+            session=session, name="churn"), version=2)
+        assert results.training_row_count(session=session, version_id=v2) == 240
+
+
 class _SilentBeforeRegistering(Reporter):
     """A run that goes quiet before registering (its worker died, say), while another
     worker fails the job for the lease that ran out."""
@@ -206,14 +229,16 @@ def test_the_lease_check_refuses_a_job_another_worker_failed(engine: Engine,
     job, _ = _claimed(engine, tmp_path)
     now = utcnow()
     with session_scope(engine, write=True) as session:
-        assert not results.hold_lease(session=session, job_id=job.id, worker_id="someone-else",
-                                      now=now, lease_seconds=LEASE_S, stage="registering")
-        assert results.hold_lease(session=session, job_id=job.id, worker_id=WORKER, now=now,
-                                  lease_seconds=LEASE_S, stage="registering")
+        assert not results.renew_to_register(
+            session=session, job_id=job.id, worker_id="someone-else", now=now,
+            lease_seconds=LEASE_S, stage="registering")
+        assert results.renew_to_register(session=session, job_id=job.id, worker_id=WORKER,
+                                         now=now, lease_seconds=LEASE_S, stage="registering")
     with session_scope(engine, write=True) as session:
         late = now + timedelta(seconds=LEASE_S + 1)
-        assert not results.hold_lease(session=session, job_id=job.id, worker_id=WORKER,
-                                      now=late, lease_seconds=LEASE_S, stage="registering")
+        assert not results.renew_to_register(
+            session=session, job_id=job.id, worker_id=WORKER, now=late,
+            lease_seconds=LEASE_S, stage="registering")
 
 
 def test_the_search_preset_reports_its_folds(engine: Engine, tmp_path: Path) -> None:
