@@ -23,6 +23,7 @@ from devstack.demo.timeline import drift_schedule
 from services.access import Principal
 from services.access.roles import Role
 from services.promotion.evidence import gather_evidence
+from services.promotion.policy import judge, load_policy
 from services.registry.artifacts import load_artifact
 from services.retrain import jobs
 from services.retrain.data import load_rows
@@ -98,6 +99,8 @@ def test_the_worker_retrains_churn_into_a_candidate_better_than_v1_on_the_drifte
     assert evidence.excluded_training_rows > 0
     assert evidence.accuracy_difference.value is not None
     assert evidence.accuracy_difference.value > 0
+    # The operator's next step: the promotion policy lets this candidate through.
+    assert judge(evidence, load_policy(settings, "churn")).outcome == "pass"
 
 
 def test_a_worker_killed_mid_training_leaves_a_failed_job_and_no_version(
