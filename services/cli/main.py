@@ -23,6 +23,7 @@ from services.cli import (
     predictions,
     promotion,
     registry,
+    retrain,
     shadow,
     store,
     users,
@@ -33,7 +34,7 @@ from services.redact import redact_urls
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command groups, in the order ``--help`` lists them.
-_GROUPS = (store, registry, promotion, labels, metrics, users, predictions, shadow, drift)
+_GROUPS = (store, registry, promotion, retrain, labels, metrics, users, predictions, shadow, drift)
 
 COMMANDS: dict[str, Command] = {name: c for group in _GROUPS for name, c in group.COMMANDS.items()}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,17 @@ from sklearn.pipeline import Pipeline
 from sqlalchemy import Engine, select
 
 from db.base import utcnow
-from db.models import AuditLog, Feedback, Model, ModelVersion, Prediction, ShadowPrediction, User
+from db.models import (
+    AuditLog,
+    Feedback,
+    Model,
+    ModelVersion,
+    Prediction,
+    RetrainJob,
+    ShadowPrediction,
+    User,
+)
+from db.repositories import jobs as jobs_repo
 from db.repositories import registry
 from db.repositories import users as users_repo
 from db.repositories.predictions import insert_predictions
@@ -48,6 +59,7 @@ from services.promotion.policy import Policy
 from services.registry.artifacts import save_artifact
 from services.registry.registration import register_model, register_version
 from services.registry.shadow import shadow_score
+from services.retrain.jobs import cancel_job, start_retrain
 from services.settings import Settings
 from tests.factories import SCHEMA, make_model
 
@@ -177,6 +189,13 @@ GUARDED = [
                                  policy=Policy(), reason="matrix")),
     Guarded("rollback", Action.ROLLBACK, OPERATORS,
             lambda e, a: rollback(engine=e, actor=a, model="churn", reason="matrix")),
+    # Handed off (v1's artifact is not on this machine); no minimum of labelled rows.
+    Guarded("start_retrain", Action.RETRAIN, OPERATORS,
+            lambda e, a: start_retrain(engine=e, actor=a, model="churn",
+                                       start=utcnow() - timedelta(days=1), end=utcnow(),
+                                       preset="same", min_per_class=0, backend="webhook")),
+    Guarded("cancel_job", Action.RETRAIN, OPERATORS,
+            lambda e, a: cancel_job(engine=e, actor=a, job_id=_QUEUED_JOB)),
 ]
 
 #: Actions without a service function yet; each later gets rows in GUARDED.
@@ -205,6 +224,21 @@ def _seed(engine: Engine) -> None:
         }])
     _add_candidate(engine)
     _served_before(engine)
+    _queue_job(engine)
+
+
+#: The id of the retrain job the seeded store holds (queued, of the model ``tickets``).
+_QUEUED_JOB = 1
+
+
+def _queue_job(engine: Engine) -> None:
+    tickets, _ = make_model(engine, name="tickets")
+    with session_scope(engine, write=True) as session:
+        job = jobs_repo.insert_job(session=session, model_id=tickets, requested_by="boss",
+                                   preset="same", window_start=utcnow() - timedelta(days=1),
+                                   window_end=utcnow(), note="", backend="local", params={},
+                                   created_at=utcnow())
+    assert job.id == _QUEUED_JOB
 
 
 def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -225,6 +259,9 @@ def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ..
             select(ModelVersion.model_id, ModelVersion.version, ModelVersion.status)
             .order_by(ModelVersion.id))]
         users += [tuple(row) for row in session.execute(select(Model.name).order_by(Model.id))]
+        users += [tuple(row) for row in session.execute(
+            select(RetrainJob.id, RetrainJob.status, RetrainJob.cancel_requested)
+            .order_by(RetrainJob.id))]
         audit = [(a.id, a.actor, a.action, a.object_id)
                  for a in session.scalars(select(AuditLog).order_by(AuditLog.id))]
     return users, audit

@@ -23,13 +23,14 @@ BOB = Principal(username="bob", role=Role.ADMIN)
 PER_CLASS = 8
 
 
-def seed_models(engine: Engine, folder: Path, names: tuple[str, ...] = ("churn",)) -> None:
+def seed_models(engine: Engine, folder: Path, names: tuple[str, ...] = ("churn",), *,
+                start: datetime = T0) -> None:
     """Register each model with an intact artifact in production and ``PER_CLASS``
-    labelled predictions of each class in ``[T0, T1)``."""
+    labelled predictions of each class in ``[start, start + 2 hours)``."""
     for name in names:
         (folder / name).mkdir(mode=0o700, parents=True, exist_ok=True)
         model_id, version_id = register_model(engine, folder=folder / name, name=name)
-        rows = [(T0 + timedelta(minutes=5 * i), "stays", ("churns", "stays")[i % 2])
+        rows = [(start + timedelta(minutes=5 * i), "stays", ("churns", "stays")[i % 2])
                 for i in range(2 * PER_CLASS)]
         log_predictions(engine, model_id=model_id, version_id=version_id, rows=rows)
 

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import Engine
 
 from db.base import utcnow
-from db.repositories.jobs import LOG_MAX_CHARS, LOG_MAX_LINES
+from db.repositories.jobs import LOG_MAX_CHARS, LOG_MAX_LINES, hold_lease
 from db.repositories.registry import RegistryError
+from db.session import session_scope
 from services.access import CLI, PermissionDenied, Principal, Role
 from services.audit import query_audit
 from services.retrain.data import TrainingDataError
@@ -31,7 +32,7 @@ from services.retrain.jobs import (
     start_retrain,
 )
 from tests.db.retrain.jobs_store import ANN, BOB, PER_CLASS, T0, T1, candidate, seed_models
-from tests.factories import make_model
+from tests.factories import log_predictions, make_model
 
 LEASE = 15.0
 
@@ -245,3 +246,30 @@ def test_only_a_model_whose_artifact_we_hold_retrains_here(engine: Engine) -> No
     with pytest.raises(RegistryError, match="no model named 'nothing'"):
         _start(engine, model="nothing")
     assert list_jobs(engine=engine) == []
+
+
+def test_a_model_served_elsewhere_is_handed_off_never_claimed_here(engine: Engine) -> None:
+    model_id, version_id = make_model(engine, name="elsewhere", at=utcnow())
+    log_predictions(engine, model_id=model_id, version_id=version_id,
+                    rows=[(T0, "stays", "stays"), (T0, "stays", "churns")])
+    job = start_retrain(engine=engine, actor=ANN, model="elsewhere", start=T0, end=T1,
+                        preset="same", min_per_class=1, backend="webhook")
+    assert (job.status, job.backend) == ("queued", "webhook")
+    assert claim_next(engine=engine, worker_id="w1", lease_seconds=LEASE) is None
+    assert get_job(engine=engine, job_id=job.id).status == "queued"
+
+
+def test_registration_can_check_in_its_transaction_that_the_lease_is_held(
+        engine: Engine, tmp_path: Path) -> None:
+    seed_models(engine, tmp_path)
+    job_id = _start(engine)
+    claim_next(engine=engine, worker_id="w1", lease_seconds=LEASE)
+    now = utcnow()
+    with session_scope(engine, write=True) as session:
+        assert hold_lease(session=session, job_id=job_id, worker_id="w1", now=now)
+        assert not hold_lease(session=session, job_id=job_id, worker_id="w2", now=now)
+        assert not hold_lease(session=session, job_id=job_id, worker_id="w1",
+                              now=now + timedelta(seconds=LEASE + 1))
+    reap_expired(engine=engine, now=now + timedelta(seconds=LEASE + 1))
+    with session_scope(engine, write=True) as session:
+        assert not hold_lease(session=session, job_id=job_id, worker_id="w1", now=now)
