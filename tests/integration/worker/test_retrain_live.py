@@ -1,11 +1,15 @@
 """Retrain jobs run by a real ``python -m services.worker`` on the demo's store: a candidate
 better than version 1 on the drifted labels, and a worker killed with ``kill -9`` while
-training (its job failed by the restarted worker, nothing registered, no child left)."""
+training (its job failed by the restarted worker, nothing registered, no child left); and
+``retrain --wait`` on the command line following a real worker to its candidate."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +32,9 @@ from services.registry.artifacts import load_artifact
 from services.retrain import jobs
 from services.retrain.data import load_rows
 from services.retrain.training import HOLDOUT_FRACTION, split_holdout
-from services.settings import Settings
-from tests.integration.worker.test_process import _worker
+from services.settings import PROJECT_ROOT, Settings
+from tests.integration.worker.test_process import _env, _worker
+from tests.retrain_store import retrain_store
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +136,24 @@ def test_a_worker_killed_mid_training_leaves_a_failed_job_and_no_version(
         assert sorted(v.version for v in churn.versions) == [1, 2]
         assert session.scalar(select(ModelVersion.id).where(ModelVersion.job_id == job.id)) is None
     assert list(settings.resolved_artifacts_dir.glob(f"churn-job{job.id}-*")) == []
+
+
+def test_retrain_wait_on_the_command_line_follows_the_worker_to_the_candidate(
+        engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    start, end, _ = retrain_store(engine, folder=tmp_path)
+    env = _env(settings, OPSDASH_RETRAIN_LEASE_SECONDS=LEASE_S,
+               OPSDASH_RETRAIN_MIN_PER_CLASS="5")
+    with _worker(settings, tmp_path / "worker.log", OPSDASH_RETRAIN_LEASE_SECONDS=LEASE_S):
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", "retrain", "--model", "churn",
+             "--since", start.isoformat(), "--until", end.isoformat(), "--note", "from the shell",
+             "--wait", "--json"],
+            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180,
+            check=False)
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert (job["status"], job["result_version"], job["requested_by"]) == (
+        "succeeded", 2, "cli")
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith(f"job {job['id']}: queued")
+    assert lines[-1] == f"job {job['id']}: succeeded, done 100 % ({job['message']})"
