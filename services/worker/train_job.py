@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import sys
 import threading
 from collections.abc import Sequence
@@ -80,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         done.set()
         engine.dispose()
-    logger.info("job %d %s%s", job_id, result.status,
+    # Linux counts ru_maxrss in kB: the child's own peak, for the operator and the benchmark.
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    logger.info("job %d %s (peak memory %.0f MB)%s", job_id, result.status, peak_mb,
                 f": {result.error}" if result.error else "")
     return EXIT_LOST if result.status == "lost" else 0
 
