@@ -123,6 +123,10 @@ def _end(engine: Engine, job: jobs.Job, reporter: Reporter,
     if version is not None and status == "failed":
         error = (f"{job.model} v{version} was registered as a candidate, but its shadow "
                  f"scoring failed: {error}; run `shadow-score` for it")[:_ERROR_MAX]
+    elif version is not None:
+        error = (f"cancelled while shadow scoring: {job.model} v{version} stays registered "
+                 f"as a candidate, its shadow scores are partial; run `shadow-score` for it "
+                 f"to complete its evidence")
     try:
         jobs.finish(engine=engine, job_id=job.id, worker_id=reporter.worker_id,
                     status=status, error=error, result_version_id=version_id)
@@ -212,12 +216,19 @@ def _register(engine: Engine, job: jobs.Job, reporter: Reporter, saved: Candidat
 
 def _shadow_score(engine: Engine, job: jobs.Job, reporter: Reporter, version: int) -> None:
     """The new version answers the last :data:`SHADOW_DAYS` days of logged traffic, a
-    chunk at a time, with the job's progress between chunks."""
+    chunk at a time, with the job's progress between chunks.
+
+    Raises:
+        TrainingCancelled: a cancel was requested (seen between two chunks); the version
+            stays registered, whole, with the shadow scores written so far.
+    """
     since = utcnow() - timedelta(days=SHADOW_DAYS)
     scored, step = 0, 0
     reporter.progress("shadow scoring", 88.0,
                       f"v{version} answers the last {SHADOW_DAYS} days of logged traffic")
     while True:
+        if reporter.should_stop():
+            raise TrainingCancelled
         done = shadow_score(engine=engine, actor=SYSTEM, model=job.model, version=version,
                             since=since, limit=5_000)
         scored += done.scored

@@ -183,6 +183,33 @@ def test_a_job_whose_shadow_scoring_fails_names_the_whole_candidate_it_registere
         assert results.training_row_count(session=session, version_id=v2) == 240
 
 
+class _CancelledWhileShadowScoring(Reporter):
+    """A run whose operator clicks Cancel once the candidate is registered."""
+
+    def progress(self, stage: str, percent: float, message: str = "") -> None:
+        if stage == "shadow scoring" and not self.cancelled:
+            jobs.cancel_job(engine=self._engine, actor=OPERATOR, job_id=self.job_id)
+        super().progress(stage, percent, message)
+
+
+def test_a_cancel_after_registering_stops_the_shadow_scoring_and_keeps_the_whole_candidate(
+        engine: Engine, tmp_path: Path) -> None:
+    job, _ = _claimed(engine, tmp_path)
+    reporter = _CancelledWhileShadowScoring(engine=engine, job_id=job.id, worker_id=WORKER,
+                                            lease_seconds=LEASE_S, min_interval_s=0.0)
+    assert _run(engine, job, tmp_path / "artifacts", reporter) == JobResult(
+        status="cancelled", version=2, error=jobs.get_job(engine=engine, job_id=job.id).error)
+    ended = jobs.get_job(engine=engine, job_id=job.id)
+    assert (ended.status, ended.result_version) == ("cancelled", 2)
+    assert ended.error.startswith("cancelled while shadow scoring: churn v2 stays registered")
+    assert _versions(engine) == [(1, V1_STATUS), (2, "candidate")]
+    with session_scope(engine) as session:
+        v2 = registry.version_row_id(session=session, model=registry.get_model(
+            session=session, name="churn"), version=2)
+        assert results.training_row_count(session=session, version_id=v2) == 240
+        assert session.scalar(select(func.count()).select_from(ShadowPrediction)) == 0
+
+
 class _SilentBeforeRegistering(Reporter):
     """A run that goes quiet before registering (its worker died, say), while another
     worker fails the job for the lease that ran out."""
