@@ -99,8 +99,15 @@ class RetrainTask:
                               lease_seconds=self.lease_seconds)
         if job is None:
             return
-        process = subprocess.Popen(list(self._command(job.id, self.worker_id)),
-                                   cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL)
+        try:
+            process = subprocess.Popen(list(self._command(job.id, self.worker_id)),
+                                       cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            error = f"the training process could not start: {exc}"
+            jobs.finish(engine=self.engine, job_id=job.id, worker_id=self.worker_id,
+                        status="failed", error=error)
+            logger.error("job %d failed: %s", job.id, error)
+            return
         self._child = _Child(job_id=job.id, process=process)
         logger.info("job %d claimed: retraining %s (%s preset) in process %d", job.id,
                     job.model, job.preset, process.pid)
@@ -118,8 +125,11 @@ class RetrainTask:
         if code is not None:
             self._exited(child.job_id, code)
             return True
-        job = jobs.get_job(engine=self.engine, job_id=child.job_id)
-        if job.active:
+        try:
+            active = jobs.get_job(engine=self.engine, job_id=child.job_id).active
+        except LookupError:  # its model was deleted, and the job with it
+            active = False
+        if active:
             return False
         now = time.monotonic()
         if child.orphaned_at is None:

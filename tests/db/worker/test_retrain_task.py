@@ -84,6 +84,19 @@ def test_a_child_killed_by_a_signal_fails_its_job_naming_the_signal(engine: Engi
     assert failed.error.startswith("the training process was killed by SIGKILL")
 
 
+def test_a_child_that_cannot_start_fails_its_job_at_once(engine: Engine,
+                                                          tmp_path: Path) -> None:
+    job = _queued(engine, tmp_path)
+    missing = str(tmp_path / "no-such-python")
+    task = RetrainTask(engine=engine, lease_seconds=LEASE_S,
+                       command=lambda job_id, worker_id: [missing])
+    task.step()
+    assert task.running_job is None
+    failed = jobs.get_job(engine=engine, job_id=job.id)
+    assert failed.status == "failed"
+    assert failed.error.startswith("the training process could not start:")
+
+
 def test_stopping_the_worker_stops_the_child_and_fails_its_job(engine: Engine,
                                                                 tmp_path: Path) -> None:
     job = _queued(engine, tmp_path)
