@@ -133,7 +133,8 @@ def _run_retrain(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
         except _user_errors() as exc:
             raise CliError(str(exc)) from None
         if args.wait:
-            job = _follow(engine, job, sys.stderr if args.json else sys.stdout)
+            job = _follow(engine, job, sys.stderr if args.json else sys.stdout,
+                          hint_after=2 * settings.retrain_lease_seconds)
     return job_json(job)
 
 
@@ -142,11 +143,13 @@ def _line(job: Job) -> str:
     return f"job {job.id}: {job.status}, {job.stage} {job.percent:.0f} %{detail}"
 
 
-def _follow(engine: Engine, job: Job, out: Any) -> Job:
-    """Poll the job until it ends, printing each new stage/percent line to ``out``."""
+def _follow(engine: Engine, job: Job, out: Any, *, hint_after: float) -> Job:
+    """Poll the job until it ends, printing each new stage/percent line to ``out`` (and,
+    once, a hint when no worker took a local job within ``hint_after`` seconds)."""
     from services.retrain.jobs import get_job
 
-    shown = ""
+    shown, since = "", time.monotonic()
+    hinted = job.backend != "local"
     try:
         while True:
             line = _line(job)
@@ -155,6 +158,10 @@ def _follow(engine: Engine, job: Job, out: Any) -> Job:
                 shown = line
             if not job.active:
                 return job
+            if not hinted and job.status == "queued" and time.monotonic() - since > hint_after:
+                print(f"no worker has taken job {job.id} yet: is `python -m services.worker` "
+                      "running?", file=out, flush=True)
+                hinted = True
             time.sleep(POLL_SECONDS)
             job = get_job(engine=engine, job_id=job.id)
     except KeyboardInterrupt:

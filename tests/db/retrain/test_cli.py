@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -16,7 +17,7 @@ from sqlalchemy import Engine
 from db.base import utcnow
 from services.access import CLI
 from services.audit import query_audit
-from services.retrain.jobs import claim_next, finish, list_jobs, report
+from services.retrain.jobs import Job, claim_next, finish, get_job, list_jobs, report
 from tests.cli_runner import RunCli
 from tests.db.retrain.jobs_store import PER_CLASS, T0, T1, candidate, seed_models
 
@@ -106,8 +107,10 @@ def test_without_a_window_it_is_the_last_14_days(run_cli: RunCli, engine: Engine
     assert abs(end - utcnow()) < timedelta(minutes=5)
 
 
-def _worker(engine: Engine, *, succeed: bool) -> threading.Thread:
-    """A worker that takes the next job, reports two stages and ends it."""
+def _worker(engine: Engine, *, succeed: bool, seen: dict[str, threading.Event]
+            ) -> threading.Thread:
+    """A worker that takes the next job, reports two stages (each until ``--wait`` has
+    seen it) and ends it."""
 
     def run() -> None:
         deadline = time.monotonic() + 60
@@ -117,7 +120,7 @@ def _worker(engine: Engine, *, succeed: bool) -> threading.Thread:
         for stage, percent in (("training", 40.0), ("evaluating", 80.0)):
             report(engine=engine, job_id=job.id, worker_id="w1", stage=stage,
                    percent=percent, lease_seconds=15)
-            time.sleep(0.6)  # a poll of --wait sees each stage
+            assert seen[stage].wait(timeout=60)
         if succeed:
             finish(engine=engine, job_id=job.id, worker_id="w1", status="succeeded",
                    result_version_id=candidate(engine, job.model))
@@ -132,14 +135,26 @@ def _worker(engine: Engine, *, succeed: bool) -> threading.Thread:
 
 @pytest.mark.parametrize("succeed", [True, False])
 def test_wait_follows_the_job_to_its_end(run_cli: RunCli, engine: Engine, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch,
                                          succeed: bool) -> None:
     seed_models(engine, tmp_path)
-    worker = _worker(engine, succeed=succeed)
+    seen = {stage: threading.Event() for stage in ("training", "evaluating")}
+
+    def looked_at(**kwargs: Any) -> Job:
+        job = get_job(**kwargs)
+        if job.stage in seen:
+            seen[job.stage].set()
+        return job
+
+    monkeypatch.setattr("services.retrain.jobs.get_job", looked_at)
+    worker = _worker(engine, succeed=succeed, seen=seen)
     status, out, _ = run_cli("retrain", "--model", "churn", *WINDOW, "--wait")
     worker.join(timeout=60)
     lines = out.splitlines()
-    assert lines[0].endswith("queued, queued 0 %")
-    assert any("running, training 40 %" in line for line in lines)
+    running = [line for line in lines if "running" in line]
+    assert running[-2:] == ["job 1: running, training 40 %", "job 1: running, evaluating 80 %"]
+    assert lines[-2].startswith("job 1: succeeded, done 100 %" if succeed
+                                else "job 1: failed, evaluating 80 %")
     if succeed:
         assert status == 0
         assert lines[-1].endswith("succeeded: churn v2 is a candidate; judge it with "
@@ -147,3 +162,32 @@ def test_wait_follows_the_job_to_its_end(run_cli: RunCli, engine: Engine, tmp_pa
     else:
         assert status == 1
         assert lines[-1].endswith("failed: ValueError: the pipeline raised")
+
+
+def test_wait_says_when_no_worker_takes_the_job(run_cli: RunCli, engine: Engine,
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_models(engine, tmp_path)
+    monkeypatch.setenv("OPSDASH_RETRAIN_LEASE_SECONDS", "0.05")  # the hint after 0.1 s
+    looks = threading.Semaphore(0)
+
+    def looked_at(**kwargs: Any) -> Job:
+        looks.release()
+        return get_job(**kwargs)
+
+    def late_worker() -> None:
+        for _ in range(2):  # the second look comes after the hint was due
+            assert looks.acquire(timeout=60)
+        job = claim_next(engine=engine, worker_id="w1", lease_seconds=15)
+        assert job is not None
+        finish(engine=engine, job_id=job.id, worker_id="w1", status="cancelled")
+
+    monkeypatch.setattr("services.retrain.jobs.get_job", looked_at)
+    worker = threading.Thread(target=late_worker, daemon=True)
+    worker.start()
+    status, out, _ = run_cli("retrain", "--model", "churn", *WINDOW, "--wait")
+    worker.join(timeout=60)
+    assert status == 1
+    assert out.count("no worker has taken job 1 yet: is `python -m services.worker` "
+                     "running?") == 1
+    assert out.splitlines()[-1] == "job 1 cancelled"
