@@ -103,7 +103,8 @@ def run_job(*, engine: Engine, job: jobs.Job, reporter: Reporter, artifacts_dir:
                          error=_one_line(exc))
     except TrainingCancelled as exc:
         if reporter.lost:
-            return JobResult(status="lost", version=None, error="the lease was lost")
+            return JobResult(status="lost", version=registered and registered[1],
+                             error="the job is no longer this worker's")
         return _end(engine, job, reporter, "cancelled", str(exc), registered)
     except Exception as exc:
         # Broad on purpose: whatever the training or the store raised ends the job.
