@@ -1,7 +1,8 @@
 """Retrain jobs run by a real ``python -m services.worker`` on the demo's store: a candidate
 better than version 1 on the drifted labels, and a worker killed with ``kill -9`` while
-training (its job failed by the restarted worker, nothing registered, no child left); and
-``retrain --wait`` on the command line following a real worker to its candidate."""
+training (its job failed by the restarted worker, nothing registered, no child left);
+``retrain --wait`` on the command line following a real worker to its candidate; and a
+cancel stopping a running job."""
 
 from __future__ import annotations
 
@@ -157,3 +158,22 @@ def test_retrain_wait_on_the_command_line_follows_the_worker_to_the_candidate(
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith(f"job {job['id']}: queued")
     assert lines[-1] == f"job {job['id']}: succeeded, done 100 % ({job['message']})"
+
+
+def test_cancel_stops_a_running_job_of_a_real_worker_and_keeps_nothing(
+        engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    start, end, _ = retrain_store(engine, folder=tmp_path)
+    job = jobs.start_retrain(engine=engine, actor=OPERATOR, model="churn", start=start,
+                             end=end, preset="search", min_per_class=5)
+    with _worker(settings, tmp_path / "worker.log", OPSDASH_RETRAIN_LEASE_SECONDS=LEASE_S):
+        _wait("the job to start", lambda: jobs.get_job(
+            engine=engine, job_id=job.id).status == "running")
+        jobs.cancel_job(engine=engine, actor=OPERATOR, job_id=job.id)
+        _wait("the job to stop", lambda: not jobs.get_job(engine=engine, job_id=job.id).active,
+              seconds=60)
+    ended = jobs.get_job(engine=engine, job_id=job.id)
+    assert (ended.status, ended.result_version) == ("cancelled", None), ended.log
+    with session_scope(engine) as session:
+        churn = registry.get_model(session=session, name="churn")
+        assert [v.version for v in churn.versions] == [1]
+    assert list(settings.resolved_artifacts_dir.glob(f"churn-job{job.id}-*")) == []
