@@ -37,10 +37,21 @@ EXIT_LOST = 3
 
 
 def _heartbeat(reporter: Reporter, every_s: float, done: threading.Event) -> None:
-    """Beat every ``every_s`` until ``done`` is set or the job is no longer ours."""
+    """Beat every ``every_s`` until ``done`` is set or the job is no longer ours.
+
+    A run that lost its job stops at its next report; one in a long step that reports
+    nothing (a single fit of a large window) is ended here after one more beat's time,
+    so an orphaned child never trains on for nobody.
+    """
     while not done.wait(every_s):
-        if not reporter.beat():
-            return
+        if reporter.beat():
+            continue
+        if not done.wait(every_s) and not reporter.committed:
+            logger.warning("job %d is no longer this worker's; stopping the training process",
+                           reporter.job_id)
+            logging.shutdown()
+            os._exit(EXIT_LOST)
+        return
 
 
 def _arguments(argv: Sequence[str]) -> tuple[int, str] | None:
