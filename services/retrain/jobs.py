@@ -25,7 +25,7 @@ from db.session import session_scope
 from services.access import Action, Principal, require
 from services.audit import record
 from services.registry.artifacts import sha256_of
-from services.retrain.data import check_window, class_counts
+from services.retrain.data import TrainingDataError, check_window, class_counts
 
 __all__ = [
     "JOB_OBJECT",
@@ -156,15 +156,18 @@ def start_retrain(*, engine: Engine, actor: Principal, model: str, start: dateti
 
     Raises:
         PermissionDenied: ``actor`` may not retrain.
-        TrainingDataError: the window holds too few labelled rows of a class.
+        TrainingDataError: the window is empty or holds too few labelled rows of a class.
         JobConflictError: a job of this model is queued or running.
         RegistryError: no such model, or it has no artifact we hold (local backend).
+        ValueError: an unknown preset or backend (the page and the command offer only
+            the known ones).
     """
     require(actor, Action.RETRAIN)
     if preset not in ("same", "search") or backend not in ("local", "webhook"):
         raise ValueError(f"unknown preset {preset!r} or backend {backend!r}")
     if not start < end:
-        raise RegistryError("the training window is empty: its start must come before its end")
+        raise TrainingDataError("the training window is empty: its start must come before "
+                                "its end")
     with session_scope(engine) as session:
         found = registry.get_model(session=session, name=model)
         model_id, classes = found.id, list(found.class_labels)

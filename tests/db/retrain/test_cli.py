@@ -81,6 +81,8 @@ def test_jobs_lists_newest_first_and_cancel_stops_a_queued_job(
       .isoformat()), "too few labelled predictions"),
     (("retrain", "--model", "churn", "--until", T1.isoformat()), "--until needs --since"),
     (("retrain", "--model", "churn", "--since", "yesterday"), "not an ISO 8601 time"),
+    (("retrain", "--model", "churn", "--since", T1.isoformat(), "--until", T0.isoformat()),
+     "the training window is empty"),
     (("retrain", "--model", "nothing", *WINDOW), "no model named 'nothing'"),
     (("jobs", "--model", "nothing"), "no model named 'nothing'"),
     (("cancel", "999"), "there is no retrain job 999"),

@@ -8,11 +8,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from db.base import utcnow
+from db.repositories import jobs as jobs_repo
 from db.repositories.jobs import LOG_MAX_CHARS, LOG_MAX_LINES, hold_lease
 from db.repositories.registry import RegistryError
 from db.session import session_scope
@@ -273,3 +275,25 @@ def test_registration_can_check_in_its_transaction_that_the_lease_is_held(
     reap_expired(engine=engine, now=now + timedelta(seconds=LEASE + 1))
     with session_scope(engine, write=True) as session:
         assert not hold_lease(session=session, job_id=job_id, worker_id="w1", now=now)
+
+
+def test_the_store_refuses_a_second_active_job_even_when_the_check_missed_it(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race: another click's job was committed after this one looked (both checks
+    found none); the unique index refuses the insert, and the message names that job."""
+    seed_models(engine, tmp_path)
+    first = _start(engine)
+    real = jobs_repo.active_job
+    calls: list[int] = []
+
+    def missed(**kwargs: Any) -> Any:
+        calls.append(1)
+        return None if len(calls) <= 2 else real(**kwargs)
+
+    monkeypatch.setattr(jobs_repo, "active_job", missed)
+    with pytest.raises(JobConflictError, match=f"job {first}, queued since") as raised:
+        _start(engine, actor=BOB)
+    assert raised.value.job.id == first
+    assert len(calls) == 3  # the insert failed on the index, then the job was read
+    assert [j.id for j in list_jobs(engine=engine)] == [first]
+    assert len(query_audit(engine=engine, actor=CLI, action="retrain_requested")) == 1
