@@ -194,6 +194,9 @@ class Settings(BaseSettings):
     #: Optional TOML file choosing a drift test or threshold per feature (see
     #: ``services/drift/config.py``).
     drift_config_file: str = ""
+    #: Optional TOML file of the promotion policy: a ``[default]`` table and one per model
+    #: (``[models.churn]``); see ``services/promotion/policy.py``. Empty: built-in defaults.
+    promotion_policy_file: str = ""
 
     # --- sign-in --------------------------------------------------------------------------
     #: Key that signs sign-in cookies: a long random value (at least 32 characters). No

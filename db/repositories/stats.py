@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 from db.base import UTCDateTime
 from db.models import Feedback, Prediction
 
-__all__ = ["HourlyLabels", "count_predictions", "hourly_labels", "label_totals"]
+__all__ = [
+    "HourlyLabels",
+    "count_predictions",
+    "hourly_labels",
+    "label_totals",
+    "last_served",
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,13 @@ def count_predictions(*, session: Session, model_id: int, since: datetime) -> in
     """Predictions of a model logged at or after ``since``."""
     stmt = select(func.count()).where(Prediction.model_id == model_id, Prediction.ts >= since)
     return int(session.scalar(stmt) or 0)
+
+
+def last_served(*, session: Session, version_id: int) -> datetime | None:
+    """When the version made its newest logged prediction (``None``: it never served)."""
+    stmt = select(func.max(Prediction.ts)).where(Prediction.version_id == version_id)
+    value: datetime | None = session.scalar(stmt)
+    return value
 
 
 def _correct() -> ColumnElement[int]:

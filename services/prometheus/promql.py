@@ -44,6 +44,7 @@ __all__ = [
     "selector",
     "validate_label_name",
     "validate_window",
+    "version_record_queries",
 ]
 
 #: Label names a query may filter or group on: ours, plus those that the built-in query
@@ -268,6 +269,35 @@ LATENCY_P95_BY_MODEL = QueryTemplate(
     ),
     unit="s",
 )
+
+
+def version_record_queries(
+    *, model: str, version: str, window: str, at: datetime
+) -> dict[str, str]:
+    """How one version served over ``window`` ending at ``at``: three instant queries.
+
+    ``latency_p95`` is the p95 request latency in seconds; ``errors`` and ``predictions``
+    are the requests that failed and the predictions answered in the window (the error rate
+    is ``errors / (errors + predictions)``, as the Serving page's objective counts it). The
+    ``@`` modifier evaluates the window where the version last served, so a version that
+    stopped serving days ago still has its record. Values are escaped.
+
+    Raises:
+        ValueError: ``window`` is not a PromQL duration, or ``at`` is naive.
+    """
+    validate_window(window)
+    if not _is_aware(at):
+        raise ValueError("at must be a timezone-aware datetime")
+    matchers = {"model": model, "version": version}
+    moment = f"@ {at.timestamp():.3f}"
+    latency = selector(m.LATENCY_SECONDS + "_bucket", matchers)
+    return {
+        "latency_p95": (
+            f"histogram_quantile(0.95, sum by (le) (rate({latency}[{window}] {moment})))"),
+        "errors": f"sum(increase({selector(m.ERRORS_TOTAL, matchers)}[{window}] {moment}))",
+        "predictions": (
+            f"sum(increase({selector(m.PREDICTIONS_TOTAL, matchers)}[{window}] {moment}))"),
+    }
 
 
 # --- Serving page panels -------------------------------------------------------------------
