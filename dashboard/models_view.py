@@ -202,7 +202,9 @@ def show_verdict(verdict: Verdict) -> None:
     """Pass in green; fail with every failed check; insufficient with how to get more."""
     failed = [c for c in verdict.checks if c.passed is False]
     if verdict.outcome == "pass":
-        st.success(f"Pass: {fmt.md_text(verdict.summary)}", icon=":material/check_circle:")
+        passed = "; ".join(fmt.md_text(c.text) for c in verdict.checks if c.passed)
+        st.success(f"Pass: the policy allows this promotion ({passed}).",
+                   icon=":material/check_circle:")
     elif verdict.outcome == "fail":
         lines = "\n".join(f"- {fmt.md_text(c.text)}" for c in failed)
         st.error(f"Fail: the policy blocks this promotion.\n\n{lines}",
