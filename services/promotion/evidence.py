@@ -151,9 +151,17 @@ def gather_evidence(
 ) -> Evidence:
     """The evidence for promoting ``candidate`` of ``model`` over ``baseline``.
 
+    With nothing in production (and no ``baseline`` given) there is nothing to compare
+    with: the evidence has ``baseline=None``, ``shared=0`` and no figures, and the policy
+    lets the first version pass. The serving record is read only if the candidate ever
+    served (it made a logged prediction), over the 24 hours up to its newest one.
+
     Args:
         baseline: the version to compare with; ``None`` means the current production.
         source: Prometheus, for the candidate's serving record (``None``: not read).
+        bootstrap: resamples of the F1 intervals and of the paired differences.
+        seed: seed of the resampling: the same store gives the same intervals.
+        confidence: level of every interval.
 
     Raises:
         RegistryError: no such model or version, or ``candidate`` is the baseline (it

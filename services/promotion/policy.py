@@ -21,7 +21,8 @@ The same :func:`judge` decides for the page, the command line and ``--dry-run``:
 * else *fail* when any check fails: the lower bound of the primary metric's difference is
   at or below ``-margin`` (exactly ``-margin`` fails: it must be *above*), a class with
   shared rows has a candidate recall below the floor, or the candidate's serving record
-  shows p95 latency or error rate over the SLO;
+  shows p95 latency or error rate over the SLO (a record Prometheus could not give, or a
+  window without traffic, is shown but not judged: it does not block);
 * else *pass*. With nothing in production there is nothing to compare with: promoting the
   first version is a *pass* (only its serving record, if any, is judged).
 """
@@ -64,7 +65,8 @@ class Policy:
     Attributes:
         min_shared: labelled predictions both versions answered, at least.
         primary_metric: ``accuracy`` or ``macro_f1``.
-        margin: the difference's lower bound must be above ``-margin``.
+        margin: the difference's lower bound must be above ``-margin`` (between -1 and 1;
+            a negative margin demands an improvement of at least that much).
         class_recall_floor: no class's recall under the candidate below this (0 = off).
         latency_p95_s / error_rate: SLO the candidate must meet if it ever served.
     """

@@ -61,7 +61,8 @@ def test_point_differences_equal_scikit_learn_on_the_rows() -> None:
     macro = [f1_score(truth, x, labels=LABELS, average="macro", zero_division=0)
              for x in (cand, base)]
     assert diff.macro_f1 == pytest.approx(macro[0] - macro[1], abs=1e-12)
-    assert diff.accuracy_low is None and diff.macro_f1_high is None
+    assert diff.accuracy_low is None
+    assert diff.macro_f1_high is None
 
 
 def test_a_class_nobody_predicts_counts_as_zero_f1_like_scikit_learn() -> None:
@@ -76,9 +77,12 @@ def test_a_class_nobody_predicts_counts_as_zero_f1_like_scikit_learn() -> None:
 
 def test_the_bootstrap_interval_holds_the_point() -> None:
     diff = paired_difference(CELLS, LABELS, bootstrap=2000, seed=3, confidence=0.95)
-    assert diff.accuracy is not None and diff.macro_f1 is not None
-    assert diff.accuracy_low is not None and diff.accuracy_high is not None
-    assert diff.macro_f1_low is not None and diff.macro_f1_high is not None
+    assert diff.accuracy is not None
+    assert diff.macro_f1 is not None
+    assert diff.accuracy_low is not None
+    assert diff.accuracy_high is not None
+    assert diff.macro_f1_low is not None
+    assert diff.macro_f1_high is not None
     assert diff.accuracy_low <= diff.accuracy <= diff.accuracy_high
     assert diff.macro_f1_low <= diff.macro_f1 <= diff.macro_f1_high
     assert diff.accuracy_low < diff.accuracy_high
@@ -98,7 +102,8 @@ def test_equally_good_versions_get_an_interval_around_zero() -> None:
              ("churns", "stays", "churns", 25), ("churns", "churns", "stays", 25)]
     diff = paired_difference(cells, LABELS, bootstrap=2000, seed=0, confidence=0.95)
     assert diff.accuracy == 0.0
-    assert diff.accuracy_low is not None and diff.accuracy_high is not None
+    assert diff.accuracy_low is not None
+    assert diff.accuracy_high is not None
     assert diff.accuracy_low < 0.0 < diff.accuracy_high
 
 
@@ -109,7 +114,8 @@ def test_pairing_makes_the_interval_narrower_than_two_independent_samples() -> N
              ("churns", "stays", "stays", 250), ("churns", "stays", "churns", 30),
              ("stays", "stays", "churns", 20)]
     diff = paired_difference(cells, LABELS, bootstrap=2000, seed=0, confidence=0.95)
-    assert diff.accuracy_low is not None and diff.accuracy_high is not None
+    assert diff.accuracy_low is not None
+    assert diff.accuracy_high is not None
     n = sum(c[3] for c in cells)
     p = (400 + 300) / n
     independent_width = 2 * 1.96 * np.sqrt(2 * p * (1 - p) / n)
@@ -125,15 +131,19 @@ def test_the_same_seed_gives_the_same_interval() -> None:
 def test_a_wider_confidence_gives_a_wider_interval() -> None:
     narrow = paired_difference(CELLS, LABELS, bootstrap=2000, seed=0, confidence=0.5)
     wide = paired_difference(CELLS, LABELS, bootstrap=2000, seed=0, confidence=0.99)
-    assert narrow.accuracy_low is not None and narrow.accuracy_high is not None
-    assert wide.accuracy_low is not None and wide.accuracy_high is not None
+    assert narrow.accuracy_low is not None
+    assert narrow.accuracy_high is not None
+    assert wide.accuracy_low is not None
+    assert wide.accuracy_high is not None
     assert wide.accuracy_low <= narrow.accuracy_low
     assert wide.accuracy_high >= narrow.accuracy_high
 
 
 def test_no_shared_row_gives_no_figure() -> None:
     diff = paired_difference([], LABELS, bootstrap=100, seed=0, confidence=0.95)
-    assert diff.accuracy is None and diff.accuracy_low is None and diff.macro_f1 is None
+    assert diff.accuracy is None
+    assert diff.accuracy_low is None
+    assert diff.macro_f1 is None
 
 
 @pytest.mark.parametrize(("cells", "kwargs", "message"), [
