@@ -125,7 +125,9 @@ class Promotion(Base):
     """History of production pointer moves (a rollback is a promotion of an older version)."""
 
     __tablename__ = "promotions"
-    __table_args__ = (CheckConstraint(_in("kind", ("promote", "rollback")), name="kind"),)
+    __table_args__ = (CheckConstraint(_in("kind", ("promote", "rollback")), name="kind"),
+                      CheckConstraint(_in("verdict", ("pass", "fail", "insufficient")),
+                                      name="verdict"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
@@ -135,6 +137,11 @@ class Promotion(Base):
     actor: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: Migration 0012: the evidence and the verdict's checks as they were (``None``: not
+    #: judged), its outcome, and the numbers behind an automatic rollback.
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    verdict: Mapped[str | None] = mapped_column(String(20))
+    trigger: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Prediction(Base):

@@ -16,14 +16,24 @@ from typing import Any
 # Only light modules here: parsing the arguments and ``--help`` must not load SQLAlchemy,
 # Alembic, pydantic or numpy (tests/integration/cli/test_light_start.py). Each command
 # imports what it needs when it runs.
-from services.cli import drift, labels, metrics, predictions, registry, shadow, store, users
+from services.cli import (
+    drift,
+    labels,
+    metrics,
+    predictions,
+    promotion,
+    registry,
+    shadow,
+    store,
+    users,
+)
 from services.cli.common import EXIT_USAGE, Command, Parser
 from services.redact import redact_urls
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command groups, in the order ``--help`` lists them.
-_GROUPS = (store, registry, labels, metrics, users, predictions, shadow, drift)
+_GROUPS = (store, registry, promotion, labels, metrics, users, predictions, shadow, drift)
 
 COMMANDS: dict[str, Command] = {name: c for group in _GROUPS for name, c in group.COMMANDS.items()}
 

@@ -43,6 +43,8 @@ from services.labels.export import export_csv
 from services.labels.importer import import_labels
 from services.labels.save import LabelEdit, label_history, save_labels
 from services.predictions.importer import import_predictions
+from services.promotion.actions import promote, rollback
+from services.promotion.policy import Policy
 from services.registry.artifacts import save_artifact
 from services.registry.registration import register_model, register_version
 from services.registry.shadow import shadow_score
@@ -110,6 +112,16 @@ def _add_candidate(engine: Engine) -> None:
             artifact_sha256=sha256, created_by="test")
 
 
+def _served_before(engine: Engine) -> None:
+    """v2 served production once and v1 again now (so there is something to roll back to)."""
+    with session_scope(engine, write=True) as session:
+        model = registry.get_model(session=session, name="churn")
+        for number in (2, 1):
+            registry.set_production(session=session, model_id=model.id, actor="test",
+                                    version_id=registry.version_row_id(
+                                        session=session, model=model, version=number))
+
+
 def _register_version(engine: Engine, actor: Principal | None) -> Any:
     """Register churn's v3 with the seeded v2's artifact (loaded and checked)."""
     return register_version(engine=engine, actor=actor, model="churn",
@@ -159,10 +171,16 @@ GUARDED = [
             lambda e, a: register_model(engine=e, actor=a, name="triage", task="binary",
                                         classes=["low", "high"], features=SCHEMA)),
     Guarded("register_version", Action.REGISTER_MODELS, OPERATORS, _register_version),
+    # The evidence is gathered from the store (too little: the reason lets it through).
+    Guarded("promote", Action.PROMOTE, OPERATORS,
+            lambda e, a: promote(engine=e, actor=a, model="churn", version=2, expected=1,
+                                 policy=Policy(), reason="matrix")),
+    Guarded("rollback", Action.ROLLBACK, OPERATORS,
+            lambda e, a: rollback(engine=e, actor=a, model="churn", reason="matrix")),
 ]
 
 #: Actions without a service function yet; each later gets rows in GUARDED.
-PLANNED = {Action.CHANGE_SETTINGS, Action.PROMOTE, Action.ROLLBACK, Action.EDIT_ALERT_RULES}
+PLANNED = {Action.CHANGE_SETTINGS, Action.EDIT_ALERT_RULES}
 
 CALLERS: list[Principal | None] = [
     *(Principal(username=f"{role.value}-1", role=role) for role in Role), None
@@ -186,6 +204,7 @@ def _seed(engine: Engine) -> None:
             "scores": {"stays": 0.8}, "top_score": 0.8, "latency_ms": 1.0,
         }])
     _add_candidate(engine)
+    _served_before(engine)
 
 
 def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -203,7 +222,8 @@ def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ..
             select(ShadowPrediction.prediction_id, ShadowPrediction.version_id)
             .order_by(ShadowPrediction.id))]
         users += [tuple(row) for row in session.execute(
-            select(ModelVersion.model_id, ModelVersion.version).order_by(ModelVersion.id))]
+            select(ModelVersion.model_id, ModelVersion.version, ModelVersion.status)
+            .order_by(ModelVersion.id))]
         users += [tuple(row) for row in session.execute(select(Model.name).order_by(Model.id))]
         audit = [(a.id, a.actor, a.action, a.object_id)
                  for a in session.scalars(select(AuditLog).order_by(AuditLog.id))]

@@ -88,7 +88,8 @@ def _prediction_indexes(engine: Engine) -> set[str]:
 
 def test_0009_bands_existing_predictions_and_downgrades(tmp_path: Path) -> None:
     engine = _store_at(tmp_path, "0008")
-    model_id, version_id = make_model(engine)
+    # Not in production: today's ledger row has columns a store at 0008 lacks.
+    model_id, version_id = make_model(engine, production=False)
     at = datetime(2026, 11, 5, 12, tzinfo=UTC)
     with engine.begin() as conn:
         for pid, score in (("p1", 0.5), ("p2", 0.987), ("p3", 1.0)):
