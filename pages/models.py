@@ -134,18 +134,15 @@ def _evidence(candidate: int) -> Evidence | None:
 def _promotion() -> None:
     """Choose a candidate, see its evidence and verdict, and (operators, admins) promote."""
     st.subheader("Evidence for a promotion", anchor=False)
-    choices = [r.version for r in rows if r.status not in ("production", "failed")]
+    choices = [r.version for r in rows if r.status == "candidate"]
     if not choices:
-        st.info(f"{fmt.md_text(model)} has no version to promote: every version is in "
-                "production or failed. Register a new one (`python -m services.cli "
-                "add-version`) or retrain.", icon=":material/info:")
+        st.info(f"{fmt.md_text(model)} has no candidate version to promote. Register one "
+                "(`python -m services.cli add-version`); a version that served production "
+                "before comes back by a rollback.", icon=":material/info:")
         return
-    default = next((i for i, v in enumerate(choices)
-                    if by_version[v].status == "candidate"), 0)
     candidate = st.selectbox(
-        f"Candidate to compare with production {_name(production)}", choices, index=default,
-        key=f"models-candidate-{model}",
-        format_func=lambda v: f"v{v} ({by_version[v].status})")
+        f"Candidate to compare with production {_name(production)}", choices, index=0,
+        key=f"models-candidate-{model}", format_func=lambda v: f"v{v}")
     policy = _policy()
     evidence = _evidence(int(candidate))
     if policy is None or evidence is None:
@@ -205,8 +202,9 @@ def _rollback_form() -> None:
         target = by_version[to]
         artifact = ("served elsewhere (no artifact)" if target.artifact_sha256 is None else
                     f"artifact sha256 {target.artifact_sha256[:12]}…")
-        st.caption(f"v{to}: {target.status}, created by {fmt.md_text(target.created_by)} "
-                   f"{fmt.when(target.created_at, config.timezone)}, {artifact}.")
+        st.caption(f"Returns to v{to} ({target.status}; {artifact}), created by "
+                   f"{fmt.md_text(target.created_by)} on "
+                   f"{fmt.when(target.created_at, config.timezone)}.")
         reason = st.text_input("Reason (required)", key=f"models-rollback-reason-{model}",
                                max_chars=2000)
         st.button(f"Roll back to v{to}", disabled=not reason.strip(),
