@@ -217,6 +217,7 @@ def _ledger(entries: list[LedgerEntry]) -> None:
     if not entries:
         st.caption(f"No promotion or rollback of {fmt.md_text(model)} is recorded yet.")
     else:
+        _automatic(entries[0])
         st.caption(f"Every promotion and rollback, newest first; times in {config.timezone}.")
         st.dataframe(ledger_frame(entries, config.timezone), hide_index=True,
                      width="stretch", key="models-ledger")
@@ -227,7 +228,22 @@ def _ledger(entries: list[LedgerEntry]) -> None:
                      f"{_name(entry.from_version)} → v{entry.to_version}")
             with st.expander(title):
                 show_evidence(entry.evidence, key=f"models-snapshot-{entry.id}")
+                for check in entry.checks:
+                    mark = {True: "passed", False: "failed", None: "not judged"}[check.passed]
+                    st.markdown(f"- {mark}: {fmt.md_text(check.text)}")
     _served_at()
+
+
+def _automatic(newest: LedgerEntry) -> None:
+    """Say so when the latest move was an automatic rollback, with what triggered it."""
+    if newest.kind != "rollback" or not newest.trigger:
+        return
+    numbers = ", ".join(f"{k} {v}" for k, v in sorted(newest.trigger.items()))
+    st.warning(
+        f"{fmt.md_text(newest.actor)} rolled production back automatically from "
+        f"{_name(newest.from_version)} to v{newest.to_version} at "
+        f"{fmt.when(newest.at, config.timezone)}: {fmt.md_text(newest.reason)} "
+        f"({fmt.md_text(numbers)}).", icon=":material/undo:")
 
 
 def _served_at() -> None:

@@ -19,7 +19,7 @@ from db.repositories import registry
 from db.repositories.predictions import insert_feedback, insert_predictions
 from db.repositories.shadow import insert_shadow
 from db.session import session_scope
-from services.access import PermissionDenied, Principal, Role
+from services.access import SYSTEM, PermissionDenied, Principal, Role
 from services.promotion.actions import ledger, promote, rollback, versions
 from services.promotion.policy import Policy
 from tests.factories import make_model
@@ -140,7 +140,7 @@ def test_a_pass_promotes_in_one_click_and_the_ledger_shows_it(
     app: Callable[..., AppTest], engine: Engine, lenient: str
 ) -> None:
     _store(engine, better=True)
-    at = _page(app, Role.OPERATOR, promotion_policy_file=lenient)
+    at = _page(app, Role.OPERATOR, promotion_policy_file=lenient, timezone="Europe/Paris")
     _promote_button(at).click().run()
     assert not at.exception
     assert _production(engine) == 2
@@ -153,6 +153,10 @@ def test_a_pass_promotes_in_one_click_and_the_ledger_shows_it(
     shown = _ledger_table(at)  # newest first
     assert shown["From → to"][0] == "v1 → v2"
     assert shown["Who"][0] == "operator-user"
+    assert shown["When"][0].endswith("Europe/Paris")
+    (snapshot,) = [e for e in at.expander if e.label.startswith("Evidence at the promote")]
+    assert snapshot.label.endswith("v1 → v2")
+    assert any("lower bound above" in m.value for m in snapshot.markdown)
 
 
 def test_insufficient_evidence_says_how_to_get_more_and_blocks_until_a_reason(
@@ -268,3 +272,20 @@ def test_a_crafted_call_without_the_role_changes_nothing(engine: Engine, role: R
         rollback(engine=engine, actor=intruder, model="churn", reason="because", to=1)
     assert _production(engine) == 1
     assert len(ledger(engine=engine, model="churn")) == 1
+
+
+def test_an_automatic_rollback_is_shown_with_the_numbers_that_triggered_it(
+    app: Callable[..., AppTest], engine: Engine
+) -> None:
+    _store(engine, better=True)
+    otto = Principal(username="otto", role=Role.OPERATOR)
+    promote(engine=engine, actor=otto, model="churn", version=2, expected=1, policy=Policy(),
+            reason="looks better")
+    rollback(engine=engine, actor=SYSTEM, model="churn", expected=2,
+             reason="bake watch: error rate over the SLO",
+             trigger={"error_rate": 0.2, "slo_error_rate": 0.01})
+    at = _page(app, Role.ANALYST)
+    (warning,) = [w.value for w in at.warning if "automatically" in w.value]
+    assert warning.startswith("system rolled production back automatically from v2 to v1")
+    assert "error\\_rate 0.2" in warning
+    assert _ledger_table(at)["Who"][0] == "system"
