@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from db.base import Base
 from db.schema import alembic_config, upgrade
@@ -114,3 +116,35 @@ def test_0009_bands_existing_predictions_and_downgrades(tmp_path: Path) -> None:
         columns = [row[1] for row in conn.execute(text("PRAGMA table_info(predictions)"))]
     assert columns == ["id", "model_id", "version_id", "ts", "features", "predicted_class",
                        "scores", "top_score", "latency_ms"]
+
+
+def test_0012_keeps_the_ledger_and_adds_evidence_verdict_and_trigger(tmp_path: Path) -> None:
+    engine = _store_at(tmp_path, "0011")
+    make_model(engine, production=False)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO production_pointers (model_id, version_id, updated_at, updated_by) "
+            "VALUES (1, 1, '2026-11-01 00:00:00', 'ann')"))
+        conn.execute(text(
+            "INSERT INTO promotions (model_id, from_version_id, to_version_id, kind, actor, "
+            "reason, created_at) VALUES (1, NULL, 1, 'promote', 'ann', 'first', "
+            "'2026-11-01 00:00:00')"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT to_version_id, actor, reason, evidence, verdict, \"trigger\" "
+            "FROM promotions")).one()
+    assert tuple(row) == (1, "ann", "first", None, None, None)
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("UPDATE promotions SET verdict = 'maybe'"))
+    _migrate(engine, "0011", down=True)
+    with engine.connect() as conn:
+        columns = [r[1] for r in conn.execute(text("PRAGMA table_info(promotions)"))]
+        indexes = set(conn.execute(text(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'promotions' "
+            "AND name LIKE 'ix_%'")).scalars())
+    assert columns == ["id", "model_id", "from_version_id", "to_version_id", "kind", "actor",
+                       "reason", "created_at"]
+    assert indexes == {"ix_promotions_model_id", "ix_promotions_created_at"}
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # the kind check stays
+        conn.execute(text("UPDATE promotions SET kind = 'sideways'"))
