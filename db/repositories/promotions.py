@@ -83,8 +83,14 @@ def _moved(session: Session, model_id: int, expected: int | None) -> PointerMove
 
 
 def _claim_pointer(session: Session, *, model_id: int, version_id: int,
-                   expected: int | None, actor: str, when: datetime) -> None:
-    """Point production at ``version_id`` only if it still is ``expected``.
+                   expected: int | None, actor: str, at: datetime | None) -> datetime:
+    """Point production at ``version_id`` only if it still is ``expected``; returns the
+    time of the move.
+
+    The time is taken once the pointer's row is ours (PostgreSQL holds its lock until the
+    commit; SQLite's write lock was taken at ``BEGIN IMMEDIATE``), so the next move's time
+    is later than this one's and the ledger's time order is the order of the moves, even
+    when a caller that read production long ago finds it back at the version it expected.
 
     Raises:
         PointerMoved: it is not (someone moved it, or inserted the first pointer, first).
@@ -92,21 +98,26 @@ def _claim_pointer(session: Session, *, model_id: int, version_id: int,
     if expected is None:
         if session.get(ProductionPointer, model_id) is not None:
             raise _moved(session, model_id, expected)
+        when = at or utcnow()
         try:
             with session.begin_nested():  # a lost race must leave the transaction usable
                 session.add(ProductionPointer(model_id=model_id, version_id=version_id,
                                               updated_at=when, updated_by=actor))
         except exc.IntegrityError:
             raise _moved(session, model_id, expected) from None
-        return
+        return when
     moved = session.execute(
         update(ProductionPointer)
         .where(ProductionPointer.model_id == model_id,
                ProductionPointer.version_id == expected)
-        .values(version_id=version_id, updated_at=when, updated_by=actor)
+        .values(version_id=version_id, updated_by=actor)
         .execution_options(synchronize_session=False))
     if getattr(moved, "rowcount", 0) != 1:
         raise _moved(session, model_id, expected)
+    when = at or utcnow()
+    session.execute(update(ProductionPointer).where(ProductionPointer.model_id == model_id)
+                    .values(updated_at=when).execution_options(synchronize_session=False))
+    return when
 
 
 def _target(session: Session, model_id: int, version_id: int) -> ModelVersion:
@@ -150,9 +161,8 @@ def move_production(
     target = _target(session, model_id, version_id)
     if expected == version_id:
         raise RegistryError(f"version {target.version} already serves production")
-    when = at or utcnow()
-    _claim_pointer(session, model_id=model_id, version_id=version_id, expected=expected,
-                   actor=actor, when=when)
+    when = _claim_pointer(session, model_id=model_id, version_id=version_id,
+                          expected=expected, actor=actor, at=at)
     # Every other version still marked production (the one the pointer named) is archived.
     session.execute(
         update(ModelVersion)

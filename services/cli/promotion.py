@@ -100,7 +100,8 @@ def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
             "to_version": entry.to_version, "actor": entry.actor, "at": entry.at.isoformat(),
             "reason": entry.reason, "verdict": entry.verdict, "trigger": entry.trigger,
             "checks": [{"name": c.name, "passed": c.passed, "text": c.text}
-                       for c in entry.checks]}
+                       for c in entry.checks],
+            "evidence": entry.evidence.to_json() if entry.evidence else None}
 
 
 def _verdict_json(verdict: Verdict) -> dict[str, Any]:

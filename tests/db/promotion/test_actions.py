@@ -5,6 +5,7 @@ saw; a verdict other than *pass* needs a reason; the ledger answers what served 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select, update
@@ -343,3 +344,25 @@ def test_the_store_moves_the_pointer_only_from_the_expected_version(engine: Engi
         assert (moved.value.now.version, moved.value.now.updated_by) == (1, "test")
         assert moved.value.now.updated_at == SEEDED
     assert state(engine) == before
+
+
+def test_versions_list_each_artifact_with_its_size_or_as_served_elsewhere(
+        engine: Engine, tmp_path: Path) -> None:
+    model_id = seed(engine, extra=0)
+    artifact = tmp_path / "churn-v2.pkl"
+    artifact.write_bytes(b"x" * 1234)
+    window = (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 31, tzinfo=UTC))
+    with session_scope(engine, write=True) as session:
+        registry.add_version(session=session, model_id=model_id, artifact_path=str(artifact),
+                             artifact_sha256="2" * 64, created_by="olga",
+                             holdout_metrics={"accuracy": 0.93}, train_window_start=window[0],
+                             train_window_end=window[1], notes="retrained on October")
+        registry.add_version(session=session, model_id=model_id, artifact_path="",
+                             artifact_sha256="", created_by="cli")
+    third, second, first = versions(engine=engine, model="churn")
+    assert (third.version, third.status, third.artifact_sha256, third.artifact_bytes,
+            third.created_by) == (3, "candidate", None, None, "cli")
+    assert (second.artifact_sha256, second.artifact_bytes) == ("2" * 64, 1234)
+    assert (second.train_window_start, second.train_window_end) == window
+    assert (second.holdout_metrics, second.notes) == ({"accuracy": 0.93}, "retrained on October")
+    assert (first.version, first.status, first.artifact_bytes) == (1, "production", None)

@@ -96,6 +96,8 @@ def test_a_promotion_with_a_reason_is_recorded_and_versions_answers_what_served_
         (3, "candidate"), (2, "production"), (1, "archived")]
     assert [(e["kind"], e["from_version"], e["to_version"]) for e in listed["ledger"]] == [
         ("promote", 1, 2), ("promote", None, 1)]
+    assert listed["ledger"][0]["evidence"] == result["evidence"]
+    assert listed["ledger"][1]["evidence"] is None
 
     before = (promoted_at - timedelta(seconds=1)).isoformat()
     status, out, _ = run_cli("versions", "--model", "churn", "--at", before)

@@ -123,16 +123,18 @@ def test_concurrent_promotions_and_rollbacks_move_production_one_at_a_time(
 
     done, failed, polls = run_together(engine, model_id)
 
-    assert [exc for exc in failed if not isinstance(exc, ProductionChangedError)] == []
+    assert [repr(exc) for exc in failed if not isinstance(exc, ProductionChangedError)] == []
     assert len(done) + len(failed) == CALLS
     assert done, "at least the first call to commit succeeds"
     assert len(polls) == POLLS
     assert [p for p in polls if p[0] != 1 or p[1] != p[2]] == []
     rows, audits = counts(engine)
     assert rows - rows_before == audits - audits_before == len(done)
-    # The last move is what serves: the ledger and the pointer agree.
-    newest = ledger(engine=engine, model="churn")[0]
-    assert poll(engine, model_id) == (1, newest.to_version, newest.to_version)
+    # In time order each move starts where the one before ended, and the last is what
+    # serves: the ledger answers what served when.
+    entries = ledger(engine=engine, model="churn")[::-1]
+    assert [e.from_version for e in entries[1:]] == [e.to_version for e in entries[:-1]]
+    assert poll(engine, model_id) == (1, entries[-1].to_version, entries[-1].to_version)
 
 
 @pytest.mark.parametrize("racers", [8])
