@@ -154,6 +154,23 @@ def renew(*, session: Session, job_id: int, worker_id: str, now: datetime,
                                .where(RetrainJob.id == job_id)))
 
 
+def extend(*, session: Session, job_id: int, worker_id: str, now: datetime,
+           lease_until: datetime) -> bool | None:
+    """Extend the lease of a job this worker holds, its progress unchanged.
+
+    Returns:
+        Whether a cancel was requested; ``None`` when the worker no longer holds the job.
+    """
+    done = session.execute(
+        update(RetrainJob).where(*_held(job_id, worker_id))
+        .values(heartbeat_at=now, lease_until=lease_until)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return bool(session.scalar(select(RetrainJob.cancel_requested)
+                               .where(RetrainJob.id == job_id)))
+
+
 def hold_lease(*, session: Session, job_id: int, worker_id: str, now: datetime) -> bool:
     """Whether this worker still holds the job's unexpired lease, the row locked until the
     caller's transaction ends (PostgreSQL ``FOR UPDATE``; SQLite: the write transaction),

@@ -38,6 +38,7 @@ __all__ = [
     "claim_next",
     "finish",
     "get_job",
+    "keep_alive",
     "list_jobs",
     "reap_expired",
     "report",
@@ -309,6 +310,25 @@ def report(*, engine: Engine, job_id: int, worker_id: str, stage: str, percent: 
         if cancel is None:
             raise LeaseLostError(_lost(job_id, worker_id))
         jobs_repo.append_log(session=session, job_id=job_id, text=log)
+    return cancel
+
+
+def keep_alive(*, engine: Engine, job_id: int, worker_id: str, lease_seconds: float) -> bool:
+    """Renew the lease of a job whose training process this worker watches alive.
+
+    The worker's own heartbeat: a child that is slow to start (imports on a loaded machine)
+    or busy in a step that reports nothing keeps its job while its worker lives. Returns
+    whether a cancel was requested.
+
+    Raises:
+        LeaseLostError: the job is no longer this worker's.
+    """
+    with session_scope(engine, write=True) as session:
+        now = utcnow()
+        cancel = jobs_repo.extend(session=session, job_id=job_id, worker_id=worker_id, now=now,
+                                  lease_until=now + timedelta(seconds=lease_seconds))
+    if cancel is None:
+        raise LeaseLostError(_lost(job_id, worker_id))
     return cancel
 
 

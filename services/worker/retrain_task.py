@@ -6,7 +6,9 @@ it started, if any, and otherwise claims the oldest queued job and starts a chil
 (``python -m services.worker.train_job JOB WORKER``). A turn never waits for training, so
 the worker's other tasks (the bake watch) keep their cadence while a job runs.
 
-The child reports progress and renews the lease itself. When it exits without ending its
+The child reports progress and renews the lease itself, and the worker renews it too on
+each turn while the child lives, so a child slow to start on a loaded machine keeps its
+job; a child that ignores a cancel for two leases is killed. When it exits without ending its
 job (it crashed, or was killed: out of memory, say), the job is failed here with the exit
 status. When the job ends while its child lives on (another worker failed it after a
 missed lease), the child is killed after one more lease. On a stop, the child is stopped
@@ -56,6 +58,8 @@ class _Child:
     process: subprocess.Popen[bytes]
     #: When the job was first seen ended while the child still ran (monotonic seconds).
     orphaned_at: float | None = None
+    #: When a cancel of the job was first seen while the child still ran.
+    cancel_seen_at: float | None = None
 
 
 def _exit_text(code: int) -> str:
@@ -89,10 +93,11 @@ class RetrainTask:
         return self._child.job_id if self._child is not None else None
 
     def step(self) -> None:
-        """One turn: reap, then watch the child or claim and start the next job."""
+        """One turn: watch the child (renewing its lease), reap, or claim the next job."""
+        watching = self._child is not None and not self._watch(self._child)
         for job_id in jobs.reap_expired(engine=self.engine):
             logger.warning("job %d failed: its worker stopped answering", job_id)
-        if self._child is not None and not self._watch(self._child):
+        if watching:
             return
         self._child = None
         job = jobs.claim_next(engine=self.engine, worker_id=self.worker_id,
@@ -125,13 +130,16 @@ class RetrainTask:
         if code is not None:
             self._exited(child.job_id, code)
             return True
-        try:
-            active = jobs.get_job(engine=self.engine, job_id=child.job_id).active
-        except LookupError:  # its model was deleted, and the job with it
-            active = False
-        if active:
-            return False
         now = time.monotonic()
+        try:
+            cancel = jobs.keep_alive(engine=self.engine, job_id=child.job_id,
+                                     worker_id=self.worker_id, lease_seconds=self.lease_seconds)
+        except jobs.LeaseLostError:  # it ended (or its model was deleted with it)
+            pass
+        else:
+            if cancel:
+                self._stop_if_deaf(child, now)
+            return False
         if child.orphaned_at is None:
             child.orphaned_at = now
         elif now - child.orphaned_at > self.lease_seconds:
@@ -141,6 +149,23 @@ class RetrainTask:
             child.process.wait()
             return True
         return False
+
+    def _stop_if_deaf(self, child: _Child, now: float) -> None:
+        """Kill a child that has not heeded a cancel for two leases; the job is cancelled."""
+        if child.cancel_seen_at is None:
+            child.cancel_seen_at = now
+            return
+        if now - child.cancel_seen_at <= 2 * self.lease_seconds:
+            return
+        logger.warning("job %d: its training process %d ignored the cancel; killing it",
+                       child.job_id, child.process.pid)
+        child.process.kill()
+        child.process.wait()
+        with contextlib.suppress(jobs.LeaseLostError):
+            jobs.finish(engine=self.engine, job_id=child.job_id, worker_id=self.worker_id,
+                        status="cancelled", error="cancelled; the training process did not "
+                        "stop by itself and was killed; nothing was registered unless the "
+                        "job names a version")
 
     def _exited(self, job_id: int, code: int) -> None:
         if code in (0, EXIT_LOST):

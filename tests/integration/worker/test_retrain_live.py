@@ -40,7 +40,7 @@ from tests.retrain_store import retrain_store
 pytestmark = pytest.mark.integration
 
 OPERATOR = Principal(username="olive", role=Role.OPERATOR)
-LEASE_S = "3"
+LEASE_S = "6"
 
 
 def _demo(tmp_path: Path, preset: jobs.Preset) -> tuple[Settings, Engine, jobs.Job]:
