@@ -98,7 +98,7 @@ def _dialog(ctx: _Ctx, rows: Sequence[VersionRow]) -> None:
     backend = _backend(ctx.config)
     if backend == "local" and not _local_ok(ctx, production):
         return
-    with st.expander(f"Retrain {ctx.model}", expanded=True, icon=":material/model_training:"):
+    with st.expander(f"Retrain {ctx.model}…", icon=":material/model_training:"):
         start, end = _window_inputs(ctx)
         st.radio("Hyper-parameters", list(PRESETS), format_func=PRESETS.__getitem__,
                  key=f"retrain-preset-{ctx.model}", horizontal=True,

@@ -119,6 +119,7 @@ def test_an_operator_retrains_churn_watches_the_job_and_sees_the_candidate_s_evi
     page.get_by_test_id("stSidebar").get_by_text("Models", exact=True).click()
     expect(page.get_by_role("heading", name="Models")).to_be_visible(timeout=30_000)
 
+    page.get_by_test_id("stExpander").get_by_text("Retrain churn…").click()
     expect(page.get_by_text("Labelled rows per class in the window")).to_be_visible(
         timeout=60_000)
     page.get_by_text("Search (cross-validated grid, bounded)").click()
