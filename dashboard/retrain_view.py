@@ -224,8 +224,10 @@ def _live(ctx: _Ctx, job_id: int) -> None:
         st.rerun(scope="app")
     if not job.active:
         st.rerun(scope="app")
+    # A queued job waits for a worker whatever its backend: the worker trains a local
+    # job and hands a webhook job off (then its stage reads "handed off").
     waiting = ("waiting for a worker (`python -m services.worker`)" if job.status == "queued"
-               else f"{job.stage}")
+               else job.stage)
     detail = f": {job.message}" if job.message else ""
     with st.container(border=True, key=f"retrain-live-{ctx.model}"):
         st.markdown(f"**Job {job.id}** · {job.status} · {fmt.md_text(waiting)}"
