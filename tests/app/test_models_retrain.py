@@ -228,3 +228,21 @@ def test_a_model_served_elsewhere_retrains_only_through_the_hand_off(
     (info,) = [i.value for i in at.info if "served elsewhere" in i.value]
     assert "hand\\-off" in info or "hand-off" in info
     assert "WEBHOOK" in info
+
+
+def test_the_counts_follow_the_chosen_dates_and_an_empty_window_is_refused(
+    app: Callable[..., AppTest], engine: Engine, store: int
+) -> None:
+    at = _page(app, Role.OPERATOR)
+    long_ago = (utcnow() - timedelta(days=10)).date()
+    at.date_input(key="retrain-from-churn").set_value(long_ago)
+    at.date_input(key="retrain-to-churn").set_value(long_ago)
+    at.run()
+    (counts,) = [m.value for m in at.markdown if "Labelled rows per class" in m.value]
+    assert "churns 0" in counts
+    assert "(0 in all)" in counts
+    assert at.button(key=START).disabled
+    at.date_input(key="retrain-from-churn").set_value(utcnow().date())
+    at.run()
+    assert any("window is empty" in e.value for e in at.error)
+    assert at.button(key=START).disabled
