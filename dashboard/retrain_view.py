@@ -35,7 +35,14 @@ from services.retrain.jobs import start_retrain as queue_retrain
 from services.retrain.window import suggested_window
 from services.settings import Settings
 
-__all__ = ["LOG_LINES", "PRESETS", "REFRESH_SECONDS", "history_frame", "show_retrain"]
+__all__ = [
+    "LOG_LINES",
+    "PRESETS",
+    "REFRESH_SECONDS",
+    "history_frame",
+    "show_retrain",
+    "window_bounds",
+]
 
 #: Seconds between redraws of an active job's progress.
 REFRESH_SECONDS = 1.0
@@ -160,11 +167,14 @@ def _window_inputs(ctx: _Ctx) -> tuple[datetime, datetime]:
         day_to = st.date_input(f"To, inclusive ({tz})", value=now.date(), max_value=now.date(),
                                format="YYYY-MM-DD", key=f"retrain-to-{ctx.model}")
     st.caption(f"Suggested window: from {why}.")
-    return _bounds(day_from, day_to, zone, now)
+    return window_bounds(day_from, day_to, zone, now)
 
 
-def _bounds(day_from: date, day_to: date, zone: ZoneInfo,
-            now: datetime) -> tuple[datetime, datetime]:
+def window_bounds(day_from: date, day_to: date, zone: ZoneInfo,
+                  now: datetime) -> tuple[datetime, datetime]:
+    """The window ``[start, end)`` in UTC of the days ``day_from`` to ``day_to`` (both
+    included) in ``zone``: from the first day's midnight to the midnight after the last,
+    or to ``now`` when that is sooner."""
     start = datetime.combine(day_from, time(0), zone)
     end = min(datetime.combine(day_to + timedelta(days=1), time(0), zone), now)
     return start.astimezone(UTC), end.astimezone(UTC)
