@@ -36,6 +36,7 @@ from services.retrain.window import suggested_window
 from services.settings import Settings
 
 __all__ = [
+    "HISTORY_JOBS",
     "LOG_LINES",
     "PRESETS",
     "REFRESH_SECONDS",
@@ -46,6 +47,8 @@ __all__ = [
 
 #: Seconds between redraws of an active job's progress.
 REFRESH_SECONDS = 1.0
+#: Jobs the history lists (the newest).
+HISTORY_JOBS = 50
 #: Lines of a job's log shown under its progress (the newest).
 LOG_LINES = 20
 #: The presets offered, as the dialog names them.
@@ -79,7 +82,7 @@ def show_retrain(*, engine: Engine, config: Settings, user: Principal, model: st
         st.success(fmt.md_text(done), icon=":material/model_training:")
     if refused := st.session_state.pop(_REFUSED, None):
         st.error(fmt.md_text(refused), icon=":material/error:")
-    jobs = list_jobs(engine=engine, model=model)
+    jobs = list_jobs(engine=engine, model=model, limit=HISTORY_JOBS)
     active = next((j for j in jobs if j.active), None)
     if active is not None:
         st.fragment(_live, run_every=REFRESH_SECONDS)(ctx, active.id)
@@ -330,7 +333,9 @@ def _history(ctx: _Ctx, jobs: Sequence[Job]) -> None:
     if not jobs:
         st.caption(f"No retrain job of {fmt.md_text(ctx.model)} yet.")
         return
-    with st.expander(f"Retrain jobs of {ctx.model} ({len(jobs):,}, newest first)",
+    shown = (f"the {len(jobs):,} newest" if len(jobs) >= HISTORY_JOBS else
+             f"{len(jobs):,}, newest first")
+    with st.expander(f"Retrain jobs of {ctx.model} ({shown})",
                      expanded=not any(j.active for j in jobs)):
         st.caption(f"Times in {ctx.config.timezone}; Started is when a worker took the job "
                    "(when it was queued, for a job no worker took).")
