@@ -246,3 +246,17 @@ def test_the_counts_follow_the_chosen_dates_and_an_empty_window_is_refused(
     at.run()
     assert any("window is empty" in e.value for e in at.error)
     assert at.button(key=START).disabled
+
+
+def test_a_note_with_markup_shows_as_typed(
+    app: Callable[..., AppTest], engine: Engine, store: int
+) -> None:
+    now = utcnow()
+    jobs.start_retrain(engine=engine, actor=OLIVE, model="churn", start=now - timedelta(days=2),
+                       end=now, preset="same", min_per_class=5,
+                       note="<img src=x onerror=alert(1)> **bold** [link](http://example.org)")
+    at = _page(app, Role.ANALYST)
+    (caption,) = [c.value for c in at.caption if "note:" in c.value]
+    assert "\\<img src=x onerror=alert\\(1\\)\\>" in caption  # escaped: drawn as text
+    assert "\\*\\*bold\\*\\*" in caption
+    assert "\\[link\\]" in caption
