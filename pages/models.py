@@ -1,5 +1,6 @@
-"""Models: every version of a model, the evidence for promoting a candidate, the policy's
-verdict, promote and roll back (operators and admins), and the production ledger."""
+"""Models: every version of a model, retraining it (operators and admins start a job; every
+reader sees its progress and history), the evidence for promoting a candidate, the
+policy's verdict, promote and roll back (operators and admins), and the production ledger."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from dashboard.models_view import (
     versions_frame,
 )
 from dashboard.resources import engine_for, settings
+from dashboard.retrain_view import show_retrain
 from services.access import Action, PermissionDenied, View, can
 from services.promotion.actions import (
     LedgerEntry,
@@ -264,6 +266,8 @@ def _served_at() -> None:
 
 
 _versions_table()
+show_retrain(engine=engine, config=config, user=user, model=model,
+             classes=by_name[model].classes, rows=rows)
 _promotion()
 if may_act:
     _rollback_form()

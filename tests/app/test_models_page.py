@@ -74,7 +74,9 @@ def lenient(tmp_path: Path) -> str:
 
 
 def _page(app: Callable[..., AppTest], role: Role, **env: str) -> AppTest:
-    at = app(as_role=role, script=PAGE, **env)
+    # The stores here hold 40 labels per class: enough for the retrain dialog, so its
+    # thin-window refusal (tests/app/test_models_retrain.py) stays out of these pages.
+    at = app(as_role=role, script=PAGE, **({"retrain_min_per_class": "5"} | env))
     assert not at.exception, at.exception
     return at
 
