@@ -273,12 +273,15 @@ def get_job(*, engine: Engine, job_id: int) -> Job:
     return _read(engine, job_id)
 
 
-def claim_next(*, engine: Engine, worker_id: str, lease_seconds: float) -> Job | None:
-    """Claim the oldest queued local job atomically (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
+def claim_next(*, engine: Engine, worker_id: str, lease_seconds: float,
+               backend: Backend = "local") -> Job | None:
+    """Claim the oldest queued job of ``backend`` (local: to train; webhook: to deliver)
+    atomically (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
     with session_scope(engine, write=True) as session:
         now = utcnow()
         job_id = jobs_repo.claim(session=session, worker_id=worker_id, now=now,
-                                 lease_until=now + timedelta(seconds=lease_seconds))
+                                 lease_until=now + timedelta(seconds=lease_seconds),
+                                 backend=backend)
         if job_id is not None:
             jobs_repo.append_log(session=session, job_id=job_id,
                                  text=f"{_stamp(now)} claimed by worker {worker_id}")
