@@ -24,6 +24,7 @@ from services.files import private_umask
 from services.prometheus.connection import source_from_settings
 from services.settings import Settings, SettingsError, get_settings
 from services.worker.bake_watch import bake_step, limits_from_settings
+from services.worker.handoff import handoff_task
 from services.worker.loop import StopFlag, Task, run_tasks
 
 __all__ = ["main", "tasks"]
@@ -41,7 +42,8 @@ def tasks(*, engine: Engine, settings: Settings) -> list[Task]:
     def bake() -> None:
         bake_step(engine=engine, source=source, limits=limits, period=period)
 
-    return [Task(name="bake watch", every_s=settings.bake_check_seconds, run=bake)]
+    return [Task(name="bake watch", every_s=settings.bake_check_seconds, run=bake),
+            *handoff_task(engine=engine, settings=settings)]
 
 
 def _parser() -> argparse.ArgumentParser:
