@@ -145,12 +145,14 @@ def report_progress(*, engine: Engine, job_id: int, token: str | None, stage: ob
 
 def register_result(*, engine: Engine, job_id: int, token: str | None, actor: str,
                     artifact: Path | None, metrics: object, notes: str = "",
-                    fingerprint: object = None) -> Job:
+                    fingerprint: object = None, within: Path | None = None) -> Job:
     """Register the pipeline's model as the job's candidate and end the job succeeded.
 
     Args:
         artifact: a pickled pipeline this process can read (checked as ``add-version``
             checks one); ``None`` for a model served elsewhere (metrics only).
+        within: the folder the artifact must be in (over HTTP: the artifacts folder, so a
+            token opens no other file of the service's machine to unpickling).
 
     Raises:
         CallbackError: bad metrics, notes or fingerprint, or an unusable artifact.
@@ -167,6 +169,9 @@ def register_result(*, engine: Engine, job_id: int, token: str | None, actor: st
         _admitted(session, job_id, token)
     model = get_job(engine=engine, job_id=job_id).model
     path, sha = "", ""
+    if artifact is not None and within is not None and not artifact.resolve().is_relative_to(
+            within.resolve()):
+        raise CallbackError("artifact", f"must be a file in the artifacts folder {within}")
     if artifact is not None:
         from services.registry.registration import RegistrationError
 

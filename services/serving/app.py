@@ -142,7 +142,10 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
     # A pipeline reports on a retrain job handed to it, with the job's one-time token.
     app.add_api_route("/jobs/{job_id}/progress", progress_route(engine=engine),
                       methods=["POST"])
-    app.add_api_route("/jobs/{job_id}/result", result_route(engine=engine), methods=["POST"])
+    app.add_api_route("/jobs/{job_id}/result",
+                      result_route(engine=engine,
+                                   artifacts_dir=settings.resolved_artifacts_dir),
+                      methods=["POST"])
     app.add_api_route("/metrics", _metrics_route(state), methods=["GET"])
     app.add_api_route("/healthz", _healthz_route(state), methods=["GET"])
     return app

@@ -3,7 +3,7 @@ retrain job handed to it.
 
 Progress: ``{"stage": "...", "percent": 0-100, "message": "..."?}`` → 200
 ``{"cancel_requested": bool}`` (true: an operator cancelled the job; stop). Result:
-``{"metrics": {...}, "artifact": "/path/the/service/reads.pkl" | null, "notes": "..."?,
+``{"metrics": {...}, "artifact": "<artifacts folder>/file.pkl" | null, "notes": "..."?,
 "fingerprint": {...}?}`` → 200 ``{"job", "model", "version", "status"}``: the version is
 registered as a candidate and the job ends succeeded; the token is spent.
 
@@ -132,8 +132,9 @@ def progress_route(*, engine: Engine) -> Handler:
     return progress
 
 
-def result_route(*, engine: Engine) -> Handler:
-    """The ``POST /jobs/{job_id}/result`` handler."""
+def result_route(*, engine: Engine, artifacts_dir: Path) -> Handler:
+    """The ``POST /jobs/{job_id}/result`` handler (an artifact must be in
+    ``artifacts_dir``)."""
 
     async def result(request: Request) -> Response:
         admitted = await _admitted_body(engine, request, _RESULT_FIELDS)
@@ -151,7 +152,7 @@ def result_route(*, engine: Engine) -> Handler:
                 engine=engine, job_id=job_id, token=token, actor=PIPELINE_ACTOR,
                 artifact=None if artifact is None else Path(artifact),
                 metrics=data["metrics"], notes=data.get("notes", ""),
-                fingerprint=data.get("fingerprint"))
+                fingerprint=data.get("fingerprint"), within=artifacts_dir)
             return {"job": job.id, "model": job.model, "version": job.result_version,
                     "status": job.status}
 
