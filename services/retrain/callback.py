@@ -55,7 +55,7 @@ class CallbackError(ValueError):
     """A report's value is unusable; ``field`` names it (the 422 answer's field)."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field} {message}")
+        super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
 
