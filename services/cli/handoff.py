@@ -1,4 +1,5 @@
-"""``jobs progress``: a pipeline that took a handed-off retrain job reports its progress.
+"""``jobs progress`` and ``jobs fail``: a pipeline that took a handed-off retrain job
+reports its progress, or that it failed.
 
 Registered after :mod:`services.cli.retrain` (it hangs under that module's ``jobs``
 command: ``jobs`` alone still lists jobs). The result is registered with ``add-version
@@ -32,9 +33,9 @@ FILE --job JOB`.
 
 
 def add_parsers(sub: Any) -> None:
-    """Add ``progress`` under the ``jobs`` command of ``sub``."""
+    """Add ``progress`` and ``fail`` under the ``jobs`` command of ``sub``."""
     jobs: argparse.ArgumentParser = sub.choices["jobs"]
-    jobs_sub = jobs.add_subparsers(dest="subcommand", metavar="progress",
+    jobs_sub = jobs.add_subparsers(dest="subcommand", metavar="{progress,fail}",
                                    parser_class=Parser)
     text = "report the progress of a retrain job handed to an outside pipeline"
     p = jobs_sub.add_parser("progress", help=text, description=text, epilog=_EPILOG,
@@ -45,6 +46,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--message", default="", help="a detail, e.g. 'fold 3 of 5'")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(exit_status=exit_status)
+
+    text = "end a handed-off retrain job as failed, with the pipeline's reason"
+    p = jobs_sub.add_parser("fail", help=text, description=text,
+                            epilog="Over HTTP: POST /jobs/JOB/result with {\"error\": \"...\"}.")
+    p.add_argument("job", type=int, help="the job's id")
+    p.add_argument("--error", required=True, help="why the run failed (shown on the page)")
+    p.add_argument("--json", action="store_true", help="print the job as JSON")
 
 
 def exit_status(args: argparse.Namespace, result: dict[str, Any]) -> int:
@@ -66,6 +74,23 @@ def _run_progress(args: argparse.Namespace, settings: Settings) -> dict[str, Any
             "cancel_requested": cancel}
 
 
+def _run_fail(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from services.access import CLI
+    from services.retrain.callback import CallbackError, NotHandedOffError, report_failure
+
+    with checked_engine(settings) as engine:
+        try:
+            job = report_failure(engine=engine, job_id=args.job, token=None,
+                                 actor=CLI.username, error=args.error)
+        except (CallbackError, NotHandedOffError) as exc:
+            raise CliError(str(exc)) from None
+    return {"job": job.id, "model": job.model, "status": job.status, "error": job.error}
+
+
+def _print_fail(result: dict[str, Any]) -> None:
+    print(f"job {result['job']} {result['status']}: {result['error']}")
+
+
 def _print_progress(result: dict[str, Any]) -> None:
     print(f"job {result['job']}: {result['stage']} {result['percent']:.0f} %")
     if result["cancel_requested"]:
@@ -73,4 +98,5 @@ def _print_progress(result: dict[str, Any]) -> None:
 
 
 #: ``(run, show)`` of each subcommand, for the command table of :mod:`services.cli.main`.
-COMMANDS: dict[str, Command] = {"jobs progress": (_run_progress, _print_progress)}
+COMMANDS: dict[str, Command] = {"jobs progress": (_run_progress, _print_progress),
+                                "jobs fail": (_run_fail, _print_fail)}

@@ -40,6 +40,7 @@ __all__ = [
     "check_progress",
     "check_token",
     "register_result",
+    "report_failure",
     "report_progress",
 ]
 
@@ -141,6 +142,27 @@ def report_progress(*, engine: Engine, job_id: int, token: str | None, stage: ob
         handoff_repo.progress(session=session, job_id=job_id, now=utcnow(), stage=checked[0],
                               percent=checked[1], message=checked[2])
         return job.cancel_requested
+
+
+def report_failure(*, engine: Engine, job_id: int, token: str | None, actor: str,
+                   error: object) -> Job:
+    """End the job failed with the pipeline's reason (nothing registered); spends the token.
+
+    Raises:
+        CallbackError: an empty or too long reason.
+        TokenRefusedError: a wrong or spent token.
+        NotHandedOffError: (command line) the job is not handed off.
+    """
+    reason = _plain("error", error, MAX_MESSAGE_CHARS, empty=False)
+    with session_scope(engine, write=True) as session:
+        _admitted(session, job_id, token)
+        now = utcnow()
+        text = f"the pipeline failed: {reason}"
+        handoff_repo.end_handed_off(session=session, job_id=job_id, now=now, status="failed",
+                                    error=text, result_version_id=None)
+        jobs_repo.append_log(session=session, job_id=job_id,
+                             text=f"{now:%H:%M:%S} failed: {text} (reported by {actor})")
+    return get_job(engine=engine, job_id=job_id)
 
 
 def register_result(*, engine: Engine, job_id: int, token: str | None, actor: str,

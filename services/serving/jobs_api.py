@@ -5,7 +5,8 @@ Progress: ``{"stage": "...", "percent": 0-100, "message": "..."?}`` → 200
 ``{"cancel_requested": bool}`` (true: an operator cancelled the job; stop). Result:
 ``{"metrics": {...}, "artifact": "<artifacts folder>/file.pkl" | null, "notes": "..."?,
 "fingerprint": {...}?}`` → 200 ``{"job", "model", "version", "status"}``: the version is
-registered as a candidate and the job ends succeeded; the token is spent.
+registered as a candidate and the job ends succeeded; or ``{"error": "why"}``: the run
+failed and the job ends failed with that reason. Either way the token is spent.
 
 Only the job's one-time callback token opens them (``Authorization: Bearer <token>``,
 compared in constant time against the stored sha256), checked before the body is read:
@@ -34,6 +35,7 @@ from services.retrain.callback import (
     TokenRefusedError,
     check_token,
     register_result,
+    report_failure,
     report_progress,
 )
 from services.serving.body import BodyError, BodyTooLargeError, loads, read_capped, too_large
@@ -46,7 +48,7 @@ logger = logging.getLogger(__name__)
 #: Largest body accepted (the metrics object is at most 64 KiB as JSON).
 MAX_BODY_BYTES = 128 * 1024
 _PROGRESS_FIELDS = ("stage", "percent", "message")
-_RESULT_FIELDS = ("metrics", "artifact", "notes", "fingerprint")
+_RESULT_FIELDS = ("metrics", "artifact", "notes", "fingerprint", "error")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -141,6 +143,8 @@ def result_route(*, engine: Engine, artifacts_dir: Path) -> Handler:
         if isinstance(admitted, Response):
             return admitted
         job_id, token, data = admitted
+        if "error" in data:
+            return await _failed(engine, job_id, token, data)
         if "metrics" not in data:
             return _unprocessable("metrics", "is missing")
         artifact = data.get("artifact")
@@ -159,3 +163,16 @@ def result_route(*, engine: Engine, artifacts_dir: Path) -> Handler:
         return await _answer(work)
 
     return result
+
+
+async def _failed(engine: Engine, job_id: int, token: str, data: dict[str, Any]) -> Response:
+    """``{"error": "why"}``: the pipeline failed; the job ends failed with its reason."""
+    if set(data) != {"error"}:
+        return _unprocessable("error", "goes alone: a failed run registers nothing")
+
+    def work() -> dict[str, Any]:
+        job = report_failure(engine=engine, job_id=job_id, token=token, actor=PIPELINE_ACTOR,
+                             error=data["error"])
+        return {"job": job.id, "model": job.model, "version": None, "status": job.status}
+
+    return await _answer(work)

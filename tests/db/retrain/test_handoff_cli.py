@@ -111,3 +111,15 @@ def test_bad_reports_exit_2_with_one_line(
     assert says in err
     assert len(err.strip().splitlines()) == 1
     assert get_job(engine=engine, job_id=job_id).status == "running"
+
+
+def test_jobs_fail_ends_the_job_with_the_pipelines_reason(
+        run_cli: RunCli, engine: Engine, settings: Settings, hook: Receiver,
+        tmp_path: Path) -> None:
+    job_id = _handed_off(run_cli, engine, settings, hook, tmp_path)
+    status, out, err = run_cli("jobs", "fail", str(job_id), "--error", "the cluster is gone")
+    assert (status, err) == (0, "")
+    assert out == f"job {job_id} failed: the pipeline failed: the cluster is gone\n"
+    job = get_job(engine=engine, job_id=job_id)
+    assert (job.status, job.result_version) == ("failed", None)
+    assert "(reported by cli)" in job.log

@@ -153,3 +153,23 @@ def test_a_result_without_metrics_is_refused(
                         ({"metrics": {}, "artifact": 5}, "artifact")):
         answer = client.post(f"/jobs/{job_id}/result", headers=_auth(token), json=body)
         assert (answer.status_code, answer.json()["detail"][0]["field"]) == (422, field)
+
+
+def test_a_failed_run_ends_the_job_failed_with_its_reason(
+        client: TestClient, engine: Engine, handed_off: tuple[int, str]) -> None:
+    job_id, token = handed_off
+    mixed = client.post(f"/jobs/{job_id}/result", headers=_auth(token),
+                        json={"error": "out of memory", "metrics": {}})
+    assert (mixed.status_code, mixed.json()["detail"][0]["field"]) == (422, "error")
+    empty = client.post(f"/jobs/{job_id}/result", headers=_auth(token), json={"error": ""})
+    assert (empty.status_code, empty.json()["detail"][0]["field"]) == (422, "error")
+    answer = client.post(f"/jobs/{job_id}/result", headers=_auth(token),
+                         json={"error": "out of memory on the training node"})
+    assert (answer.status_code, answer.json()) == (200, {
+        "job": job_id, "model": "churn", "version": None, "status": "failed"})
+    job = get_job(engine=engine, job_id=job_id)
+    assert (job.status, job.error, job.result_version) == (
+        "failed", "the pipeline failed: out of memory on the training node", None)
+    again = client.post(f"/jobs/{job_id}/result", headers=_auth(token),
+                        json={"metrics": {"accuracy": 0.9}})
+    assert again.status_code == 401
