@@ -31,7 +31,15 @@ from services.retrain.callback import (
     report_progress,
 )
 from services.retrain.handoff import deliver_next, end_overdue
-from services.retrain.jobs import cancel_job, get_job, start_retrain
+from services.retrain.jobs import (
+    LeaseLostError,
+    cancel_job,
+    claim_next,
+    get_job,
+    reap_expired,
+    report,
+    start_retrain,
+)
 from services.settings import Settings
 from tests.db.retrain.jobs_store import ANN, PER_CLASS, T0, T1, seed_models
 from tests.receiver import Receiver, closed_port_url, receiver
@@ -282,3 +290,17 @@ def test_a_cancelled_or_silent_handed_off_job_is_ended_by_the_worker(
     ended = get_job(engine=engine, job_id=second)
     assert (ended.status, ended.error.startswith("the pipeline stopped reporting")) == (
         "failed", True)
+
+
+def test_a_handed_off_job_is_no_workers_and_never_reaped_as_a_dead_one(
+        engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    with receiver() as hook:
+        job_id, _token = _delivered(engine, tmp_path, settings, hook)
+    assert reap_expired(engine=engine, now=utcnow() + timedelta(days=2)) == []
+    assert get_job(engine=engine, job_id=job_id).status == "running"
+    with pytest.raises(LeaseLostError):
+        report(engine=engine, job_id=job_id, worker_id="w1", stage="training", percent=1,
+               lease_seconds=15)
+    assert claim_next(engine=engine, worker_id="w2", lease_seconds=15) is None
+    assert claim_next(engine=engine, worker_id="w2", lease_seconds=15,
+                      backend="webhook") is None
