@@ -150,11 +150,14 @@ def _attempt(url: str, body: bytes, headers: dict[str, str], timeout: float
 def post_signed(*, url: str, body: bytes, secret: str, job_id: int, timeout: float,
                 attempts: int, backoff_s: float = 1.0, extra_headers: dict[str, str] | None = None,
                 before_attempt: Callable[[int], None] | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> Delivery:
+                sleep: Callable[[float], None] = time.sleep,
+                conflict_is_delivered: bool = False) -> Delivery:
     """POST ``body`` signed, retrying connection errors and 5xx answers.
 
     Waits ``backoff_s`` × 2^(k-1) (at most :data:`MAX_BACKOFF_S`) before attempt k + 1;
     ``before_attempt(k)`` runs before each attempt (the worker renews its lease there).
+    ``conflict_is_delivered``: a 409 answer to a retry means an earlier attempt got
+    through (Airflow refuses a second run of the same ``dag_run_id``).
     """
     headers = {**(extra_headers or {}), "Content-Type": "application/json",
                SIGNATURE_HEADER: sign(body, secret), JOB_HEADER: str(job_id)}
@@ -165,6 +168,9 @@ def post_signed(*, url: str, body: bytes, secret: str, job_id: int, timeout: flo
         if before_attempt is not None:
             before_attempt(made)
         status, error = _attempt(url, body, headers, timeout)
+        if status == 409 and conflict_is_delivered and made > 1:
+            error = ""
+            break
         if status is not None and 200 <= status < 300:
             error = ""
             break
@@ -172,7 +178,7 @@ def post_signed(*, url: str, body: bytes, secret: str, job_id: int, timeout: flo
             break  # a refusal: asking again changes nothing
         if made < attempts:
             sleep(min(MAX_BACKOFF_S, backoff_s * 2 ** (made - 1)))
-    delivered = status is not None and 200 <= status < 300
+    delivered = status is not None and (200 <= status < 300 or (status == 409 and not error))
     if not delivered:
         error = f"not delivered after {made} attempt{'s' * (made != 1)}: {error}"
     return Delivery(delivered=delivered, status=status, attempts=made, error=error,
@@ -190,7 +196,9 @@ def deliver_next(*, engine: Engine, settings: Settings, worker_id: str,
                  backoff_s: float = 1.0) -> Job | None:
     """Claim the oldest queued webhook job and deliver it; the job as it ended up, or
     ``None`` when none was queued. The lease is renewed before each attempt."""
-    lease = settings.retrain_lease_seconds + settings.retrain_webhook_timeout_seconds
+    # Renewed before each attempt: long enough for one attempt and the wait before it.
+    lease = (settings.retrain_lease_seconds + settings.retrain_webhook_timeout_seconds
+             + MAX_BACKOFF_S)
     job = claim_next(engine=engine, worker_id=worker_id, lease_seconds=lease,
                      backend="webhook")
     if job is None:
@@ -212,7 +220,8 @@ def deliver_next(*, engine: Engine, settings: Settings, worker_id: str,
                            secret=settings.retrain_webhook_secret, job_id=job.id,
                            timeout=settings.retrain_webhook_timeout_seconds,
                            attempts=settings.retrain_webhook_attempts, backoff_s=backoff_s,
-                           extra_headers=_headers(settings), before_attempt=renew)
+                           extra_headers=_headers(settings), before_attempt=renew,
+                           conflict_is_delivered=settings.retrain_webhook_format == "airflow")
     _settle(engine, job, worker_id, delivery)
     return get_job(engine=engine, job_id=job.id)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -91,6 +91,8 @@ class Job:
     result_version: int | None
     error: str
     log: str  # the job's log, newest lines last (bounded)
+    #: A webhook job's delivery: ``{"delivered", "status", "attempts", "error", "at"}``.
+    delivery: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:
@@ -109,7 +111,7 @@ def _job(found: jobs_repo.JobRow) -> Job:
         requested_by=row.requested_by, created_at=row.created_at, started_at=row.started_at,
         finished_at=row.finished_at, heartbeat_at=row.heartbeat_at,
         cancel_requested=bool(row.cancel_requested), result_version=found.result_version,
-        error=row.error, log=row.log)
+        error=row.error, log=row.log, delivery=row.delivery)
 
 
 def _when(at: datetime | None) -> str:

@@ -67,8 +67,7 @@ def _token_hash(engine: Engine, job_id: int) -> str | None:
 
 
 def _delivery(engine: Engine, job_id: int) -> dict[str, Any]:
-    with session_scope(engine) as session:
-        found = session.scalar(select(RetrainJob.delivery).where(RetrainJob.id == job_id))
+    found = get_job(engine=engine, job_id=job_id).delivery
     assert isinstance(found, dict)
     return found
 

@@ -56,7 +56,9 @@ def test_the_pipeline_reports_and_registers_its_result_from_the_command_line(
     job = get_job(engine=engine, job_id=job_id)
     assert (job.stage, job.percent, job.message) == ("training", 60.0, "fold 3 of 5")
     status, out, _ = run_cli("jobs", "--model", "churn", "--json")
-    assert (status, [j["id"] for j in json.loads(out)["jobs"]]) == (0, [job_id])
+    [listed] = json.loads(out)["jobs"]
+    assert (status, listed["id"], listed["stage"]) == (0, job_id, "training")
+    assert (listed["delivery"]["delivered"], listed["delivery"]["status"]) == (True, 200)
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps({"accuracy": 0.8, "f1": 0.7}))
     artifact = tmp_path / "trained.pkl"

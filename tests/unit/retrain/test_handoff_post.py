@@ -54,3 +54,17 @@ def test_an_unreachable_receiver_is_tried_each_time() -> None:
     assert (delivery.delivered, delivery.status, delivery.attempts, tried) == (
         False, None, 2, [1, 2])
     assert "cannot be reached" in delivery.error
+
+
+@pytest.mark.parametrize(("statuses", "flag", "delivered"), [
+    ([504, 409], True, True), ([504, 409], False, False), ([409, 200], True, False)])
+def test_a_conflict_after_a_lost_answer_means_an_earlier_attempt_got_through(
+        statuses: list[int], flag: bool, delivered: bool) -> None:
+    with receiver(statuses) as hook:
+        delivery = post_signed(url=hook.url, body=b"{}", secret=SECRET, job_id=7, timeout=5,
+                               attempts=3, backoff_s=0, conflict_is_delivered=flag)
+    assert (delivery.delivered, delivery.status) == (delivered, 409)
+    assert delivery.error == ("" if delivered else
+                              f"not delivered after {delivery.attempts} attempt"
+                              f"{'s' * (delivery.attempts != 1)}: the receiver answered "
+                              "HTTP 409 Conflict")
