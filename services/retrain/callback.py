@@ -24,6 +24,7 @@ from db.base import utcnow
 from db.repositories import handoff as handoff_repo
 from db.repositories import jobs as jobs_repo
 from db.session import session_scope
+from services.access.principal import RETRAIN_PIPELINE
 from services.audit import record
 from services.registry.registration import checked_artifact
 from services.retrain.handoff import token_sha256
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 #: Who the audit log names for a report made with a job's token.
-PIPELINE_ACTOR = "retrain-pipeline"
+PIPELINE_ACTOR = RETRAIN_PIPELINE
 MAX_STAGE_CHARS = 40
 MAX_MESSAGE_CHARS = 500
 #: Largest metrics object a pipeline may register, as JSON.
