@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ WINDOW = ("--since", T0.isoformat(), "--until", T1.isoformat())
 
 
 @pytest.fixture
-def hook(monkeypatch: pytest.MonkeyPatch) -> Receiver:
+def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
     monkeypatch.setenv("OPSDASH_RETRAIN_MIN_PER_CLASS", str(PER_CLASS))
     with receiver() as server:
         monkeypatch.setenv("OPSDASH_RETRAIN_BACKEND", "webhook")
