@@ -32,6 +32,7 @@ from db.repositories import handoff as handoff_repo
 from db.repositories import jobs as jobs_repo
 from db.repositories import registry
 from db.session import session_scope
+from services.prometheus.connection import parse_headers
 from services.redact import redact_urls
 from services.retrain.jobs import Job, LeaseLostError, claim_next, finish, get_job, report
 from services.settings import Settings
@@ -45,6 +46,7 @@ __all__ = [
     "post_signed",
     "sign",
     "token_sha256",
+    "webhook_headers",
 ]
 
 #: The header carrying the body's signature: ``sha256=<hex HMAC-SHA256>``.
@@ -112,13 +114,14 @@ def _body(described: dict[str, Any], settings: Settings) -> bytes:
     return json.dumps(described, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _headers(settings: Settings) -> dict[str, str]:
-    extra: dict[str, str] = {}
-    for item in settings.retrain_webhook_headers.split(";"):
-        name, sep, value = item.partition("=")
-        if sep and name.strip():
-            extra[name.strip()] = value.strip()
-    return extra
+def webhook_headers(settings: Settings) -> dict[str, str]:
+    """``OPSDASH_RETRAIN_WEBHOOK_HEADERS`` as headers.
+
+    Raises:
+        SettingsError: a malformed entry (named, its value never shown).
+    """
+    return parse_headers(settings.retrain_webhook_headers,
+                         variable="OPSDASH_RETRAIN_WEBHOOK_HEADERS")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -220,7 +223,7 @@ def deliver_next(*, engine: Engine, settings: Settings, worker_id: str,
                            secret=settings.retrain_webhook_secret, job_id=job.id,
                            timeout=settings.retrain_webhook_timeout_seconds,
                            attempts=settings.retrain_webhook_attempts, backoff_s=backoff_s,
-                           extra_headers=_headers(settings), before_attempt=renew,
+                           extra_headers=webhook_headers(settings), before_attempt=renew,
                            conflict_is_delivered=settings.retrain_webhook_format == "airflow")
     _settle(engine, job, worker_id, delivery)
     return get_job(engine=engine, job_id=job.id)

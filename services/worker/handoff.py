@@ -14,7 +14,7 @@ import socket
 
 from sqlalchemy import Engine
 
-from services.retrain.handoff import deliver_next, end_overdue
+from services.retrain.handoff import deliver_next, end_overdue, webhook_headers
 from services.settings import Settings
 from services.worker.loop import Task
 
@@ -44,9 +44,14 @@ def handoff_step(*, engine: Engine, settings: Settings, worker_id: str) -> None:
 
 
 def handoff_task(*, engine: Engine, settings: Settings) -> list[Task]:
-    """The hand-off task, when the backend is ``webhook`` (else none)."""
+    """The hand-off task, when the backend is ``webhook`` (else none).
+
+    Raises:
+        SettingsError: ``OPSDASH_RETRAIN_WEBHOOK_HEADERS`` is malformed (said at start).
+    """
     if settings.retrain_backend != "webhook":
         return []
+    webhook_headers(settings)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:handoff"[:100]
 
     def run() -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from services.retrain.jobs import cancel_job, get_job, start_retrain
-from services.settings import Settings
+from services.settings import Settings, SettingsError
 from services.worker.__main__ import tasks
 from services.worker.handoff import handoff_step, handoff_task
 from tests.db.retrain.jobs_store import ANN, PER_CLASS, T0, T1, seed_models
@@ -44,3 +45,15 @@ def test_only_the_webhook_backend_runs_the_hand_off(engine: Engine, settings: Se
     assert [t.name for t in handoff_task(engine=engine, settings=hooked)] == ["retrain hand-off"]
     assert "retrain hand-off" in [t.name for t in tasks(engine=engine, settings=hooked)]
     assert "retrain hand-off" not in [t.name for t in tasks(engine=engine, settings=settings)]
+
+
+def test_malformed_webhook_headers_stop_the_worker_at_start_without_their_value(
+        engine: Engine, settings: Settings) -> None:
+    hooked = settings.replace(retrain_backend="webhook",
+                              retrain_webhook_url="http://127.0.0.1:9/hook",
+                              retrain_webhook_secret=SECRET,
+                              retrain_webhook_headers="Authorization=Bearer hunter2\nX: y")
+    with pytest.raises(SettingsError) as caught:
+        handoff_task(engine=engine, settings=hooked)
+    assert str(caught.value) == ("OPSDASH_RETRAIN_WEBHOOK_HEADERS: the value of "
+                                 "Authorization holds a line break")
