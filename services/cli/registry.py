@@ -106,7 +106,12 @@ def _metrics(path: Path | None) -> dict[str, Any]:
 
 def _run_job_version(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from services.access import CLI
-    from services.retrain.callback import CallbackError, NotHandedOffError, register_result
+    from services.retrain.callback import (
+        CallbackError,
+        JobCancelledError,
+        NotHandedOffError,
+        register_result,
+    )
     from services.retrain.jobs import get_job
 
     metrics = _metrics(args.metrics)
@@ -117,7 +122,7 @@ def _run_job_version(args: argparse.Namespace, settings: Settings) -> dict[str, 
             job = register_result(engine=engine, job_id=args.job, token=None,
                                   actor=CLI.username, artifact=args.artifact,
                                   metrics=metrics, notes=args.notes)
-        except (CallbackError, NotHandedOffError) as exc:
+        except (CallbackError, JobCancelledError, NotHandedOffError) as exc:
             raise CliError(str(exc)) from None
         return {"model": job.model, "version": job.result_version, "status": "candidate",
                 "job": job.id}

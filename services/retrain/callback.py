@@ -35,6 +35,7 @@ __all__ = [
     "MAX_METRICS_BYTES",
     "PIPELINE_ACTOR",
     "CallbackError",
+    "JobCancelledError",
     "NotHandedOffError",
     "TokenRefusedError",
     "check_metrics",
@@ -64,6 +65,10 @@ class CallbackError(ValueError):
 
 class TokenRefusedError(PermissionError):
     """The token is not this job's, or the job no longer takes reports (said alike)."""
+
+
+class JobCancelledError(RuntimeError):
+    """An operator cancelled the job: its result is not registered."""
 
 
 class NotHandedOffError(LookupError):
@@ -166,6 +171,26 @@ def report_failure(*, engine: Engine, job_id: int, token: str | None, actor: str
     return get_job(engine=engine, job_id=job_id)
 
 
+def _not_cancelled(job: handoff_repo.HandedOff) -> handoff_repo.HandedOff:
+    if job.cancel_requested:
+        raise JobCancelledError(f"retrain job {job.id} was cancelled by an operator; nothing "
+                                "was registered")
+    return job
+
+
+def _checked(engine: Engine, model: str, artifact: Path, within: Path | None
+             ) -> tuple[str, str]:
+    """The artifact's path and sha256, once it is found in ``within`` and loads."""
+    if within is not None and not artifact.resolve().is_relative_to(within.resolve()):
+        raise CallbackError("artifact", f"must be a file in the artifacts folder {within}")
+    from services.registry.registration import RegistrationError
+
+    try:
+        return checked_artifact(engine=engine, model=model, artifact=artifact)
+    except RegistrationError as exc:
+        raise CallbackError("artifact", str(exc)) from None
+
+
 def register_result(*, engine: Engine, job_id: int, token: str | None, actor: str,
                     artifact: Path | None, metrics: object, notes: str = "",
                     fingerprint: object = None, within: Path | None = None) -> Job:
@@ -179,6 +204,7 @@ def register_result(*, engine: Engine, job_id: int, token: str | None, actor: st
 
     Raises:
         CallbackError: bad metrics, notes or fingerprint, or an unusable artifact.
+        JobCancelledError: an operator cancelled the job (nothing registered).
         TokenRefusedError: a wrong or spent token.
         NotHandedOffError: (command line) the job is not handed off.
     """
@@ -189,21 +215,11 @@ def register_result(*, engine: Engine, job_id: int, token: str | None, actor: st
         if fingerprint is None:
             raise CallbackError("fingerprint", "must be a JSON object")
     with session_scope(engine) as session:  # a first look, before loading the artifact
-        _admitted(session, job_id, token)
+        _not_cancelled(_admitted(session, job_id, token))
     model = get_job(engine=engine, job_id=job_id).model
-    path, sha = "", ""
-    if artifact is not None and within is not None and not artifact.resolve().is_relative_to(
-            within.resolve()):
-        raise CallbackError("artifact", f"must be a file in the artifacts folder {within}")
-    if artifact is not None:
-        from services.registry.registration import RegistrationError
-
-        try:
-            path, sha = checked_artifact(engine=engine, model=model, artifact=artifact)
-        except RegistrationError as exc:
-            raise CallbackError("artifact", str(exc)) from None
+    path, sha = ("", "") if artifact is None else _checked(engine, model, artifact, within)
     with session_scope(engine, write=True) as session:
-        job = _admitted(session, job_id, token)
+        job = _not_cancelled(_admitted(session, job_id, token))
         version = handoff_repo.add_job_version(
             session=session, model_id=job.model_id, job_id=job_id, artifact_path=path,
             artifact_sha256=sha, created_by=actor, holdout_metrics=checked,

@@ -6,7 +6,8 @@ Progress: ``{"stage": "...", "percent": 0-100, "message": "..."?}`` → 200
 ``{"metrics": {...}, "artifact": "<artifacts folder>/file.pkl" | null, "notes": "..."?,
 "fingerprint": {...}?}`` → 200 ``{"job", "model", "version", "status"}``: the version is
 registered as a candidate and the job ends succeeded; or ``{"error": "why"}``: the run
-failed and the job ends failed with that reason. Either way the token is spent.
+failed and the job ends failed with that reason. Either way the token is spent. A result
+for a job an operator cancelled is refused with 409 (nothing registered).
 
 Only the job's one-time callback token opens them (``Authorization: Bearer <token>``,
 compared in constant time against the stored sha256), checked before the body is read:
@@ -32,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from services.retrain.callback import (
     PIPELINE_ACTOR,
     CallbackError,
+    JobCancelledError,
     TokenRefusedError,
     check_token,
     register_result,
@@ -104,6 +106,8 @@ async def _answer(work: Callable[[], dict[str, Any]]) -> Response:
         return _json(200, await run_in_threadpool(work))
     except CallbackError as exc:
         return _unprocessable(exc.field, exc.message)
+    except JobCancelledError as exc:
+        return _json(409, {"detail": str(exc)})
     except TokenRefusedError:
         return _refused()  # spent meanwhile (the job ended between the look and the report)
     except SQLAlchemyError as exc:

@@ -12,9 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from services.promotion.ledger import versions
 from services.registry.artifacts import save_artifact
 from services.retrain.handoff import deliver_next
-from services.retrain.jobs import get_job, start_retrain
+from services.retrain.jobs import cancel_job, get_job, start_retrain
 from services.serving import create_app
 from services.serving.jobs_api import MAX_BODY_BYTES
 from services.settings import Settings
@@ -173,3 +174,19 @@ def test_a_failed_run_ends_the_job_failed_with_its_reason(
     again = client.post(f"/jobs/{job_id}/result", headers=_auth(token),
                         json={"metrics": {"accuracy": 0.9}})
     assert again.status_code == 401
+
+
+def test_a_result_for_a_cancelled_job_is_refused_and_registers_nothing(
+        client: TestClient, engine: Engine, handed_off: tuple[int, str]) -> None:
+    job_id, token = handed_off
+    cancel_job(engine=engine, actor=ANN, job_id=job_id)
+    progress = client.post(f"/jobs/{job_id}/progress", headers=_auth(token),
+                           json={"stage": "training", "percent": 80})
+    assert (progress.status_code, progress.json()) == (200, {"cancel_requested": True})
+    answer = client.post(f"/jobs/{job_id}/result", headers=_auth(token),
+                         json={"metrics": {"accuracy": 0.8}})
+    assert (answer.status_code, answer.json()) == (409, {
+        "detail": f"retrain job {job_id} was cancelled by an operator; nothing was registered"})
+    job = get_job(engine=engine, job_id=job_id)
+    assert (job.status, job.result_version) == ("running", None)
+    assert [v.version for v in versions(engine=engine, model="churn")] == [1]
