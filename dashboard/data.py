@@ -10,16 +10,19 @@ import streamlit as st
 
 from dashboard.resources import engine_for, metrics_source
 from db.repositories import drift as drift_repo
+from db.repositories import registry as registry_repo
+from db.repositories import stats as stats_repo
 from db.session import session_scope
 from services.drift.frame import Frame, decode_rows
 from services.drift.samples import Kind
 from services.drift.scoring import TrainingReference, training_reference
+from services.promotion.evidence import Evidence, gather_evidence
 from services.quality.compare import VersionComparison, compare_versions
 from services.quality.curves import BinaryCurves, binary_curves
 from services.quality.metrics import QualityReport
 from services.quality.report import quality_report
 from services.quality.trend import TrendBucket, accuracy_trend
-from services.settings import get_settings
+from services.settings import SettingsError, get_settings
 from services.views.overview import ModelOverview, ServingSnapshot, serving_snapshot, store_overview
 
 __all__ = [
@@ -29,7 +32,10 @@ __all__ = [
     "drift_subject",
     "drift_training_reference",
     "forget_label_figures",
+    "forget_production_figures",
+    "label_count",
     "overview_figures",
+    "promotion_evidence",
     "quality_comparison",
     "quality_curves",
     "quality_figures",
@@ -101,8 +107,40 @@ def quality_trend(database_url: str, model: str, version: int | None, days: int,
 def forget_label_figures() -> None:
     """Drop every cached figure computed from labels (after labels were saved)."""
     for cached in (overview_figures, quality_figures, quality_curves, quality_comparison,
-                   quality_trend):
+                   quality_trend, promotion_evidence):
         cached.clear()
+
+
+def forget_production_figures() -> None:
+    """Drop every cached read that names the production version (after it moved)."""
+    for cached in (overview_figures, drift_subject, promotion_evidence):
+        cached.clear()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def label_count(database_url: str, model: str) -> int:
+    """Labelled predictions of ``model`` now: a cheap count that keys the evidence's cache."""
+    with session_scope(engine_for(database_url)) as session:
+        found = registry_repo.get_model(session=session, name=model)
+        labelled, _ = stats_repo.label_totals(session=session, model_id=found.id, since=_EPOCH)
+    return labelled
+
+
+@st.cache_data(ttl=_TTL, show_spinner="Comparing the versions…", max_entries=64)
+def promotion_evidence(database_url: str, prometheus_url: str, timeout: float, model: str,
+                       candidate: int, baseline: int | None, labels: int) -> Evidence:
+    """The evidence for promoting ``candidate`` over ``baseline``; ``labels`` (the model's
+    labelled predictions now) is part of the key, so new labels are counted at once while
+    reruns of the page do not bootstrap again."""
+    del labels  # cache key only
+    try:
+        source = metrics_source(prometheus_url, timeout)
+    except SettingsError:  # malformed connection options: the Serving page says which
+        source = None
+    return gather_evidence(engine=engine_for(database_url), model=model, candidate=candidate,
+                           baseline=baseline, source=source)
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False)

@@ -30,6 +30,8 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("pages/quality.py", "Model quality", ":material/verified:", "quality",
               View.QUALITY),
     PageEntry("pages/drift.py", "Drift", ":material/query_stats:", "drift", View.DRIFT),
+    PageEntry("pages/models.py", "Models", ":material/deployed_code:", "models",
+              View.LIFECYCLE),
     PageEntry("pages/labeling.py", "Label feedback", ":material/label:", "labeling",
               View.LABELING),
     PageEntry("pages/audit.py", "Audit log", ":material/history:", "audit", View.AUDIT),

@@ -126,8 +126,11 @@ def add_version(
     train_window_start: datetime | None = None,
     train_window_end: datetime | None = None,
     notes: str = "",
+    training_fingerprint: dict[str, Any] | None = None,
+    job_id: int | None = None,
 ) -> ModelVersion:
-    """Register the next version number of a model as a candidate."""
+    """Register the next version number of a model as a candidate (``job_id`` and
+    ``training_fingerprint`` for one a retrain job trained)."""
     current = session.scalar(
         select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model_id)
     )
@@ -143,6 +146,8 @@ def add_version(
         train_window_end=train_window_end,
         created_by=created_by,
         notes=notes,
+        training_fingerprint=training_fingerprint,
+        job_id=job_id,
     )
     session.add(version)
     session.flush()

@@ -26,7 +26,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from db.models import Feedback, Prediction, ProductionPointer, ShadowPrediction
+from db.models import (
+    Feedback,
+    Prediction,
+    ProductionPointer,
+    ShadowPrediction,
+    VersionTrainingRow,
+)
 
 __all__ = [
     "answer_counts",
@@ -131,6 +137,14 @@ def _window(column: Any, since: datetime | None,
             *([column < until] if until is not None else [])]
 
 
+def _not_trained_on(version_id: int | None) -> list[ColumnElement[bool]]:
+    """Conditions leaving out the labelled predictions ``version_id`` was trained on."""
+    if version_id is None:
+        return []
+    return [~exists().where(VersionTrainingRow.version_id == version_id,
+                            VersionTrainingRow.prediction_id == Feedback.prediction_id)]
+
+
 def answer_counts(
     *,
     session: Session,
@@ -139,12 +153,15 @@ def answer_counts(
     b_id: int,
     since: datetime | None,
     until: datetime | None,
+    exclude_trained_on: int | None = None,
 ) -> list[tuple[str, str, str, int]]:
     """``(label, answer of a, answer of b, count)`` over labelled predictions both answered.
 
     Every such prediction has a shadow row of ``b`` (it was not made by ``b``) or was made
     by ``b`` and has a shadow row of ``a``; the two cases are counted apart, each driven
-    by a shadow index, and added up in SQL.
+    by a shadow index, and added up in SQL. With ``exclude_trained_on``, predictions that
+    version was trained on (its ``version_training_rows``) are left out: a model judged on
+    its own training data looks better than it is.
 
     Args:
         session: an open session.
@@ -153,7 +170,9 @@ def answer_counts(
         b_id: the second version's row id (not ``a_id``).
         since: only predictions made at or after this time.
         until: only predictions made before this time.
+        exclude_trained_on: a version's row id whose training rows are not counted.
     """
+    trained = _not_trained_on(exclude_trained_on)
     sa = aliased(ShadowPrediction)
     sb = aliased(ShadowPrediction)
     answer_a: ColumnElement[str] = case(
@@ -167,7 +186,7 @@ def answer_counts(
         .outerjoin(sa, and_(sa.prediction_id == sb.prediction_id, sa.version_id == a_id))
         .where(sb.version_id == b_id, Feedback.model_id == model_id,
                Feedback.version_id != b_id, answer_a.is_not(None),
-               *_window(sb.predicted_at, since, until))
+               *_window(sb.predicted_at, since, until), *trained)
     )
     # Made by b: b's answer is the log, a's its shadow row.
     made_by_b = (
@@ -176,7 +195,8 @@ def answer_counts(
         .select_from(sa)
         .join(Feedback, Feedback.prediction_id == sa.prediction_id)
         .where(sa.version_id == a_id, Feedback.version_id == b_id,
-               Feedback.model_id == model_id, *_window(sa.predicted_at, since, until))
+               Feedback.model_id == model_id, *_window(sa.predicted_at, since, until),
+               *trained)
     )
     both = union_all(shadow_b, made_by_b).subquery()
     stmt = (

@@ -63,7 +63,10 @@ _VIEWS: dict[Role, frozenset[View]] = {
     Role.ADMIN: frozenset(View),
     # Operators read the audit log (who promoted what) but do not manage users.
     Role.OPERATOR: frozenset(View) - {View.USERS},
-    Role.ANALYST: frozenset({View.OVERVIEW, View.SERVING, View.QUALITY, View.DRIFT}),
+    # Analysts read the Models page (versions, evidence, the production ledger); they never act.
+    Role.ANALYST: frozenset(
+        {View.OVERVIEW, View.SERVING, View.QUALITY, View.DRIFT, View.LIFECYCLE}
+    ),
     Role.LABELER: frozenset({View.LABELING, View.QUALITY}),
 }
 

@@ -81,9 +81,9 @@ class Evidence:
         per_class: recall of each class under both versions.
         serving: the candidate's serving record, if it ever served; else ``None``.
         computed_at: when the evidence was gathered (UTC).
-        excluded_training_rows: labelled rows left out because the candidate was trained
-            on them. Always 0 for now: versions carry no training fingerprint yet (the
-            retraining issue adds it), so no row can be told to be training data.
+        excluded_training_rows: labelled rows both versions answered that are left out
+            because the candidate was trained on them (a retrained candidate's
+            ``version_training_rows``; 0 for a version trained elsewhere).
     """
 
     model: str
@@ -175,7 +175,7 @@ def gather_evidence(
     c = sum(n for label, x, y, n in found.cells if y == label != x)
     return Evidence(
         model=model, baseline=found.baseline, candidate=candidate,
-        shared=sum(n for *_, n in found.cells),
+        shared=sum(n for *_, n in found.cells), excluded_training_rows=found.excluded,
         **comparison,
         disagreements=sum(n for _, x, y, n in found.cells if x != y),
         only_baseline_right=b, only_candidate_right=c, mcnemar_p=mcnemar_exact(b, c),
@@ -192,13 +192,15 @@ class _Found:
     baseline: int | None
     cells: tuple[tuple[str, str, str, int], ...]
     last_served: datetime | None
+    excluded: int = 0
 
 
 def _read(*, engine: Engine, model: str, candidate: int, baseline: int | None) -> _Found:
     """One read: the model's classes, the baseline (production unless given), the cells
     ``(label, baseline's answer, candidate's answer, n)`` and when the candidate last
-    served. The cells come from the query the Model quality comparison runs."""
-    from db.repositories import registry, stats
+    served. The cells come from the query the Model quality comparison runs, without the
+    predictions the candidate was trained on (counted apart)."""
+    from db.repositories import registry, retrain_results, stats
     from db.repositories import shadow as store
     from db.session import session_scope
 
@@ -213,13 +215,19 @@ def _read(*, engine: Engine, model: str, candidate: int, baseline: int | None) -
                 f"version {candidate} of {model!r} already serves production: "
                 "there is nothing to compare it with")
         cells: list[tuple[str, str, str, int]] = []
+        excluded = 0
         if baseline is not None:
             base_id = registry.version_row_id(session=session, model=found, version=baseline)
             cells = store.answer_counts(session=session, model_id=found.id, a_id=base_id,
-                                        b_id=cand_id, since=None, until=None)
+                                        b_id=cand_id, since=None, until=None,
+                                        exclude_trained_on=cand_id)
+            if retrain_results.training_row_count(session=session, version_id=cand_id):
+                every = store.answer_counts(session=session, model_id=found.id, a_id=base_id,
+                                            b_id=cand_id, since=None, until=None)
+                excluded = sum(n for *_, n in every) - sum(n for *_, n in cells)
         last = stats.last_served(session=session, version_id=cand_id)
         return _Found(labels=tuple(str(c) for c in found.class_labels), baseline=baseline,
-                      cells=tuple(cells), last_served=last)
+                      cells=tuple(cells), last_served=last, excluded=excluded)
 
 
 def _compare(found: _Found, *, bootstrap: int, seed: int, confidence: float

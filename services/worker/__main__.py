@@ -1,8 +1,9 @@
 """``python -m services.worker``: run the worker's periodic tasks until SIGTERM or SIGINT.
 
 Checks the database schema first (exit 2 with a one-line reason when it is stale), then runs
-the tasks of :func:`tasks` (today the bake watch) each at its own cadence. A stop signal ends
-the process within about a second; a task's look in progress finishes first.
+the tasks of :func:`tasks` (the bake watch, retrain jobs) each at its own cadence. A stop
+signal ends the process within about a second; a task's look in progress finishes first, and
+a training child still running is stopped and its job failed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from services.settings import Settings, SettingsError, get_settings
 from services.worker.bake_watch import bake_step, limits_from_settings
 from services.worker.handoff import handoff_task
 from services.worker.loop import StopFlag, Task, run_tasks
+from services.worker.retrain_task import RetrainTask
 
 __all__ = ["main", "tasks"]
 
@@ -33,8 +35,14 @@ logger = logging.getLogger("services.worker")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def tasks(*, engine: Engine, settings: Settings) -> list[Task]:
-    """The worker's periodic tasks (later issues add retraining and alert evaluation)."""
+#: Seconds between two looks of the retrain task (claiming a job, watching its child).
+RETRAIN_POLL_S = 1.0
+
+
+def tasks(*, engine: Engine, settings: Settings,
+          retrain: RetrainTask | None = None) -> list[Task]:
+    """The worker's periodic tasks: the bake watch, and retrain jobs when ``retrain`` is
+    given (later issues add alert evaluation)."""
     source = source_from_settings(settings)
     limits = limits_from_settings(settings)
     period = timedelta(minutes=settings.bake_minutes)
@@ -42,15 +50,17 @@ def tasks(*, engine: Engine, settings: Settings) -> list[Task]:
     def bake() -> None:
         bake_step(engine=engine, source=source, limits=limits, period=period)
 
-    return [Task(name="bake watch", every_s=settings.bake_check_seconds, run=bake),
-            *handoff_task(engine=engine, settings=settings)]
+    found = [Task(name="bake watch", every_s=settings.bake_check_seconds, run=bake)]
+    if retrain is not None:
+        found.append(Task(name="retrain", every_s=RETRAIN_POLL_S, run=retrain.step))
+    return [*found, *handoff_task(engine=engine, settings=settings)]
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m services.worker",
         description="Run the opsdash worker's periodic tasks: the bake watch after each "
-        "promotion (settings from OPSDASH_* variables).",
+        "promotion and retrain jobs (settings from OPSDASH_* variables).",
     )
     parser.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="log level (default: info)"
@@ -80,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = _open_store(settings)
         if engine is None:
             return 2
-        work = tasks(engine=engine, settings=settings)
+        retrain = RetrainTask(engine=engine, lease_seconds=settings.retrain_lease_seconds)
+        work = tasks(engine=engine, settings=settings, retrain=retrain)
     except SettingsError as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return 2
@@ -97,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run_tasks(work, stop=stop)
     finally:
+        retrain.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         engine.dispose()

@@ -23,6 +23,7 @@ PAGES: list[tuple[str, str, View | None]] = [
     ("pages/serving.py", "Serving", View.SERVING),
     ("pages/quality.py", "Model quality", View.QUALITY),
     ("pages/drift.py", "Drift", View.DRIFT),
+    ("pages/models.py", "Models", View.LIFECYCLE),
     ("pages/labeling.py", "Label feedback", View.LABELING),
     ("pages/audit.py", "Audit log", View.AUDIT),
     ("pages/users.py", "Users", View.USERS),
@@ -40,6 +41,8 @@ MARKERS: dict[str, Callable[[AppTest], bool]] = {
     "pages/drift.py": lambda at: [s.label for s in at.selectbox][:3] == [
         "Model", "Reference", "Current window"]
     or any("No models are registered" in i.value for i in at.info),
+    "pages/models.py": lambda at: "Production ledger" in [s.value for s in at.subheader]
+    or any("No models are registered" in i.value for i in at.info),
     "pages/labeling.py": lambda at: [s.label for s in at.selectbox][:3] == [
         "Model", "Version", "Predicted class"]
     or any("No models are registered" in i.value for i in at.info),
@@ -55,11 +58,11 @@ def _may(role: Role, view: View | None) -> bool:
 
 #: What each role's sidebar links, written out rather than derived from the code under test.
 EXPECTED_LINKS = {
-    Role.ADMIN: ["Overview", "Serving", "Model quality", "Drift", "Label feedback", "Audit log",
-                 "Users", "Account"],
-    Role.OPERATOR: ["Overview", "Serving", "Model quality", "Drift", "Label feedback", "Audit log",
-                    "Account"],
-    Role.ANALYST: ["Overview", "Serving", "Model quality", "Drift", "Account"],
+    Role.ADMIN: ["Overview", "Serving", "Model quality", "Drift", "Models", "Label feedback",
+                 "Audit log", "Users", "Account"],
+    Role.OPERATOR: ["Overview", "Serving", "Model quality", "Drift", "Models", "Label feedback",
+                    "Audit log", "Account"],
+    Role.ANALYST: ["Overview", "Serving", "Model quality", "Drift", "Models", "Account"],
     Role.LABELER: ["Model quality", "Label feedback", "Account"],
 }
 

@@ -28,7 +28,7 @@ EXPECTED_ACTIONS = {
 EXPECTED_VIEWS = {
     Role.ADMIN: set(View),
     Role.OPERATOR: set(View) - {View.USERS},
-    Role.ANALYST: {View.OVERVIEW, View.SERVING, View.QUALITY, View.DRIFT},
+    Role.ANALYST: {View.OVERVIEW, View.SERVING, View.QUALITY, View.DRIFT, View.LIFECYCLE},
     Role.LABELER: {View.LABELING, View.QUALITY},
 }
 
