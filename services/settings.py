@@ -18,24 +18,26 @@ import ipaddress
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from services.redact import redact_url, redact_urls
 
-__all__ = ["PROJECT_ROOT", "Settings", "SettingsError", "get_settings"]
+__all__ = ["MIN_WEBHOOK_SECRET", "PROJECT_ROOT", "Settings", "SettingsError", "get_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _PREFIX = "OPSDASH_"
+#: Shortest ``OPSDASH_RETRAIN_WEBHOOK_SECRET`` accepted.
+MIN_WEBHOOK_SECRET = 32
 #: Settings holding a URL that may carry user info (a credential): repr() hides it.
-_URL_FIELDS = frozenset({"database_url", "prometheus_url"})
+_URL_FIELDS = frozenset({"database_url", "prometheus_url", "retrain_webhook_url"})
 
 
 class SettingsError(ValueError):
@@ -63,6 +65,14 @@ def _public_url(value: str) -> str:
         raise ValueError("must be the dashboard's address as browsers open it: http or "
                          "https, a host and an optional port, nothing after (like "
                          "https://dash.example.com)")
+    return value
+
+
+def _webhook_url(value: str) -> str:
+    parts = urlsplit(value)
+    if value and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise ValueError("must be an http or https URL (like https://airflow.example.com/api/"
+                         "v1/dags/retrain/dagRuns)")
     return value
 
 
@@ -94,6 +104,8 @@ TimeZone = Annotated[str, AfterValidator(_known_zone)]
 #: The address browsers open the dashboard at: scheme, host and port (``https://dash.example``),
 #: or empty for "the Host each request came to".
 PublicUrl = Annotated[str, AfterValidator(_public_url)]
+#: Where a handed-off retrain job is POSTed: an http or https URL, or empty.
+WebhookUrl = Annotated[str, AfterValidator(_webhook_url)]
 #: Addresses or networks, comma-separated (``10.0.0.5, 10.1.0.0/16``), stored normalised.
 ProxyList = Annotated[str, AfterValidator(_address_list)]
 #: A credential: left out of ``repr``, ``str`` and ``model_dump``, and out of error messages.
@@ -203,6 +215,33 @@ class Settings(BaseSettings):
     #: Retraining: seconds a worker holds a job without a heartbeat (it beats every third of
     #: this); a job whose worker stopped answering this long is failed by the next worker.
     retrain_lease_seconds: Positive = 15.0
+    #: Retraining: ``local`` (the worker trains) or ``webhook`` (the worker POSTs the job to
+    #: ``retrain_webhook_url`` and an outside pipeline trains and reports back).
+    retrain_backend: Literal["local", "webhook"] = "local"
+    #: Retraining hand-off: the URL a job is POSTed to (Airflow's ``dagRuns``, Argo Events,
+    #: Prefect, a CI pipeline). Required when ``retrain_backend`` is ``webhook``.
+    retrain_webhook_url: WebhookUrl = ""
+    #: Retraining hand-off: the inference service's address as the pipeline reaches it,
+    #: for the callback URLs sent with a job. Empty means ``http://<serving host>:<port>``.
+    retrain_callback_url: WebhookUrl = ""
+    #: Retraining hand-off: the key of the body's HMAC-SHA256 signature
+    #: (``X-Opsdash-Signature``), at least 32 characters. No default (a secret); required
+    #: when ``retrain_backend`` is ``webhook``.
+    retrain_webhook_secret: Secret = ""
+    #: Retraining hand-off: ``plain`` (the job description is the body) or ``airflow`` (it
+    #: is the ``conf`` of an Airflow ``dagRuns`` body, with ``dag_run_id`` ``opsdash-job-N``).
+    retrain_webhook_format: Literal["plain", "airflow"] = "plain"
+    #: Retraining hand-off: extra HTTP headers, ``Name=value;Other=value`` (e.g. the
+    #: receiver's ``Authorization``). Hidden like a secret.
+    retrain_webhook_headers: Secret = ""
+    #: Retraining hand-off: seconds one delivery attempt may take.
+    retrain_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    #: Retraining hand-off: attempts to deliver a job (connection errors and 5xx answers are
+    #: retried after 1, 2, 4 ... s, at most 30 s); then the job fails with the last error.
+    retrain_webhook_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    #: Retraining hand-off: a handed-off job whose pipeline has not reported for this many
+    #: hours is failed (its token no longer works).
+    retrain_webhook_deadline_hours: Positive = 24.0
 
     # --- sign-in --------------------------------------------------------------------------
     #: Key that signs sign-in cookies: a long random value (at least 32 characters). No
@@ -268,6 +307,19 @@ class Settings(BaseSettings):
     bake_min_labels: Count = 100
     #: Roll back when the new version's accuracy falls more than this below the old one's.
     bake_accuracy_drop: Share = 0.05
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> Settings:
+        """The hand-off needs its URL and a long secret; said before anything runs."""
+        if self.retrain_backend == "webhook":
+            if not self.retrain_webhook_url:
+                raise ValueError("OPSDASH_RETRAIN_BACKEND=webhook needs "
+                                 "OPSDASH_RETRAIN_WEBHOOK_URL")
+            if len(self.retrain_webhook_secret) < MIN_WEBHOOK_SECRET:
+                raise ValueError("OPSDASH_RETRAIN_BACKEND=webhook needs "
+                                 "OPSDASH_RETRAIN_WEBHOOK_SECRET of at least "
+                                 f"{MIN_WEBHOOK_SECRET} characters")
+        return self
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """The fields ``repr()`` shows: secrets left out, URLs without their user info."""
@@ -371,7 +423,9 @@ class _Variables(PydanticBaseSettingsSource):
 def _describe(error: ErrorDetails) -> str:
     """One bad value as ``OPSDASH_X=value`` and what is wrong with it (a secret's value left
     out)."""
-    name = str(error["loc"][0]) if error["loc"] else ""
+    if not error["loc"]:  # a rule across settings (it names them itself)
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    name = str(error["loc"][0])
     field = Settings.model_fields.get(name)
     if field is None:
         return f"{name!r} is not a setting"
@@ -385,6 +439,8 @@ def _describe(error: ErrorDetails) -> str:
     given = "" if hidden else f"={redact_urls(repr(error['input']))}"
     if kind == "value_error":
         return f"{variable}{given} {error.get('ctx', {}).get('error')}"
+    if kind == "literal_error":
+        return f"{variable}{given} must be {error.get('ctx', {}).get('expected')}"
     if kind == "finite_number":
         return f"{variable}{given} is not a finite number"
     return f"{variable}{given} is not a valid {getattr(field.annotation, '__name__', 'value')}"

@@ -10,6 +10,7 @@ __all__ = [
     "CLI",
     "FEEDBACK_API",
     "RESERVED_USERNAMES",
+    "RETRAIN_PIPELINE",
     "SYSTEM",
     "PermissionDenied",
     "Principal",
@@ -41,9 +42,12 @@ CLI = Principal(username="cli", role=Role.ADMIN)
 #: The inference service's ``POST /feedback``: a client holding ``OPSDASH_FEEDBACK_TOKEN``
 #: may label, nothing else.
 FEEDBACK_API = Principal(username="feedback-api", role=Role.LABELER)
+#: A pipeline reporting, with a job's one-time token, on the retrain job handed to it (the
+#: audit log's actor of the version it registers; not a principal: it may do nothing else).
+RETRAIN_PIPELINE = "retrain-pipeline"
 #: Names no user account may take, so audit rows by the processes above stay unambiguous.
 RESERVED_USERNAMES = frozenset({SYSTEM.username, CLI.username, FEEDBACK_API.username,
-                                "anonymous"})
+                                "anonymous", RETRAIN_PIPELINE})
 
 
 class PermissionDenied(Exception):  # noqa: N818  (the name the dashboard codes against)

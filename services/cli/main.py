@@ -18,6 +18,7 @@ from typing import Any
 # imports what it needs when it runs.
 from services.cli import (
     drift,
+    handoff,
     labels,
     metrics,
     predictions,
@@ -34,7 +35,8 @@ from services.redact import redact_urls
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command groups, in the order ``--help`` lists them.
-_GROUPS = (store, registry, promotion, retrain, labels, metrics, users, predictions, shadow, drift)
+_GROUPS = (store, registry, promotion, retrain, handoff, labels, metrics, users, predictions,
+           shadow, drift)
 
 COMMANDS: dict[str, Command] = {name: c for group in _GROUPS for name, c in group.COMMANDS.items()}
 

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.cli.common import Command, checked_engine
+from services.cli.common import CliError, Command, checked_engine
 
 if TYPE_CHECKING:
     from services.settings import Settings
@@ -38,6 +38,12 @@ With --artifact (a pickled scikit-learn pipeline with predict_proba over the mod
 features) the file is loaded once to check it answers the model's classes, and its
 SHA-256 is stored: every later load is checked against it. The version is registered as
 a candidate. Acts as the local admin `cli`; the change is audited.
+
+With --job (a retrain job handed to an outside pipeline, OPSDASH_RETRAIN_BACKEND=webhook)
+the version is that job's result: registered with the job's training window and the
+metrics of --metrics (a JSON file: the holdout figures the promotion evidence shows), the
+job ends succeeded with it, in one transaction; a job that is not handed off and running
+is refused.
 """
 
 
@@ -62,6 +68,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("model", help="a registered model's name (see `models`)")
     p.add_argument("--artifact", type=Path, help="the version's pickled pipeline, if any")
     p.add_argument("--notes", default="", help="free text kept with the version")
+    p.add_argument("--job", type=int, help="register the version as this retrain job's result")
+    p.add_argument("--metrics", type=Path,
+                   help="with --job: a JSON file of the version's holdout metrics")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -79,10 +88,54 @@ def _run_register_model(args: argparse.Namespace, settings: Settings) -> dict[st
             "classes": list(registered.classes), "features": list(registered.features)}
 
 
+def _metrics(path: Path | None) -> dict[str, Any]:
+    import json
+
+    if path is None:
+        raise CliError("--job needs --metrics FILE (a JSON object of the holdout metrics)")
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CliError(f"--metrics {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CliError(f"--metrics {path} is not a JSON file ({exc})") from None
+    if not isinstance(found, dict):
+        raise CliError(f"--metrics {path} must hold a JSON object")
+    return found
+
+
+def _run_job_version(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from services.access import CLI
+    from services.retrain.callback import (
+        CallbackError,
+        JobCancelledError,
+        NotHandedOffError,
+        register_result,
+    )
+    from services.retrain.jobs import get_job
+
+    metrics = _metrics(args.metrics)
+    with checked_engine(settings) as engine:
+        try:
+            if get_job(engine=engine, job_id=args.job).model != args.model:
+                raise CliError(f"retrain job {args.job} is not a job of {args.model}")
+            job = register_result(engine=engine, job_id=args.job, token=None,
+                                  actor=CLI.username, artifact=args.artifact,
+                                  metrics=metrics, notes=args.notes)
+        except (CallbackError, JobCancelledError, NotHandedOffError) as exc:
+            raise CliError(str(exc)) from None
+        return {"model": job.model, "version": job.result_version, "status": "candidate",
+                "job": job.id}
+
+
 def _run_add_version(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from services.access import CLI
     from services.registry.registration import register_version
 
+    if args.job is not None:
+        return _run_job_version(args, settings)
+    if args.metrics is not None:
+        raise CliError("--metrics goes with --job (a retrain job's result)")
     with checked_engine(settings) as engine:
         added = register_version(engine=engine, actor=CLI, model=args.model,
                                  artifact=args.artifact, notes=args.notes)
@@ -99,6 +152,10 @@ def _print_model(result: dict[str, Any]) -> None:
 
 
 def _print_version(result: dict[str, Any]) -> None:
+    if result.get("job") is not None:
+        print(f"registered {result['model']} v{result['version']} as a candidate, the result "
+              f"of retrain job {result['job']} (succeeded)")
+        return
     artifact = (f"artifact {result['artifact_path']} (sha256 {result['artifact_sha256'][:12]}…)"
                 if result["artifact_path"] else "no artifact (served elsewhere)")
     print(f"registered {result['model']} v{result['version']} as a candidate; {artifact}")

@@ -102,7 +102,8 @@ def job_json(job: Job) -> dict[str, Any]:
             "requested_by": job.requested_by, "created_at": _iso(job.created_at),
             "started_at": _iso(job.started_at), "finished_at": _iso(job.finished_at),
             "heartbeat_at": _iso(job.heartbeat_at), "cancel_requested": job.cancel_requested,
-            "result_version": job.result_version, "error": job.error, "log": job.log}
+            "result_version": job.result_version, "error": job.error, "log": job.log,
+            "delivery": job.delivery}
 
 
 def _window(args: argparse.Namespace, settings: Settings, engine: Engine) -> tuple[Any, Any]:

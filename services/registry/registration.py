@@ -37,6 +37,7 @@ __all__ = [
     "RegisteredModel",
     "RegisteredVersion",
     "RegistrationError",
+    "checked_artifact",
     "parse_feature",
     "register_model",
     "register_version",
@@ -241,6 +242,24 @@ def _find(engine: Engine, name: str) -> _Model:
                       features=tuple(dict(f) for f in found.feature_schema))
 
 
+def checked_artifact(*, engine: Engine, model: str, artifact: Path) -> tuple[str, str]:
+    """The artifact's resolved path and SHA-256, once loaded as the inference service would
+    and found to answer ``model``'s classes (do it before taking a write lock: unpickling a
+    model can take a while).
+
+    Raises:
+        RegistrationError: no such model, or the artifact is missing, unreadable or does
+            not answer the model's classes.
+    """
+    found = _find(engine, model)
+    resolved = artifact.expanduser().resolve()
+    if not resolved.is_file():
+        raise RegistrationError(f"the artifact {artifact} is not a file")
+    sha256 = sha256_of(resolved)
+    _check_artifact(resolved, sha256, found)
+    return str(resolved), sha256
+
+
 def register_version(
     *,
     engine: Engine,
@@ -262,14 +281,8 @@ def register_version(
     """
     principal = require(actor, Action.REGISTER_MODELS)
     found = _find(engine, model)
-    path, sha256 = "", ""
-    if artifact is not None:
-        resolved = artifact.expanduser().resolve()
-        if not resolved.is_file():
-            raise RegistrationError(f"the artifact {artifact} is not a file")
-        path, sha256 = str(resolved), sha256_of(resolved)
-        # Loaded before the write lock is taken: unpickling a model can take a while.
-        _check_artifact(resolved, sha256, found)
+    path, sha256 = ("", "") if artifact is None else checked_artifact(
+        engine=engine, model=model, artifact=artifact)
     with session_scope(engine, write=True) as session:
         version = registry.add_version(session=session, model_id=found.id, artifact_path=path,
                                        artifact_sha256=sha256, created_by=principal.username,

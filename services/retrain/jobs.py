@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -92,6 +92,8 @@ class Job:
     result_version: int | None
     error: str
     log: str  # the job's log, newest lines last (bounded)
+    #: A webhook job's delivery: ``{"delivered", "status", "attempts", "error", "at"}``.
+    delivery: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:
@@ -110,7 +112,7 @@ def _job(found: jobs_repo.JobRow) -> Job:
         requested_by=row.requested_by, created_at=row.created_at, started_at=row.started_at,
         finished_at=row.finished_at, heartbeat_at=row.heartbeat_at,
         cancel_requested=bool(row.cancel_requested), result_version=found.result_version,
-        error=row.error, log=row.log)
+        error=row.error, log=row.log, delivery=row.delivery)
 
 
 def _when(at: datetime | None) -> str:
@@ -274,12 +276,15 @@ def get_job(*, engine: Engine, job_id: int) -> Job:
     return _read(engine, job_id)
 
 
-def claim_next(*, engine: Engine, worker_id: str, lease_seconds: float) -> Job | None:
-    """Claim the oldest queued local job atomically (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
+def claim_next(*, engine: Engine, worker_id: str, lease_seconds: float,
+               backend: Backend = "local") -> Job | None:
+    """Claim the oldest queued job of ``backend`` (local: to train; webhook: to deliver)
+    atomically (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
     with session_scope(engine, write=True) as session:
         now = utcnow()
         job_id = jobs_repo.claim(session=session, worker_id=worker_id, now=now,
-                                 lease_until=now + timedelta(seconds=lease_seconds))
+                                 lease_until=now + timedelta(seconds=lease_seconds),
+                                 backend=backend)
         if job_id is not None:
             jobs_repo.append_log(session=session, job_id=job_id,
                                  text=f"{_stamp(now)} claimed by worker {worker_id}")

@@ -1,6 +1,8 @@
 """The inference service's HTTP app: ``POST /predict``, ``GET /metrics``, ``GET /healthz``.
 
-``POST /feedback`` takes labels from other systems (:mod:`services.serving.feedback`).
+``POST /feedback`` takes labels from other systems (:mod:`services.serving.feedback`);
+``POST /jobs/{id}/progress`` and ``/jobs/{id}/result`` take a retrain pipeline's reports
+(:mod:`services.serving.jobs_api`).
 
 ``create_app`` wires the parts; the lifespan first stores what a previous run left in the
 prediction spool, loads the production models before the first request, starts the
@@ -34,6 +36,7 @@ from services.serving.body import (
     too_large,
 )
 from services.serving.feedback import feedback_route
+from services.serving.jobs_api import progress_route, result_route
 from services.serving.metrics import ServingMetrics
 from services.serving.model_holder import ModelHolder
 from services.serving.payload import MAX_BODY_BYTES
@@ -136,6 +139,13 @@ def create_app(*, engine: Engine, settings: Settings) -> FastAPI:
         feedback_route(engine=engine, settings=settings, flush_predictions=state.log.flush),
         methods=["POST"],
     )
+    # A pipeline reports on a retrain job handed to it, with the job's one-time token.
+    app.add_api_route("/jobs/{job_id}/progress", progress_route(engine=engine),
+                      methods=["POST"])
+    app.add_api_route("/jobs/{job_id}/result",
+                      result_route(engine=engine,
+                                   artifacts_dir=settings.resolved_artifacts_dir),
+                      methods=["POST"])
     app.add_api_route("/metrics", _metrics_route(state), methods=["GET"])
     app.add_api_route("/healthz", _healthz_route(state), methods=["GET"])
     return app

@@ -25,6 +25,7 @@ from services.files import private_umask
 from services.prometheus.connection import source_from_settings
 from services.settings import Settings, SettingsError, get_settings
 from services.worker.bake_watch import bake_step, limits_from_settings
+from services.worker.handoff import handoff_task
 from services.worker.loop import StopFlag, Task, run_tasks
 from services.worker.retrain_task import RetrainTask
 
@@ -52,7 +53,7 @@ def tasks(*, engine: Engine, settings: Settings,
     found = [Task(name="bake watch", every_s=settings.bake_check_seconds, run=bake)]
     if retrain is not None:
         found.append(Task(name="retrain", every_s=RETRAIN_POLL_S, run=retrain.step))
-    return found
+    return [*found, *handoff_task(engine=engine, settings=settings)]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -82,7 +82,8 @@ def test_every_bad_value_is_named_on_one_line() -> None:
 
 
 SECRETS = ("cookie_secret", "feedback_token", "prometheus_bearer_token",
-           "prometheus_basic_auth", "prometheus_headers")
+           "prometheus_basic_auth", "prometheus_headers", "retrain_webhook_secret",
+           "retrain_webhook_headers")
 
 
 @pytest.mark.parametrize("field", SECRETS)
@@ -149,3 +150,29 @@ def test_a_public_url_that_is_not_an_origin_is_named(value: str) -> None:
     with pytest.raises(SettingsError, match=r"^OPSDASH_PUBLIC_URL=.* must be the dashboard's "
                                             r"address as browsers open it"):
         Settings.from_env({"OPSDASH_PUBLIC_URL": value})
+
+
+def test_the_webhook_backend_needs_its_url_and_a_long_secret_never_shown() -> None:
+    hook = {"OPSDASH_RETRAIN_BACKEND": "webhook"}
+    with pytest.raises(SettingsError, match=r"^OPSDASH_RETRAIN_BACKEND=webhook needs "
+                                            r"OPSDASH_RETRAIN_WEBHOOK_URL$"):
+        Settings.from_env(hook)
+    hook["OPSDASH_RETRAIN_WEBHOOK_URL"] = "https://ops:pw@airflow.example/api/v1/dags/r/dagRuns"
+    hook["OPSDASH_RETRAIN_WEBHOOK_SECRET"] = "hunter2-too-short"
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(hook)
+    assert str(caught.value) == ("OPSDASH_RETRAIN_BACKEND=webhook needs "
+                                 "OPSDASH_RETRAIN_WEBHOOK_SECRET of at least 32 characters")
+    hook["OPSDASH_RETRAIN_WEBHOOK_SECRET"] = "hunter2-" + "s" * 30
+    s = Settings.from_env(hook)
+    assert (s.retrain_backend, s.retrain_webhook_timeout_seconds,
+            s.retrain_webhook_attempts) == ("webhook", 10.0, 3)
+    assert "pw@" not in repr(s)
+    assert "hunter2" not in repr(s)
+    with pytest.raises(SettingsError, match=r"^OPSDASH_RETRAIN_BACKEND='airflow' must be "
+                                            r"'local' or 'webhook'$"):
+        Settings.from_env({"OPSDASH_RETRAIN_BACKEND": "airflow"})
+    with pytest.raises(SettingsError, match=r"^OPSDASH_RETRAIN_WEBHOOK_URL='ftp://x' must be "
+                                            r"an http or https URL"):
+        Settings.from_env({"OPSDASH_RETRAIN_WEBHOOK_URL": "ftp://x"})
+    assert Settings().retrain_backend == "local"

@@ -71,6 +71,7 @@ def test_creating_a_user_stores_a_hash_and_audits_without_secrets(engine: Engine
         ("-rf", "start with a letter or digit"),
         ("System", "reserved"),
         ("cli", "reserved"),
+        ("retrain-pipeline", "reserved"),
     ],
 )
 def test_bad_user_names_are_refused(engine: Engine, username: str, reason: str) -> None:
