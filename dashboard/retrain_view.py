@@ -99,7 +99,7 @@ def show_retrain(*, engine: Engine, config: Settings, user: Principal, model: st
 # --- the dialog ---------------------------------------------------------------------------
 
 def _backend(config: Settings) -> str:
-    return str(getattr(config, "retrain_backend", "local"))
+    return config.retrain_backend
 
 
 def _dialog(ctx: _Ctx, rows: Sequence[VersionRow]) -> None:

@@ -130,7 +130,7 @@ def _run_retrain(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
             job = start_retrain(engine=engine, actor=CLI, model=args.model, start=start,
                                 end=end, preset=args.preset, note=args.note,
                                 min_per_class=settings.retrain_min_per_class,
-                                backend=getattr(settings, "retrain_backend", "local"))
+                                backend=settings.retrain_backend)
         except _user_errors() as exc:
             raise CliError(str(exc)) from None
         if args.wait:
