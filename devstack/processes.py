@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from services.files import owner_only, private_dir
+from services.worker.loop import StopFlag  # the worker's, shared: a signal handler sets it
 
 __all__ = [
     "POLL_S",
@@ -52,38 +53,6 @@ _RUN_MARKER = "==="
 
 class StartupError(RuntimeError):
     """A process died or did not become ready in time; the message names its log file."""
-
-
-class StopFlag:
-    """A stop request that a signal handler may set.
-
-    Unlike :class:`threading.Event`, setting it takes no lock, so a handler that interrupts
-    the main thread while it is waiting cannot deadlock on that lock. Waiting sleeps in
-    short steps, which bounds how late a stop is noticed.
-    """
-
-    _STEP_S = 0.1
-
-    def __init__(self) -> None:
-        self._set = False
-
-    def set(self) -> None:
-        """Request the stop."""
-        self._set = True
-
-    def is_set(self) -> bool:
-        """Whether a stop was requested."""
-        return self._set
-
-    def wait(self, timeout_s: float) -> bool:
-        """Sleep up to ``timeout_s`` or until set; returns whether it is set."""
-        deadline = time.monotonic() + timeout_s
-        while not self._set:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            time.sleep(min(self._STEP_S, left))
-        return self._set
 
 
 @dataclass(frozen=True)
