@@ -177,9 +177,9 @@ def _difference_check(evidence: Evidence, policy: Policy) -> Check:
     passed = diff.low > bound
     return Check(
         "difference", passed,
-        f"{name} difference v{evidence.candidate} - v{evidence.baseline} {diff.value:+.4f} "
-        f"(interval {diff.low:+.4f} to {diff.high:+.4f}): lower bound "
-        f"{'above' if passed else 'not above'} {_signed(bound)}")
+        f"{name} difference v{evidence.candidate} - v{evidence.baseline} "
+        f"{_points(diff.value)} points (interval {_points(diff.low)} to {_points(diff.high)}): "
+        f"lower bound {'above' if passed else 'not above'} {_points(bound)}")
 
 
 def _recall_checks(evidence: Evidence, policy: Policy) -> list[Check]:
@@ -192,9 +192,9 @@ def _recall_checks(evidence: Evidence, policy: Policy) -> list[Check]:
         passed = c.candidate >= policy.class_recall_floor
         checks.append(Check(
             f"recall:{c.label}", passed,
-            f"recall of {c.label!r} under v{evidence.candidate} {c.candidate:.4f} "
+            f"recall of {c.label!r} under v{evidence.candidate} {100 * c.candidate:.2f} % "
             f"({'at or above' if passed else 'below'} the floor "
-            f"{policy.class_recall_floor:.4f}, {c.support:,} rows)"))
+            f"{100 * policy.class_recall_floor:.2f} %, {c.support:,} rows)"))
     return checks
 
 
@@ -288,5 +288,6 @@ def _problem(key: str, value: Any) -> str:
     return "" if 0.0 <= value <= 1.0 else "must be between 0 and 1"
 
 
-def _signed(value: float) -> str:
-    return f"{value:+.4f}" if value else "0"
+def _points(value: float) -> str:
+    """A difference of shares in percentage points, signed: ``+3.43``, ``-1.00``, ``0``."""
+    return f"{100 * value:+.2f}" if value else "0"

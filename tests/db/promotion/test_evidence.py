@@ -155,7 +155,7 @@ def test_a_better_candidate_passes_and_a_worse_one_fails_by_name(engine: Engine)
                 Policy(min_shared=50, margin=0.01))
     assert bad.outcome == "fail"
     assert [c.name for c in bad.checks if c.passed is False] == ["difference"]
-    assert "accuracy difference v2 - v1 -0.2083" in bad.summary
+    assert "accuracy difference v2 - v1 -20.83 points" in bad.summary
 
 
 def _churn_named(engine: Engine, name: str) -> dict[int, int]:

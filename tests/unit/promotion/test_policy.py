@@ -160,7 +160,7 @@ def test_a_model_name_in_the_command_is_quoted_for_the_shell() -> None:
 def test_the_lower_bound_must_be_above_minus_the_margin() -> None:
     at_margin = judge(evidence(low=-0.01), Policy(margin=0.01))
     assert at_margin.outcome == "fail"
-    assert "not above -0.0100" in at_margin.summary
+    assert "not above -1.00" in at_margin.summary
     assert judge(evidence(low=-0.0099), Policy(margin=0.01)).outcome == "pass"
     assert judge(evidence(low=0.0), Policy(margin=0.0)).outcome == "fail"
 
@@ -175,13 +175,14 @@ def test_the_primary_metric_chooses_which_difference_is_judged() -> None:
     assert judge(worse_f1, Policy(primary_metric="accuracy")).outcome == "pass"
     verdict = judge(worse_f1, Policy(primary_metric="macro_f1"))
     assert verdict.outcome == "fail"
-    assert "macro F1 difference v2 - v1 +0.1000 (interval -0.2000 to +0.1600)" in verdict.summary
+    expected = "macro F1 difference v2 - v1 +10.00 points (interval -20.00 to +16.00)"
+    assert expected in verdict.summary
 
 
 def test_a_class_below_the_recall_floor_fails_by_name() -> None:
     verdict = judge(evidence(recalls=(0.9, 0.45)), Policy(class_recall_floor=0.5))
     assert verdict.outcome == "fail"
-    assert "recall of 'churns' under v2 0.4500 (below the floor 0.5000" in verdict.summary
+    assert "recall of 'churns' under v2 45.00 % (below the floor 50.00 %" in verdict.summary
     assert "stays" not in verdict.summary
     assert judge(evidence(recalls=(0.9, 0.5)), Policy(class_recall_floor=0.5)).outcome == "pass"
 
