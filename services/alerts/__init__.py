@@ -1,0 +1,1 @@
+"""Alert rules, their state machine, observations from the store and backtests."""
