@@ -223,13 +223,13 @@ def _print_versions(result: dict[str, Any]) -> None:
     for v in result["versions"]:
         artifact = (f"sha256 {v['artifact_sha256'][:12]}…" if v["artifact_sha256"]
                     else "served elsewhere")
-        print(f"  v{v['version']}  {v['status']:<10} {v['created_at'][:19]}  "
+        print(f"  v{v['version']}  {v['status']:<10} {v['created_at'][:19]} UTC  "
               f"by {v['created_by']}  {artifact}")
     print("ledger (newest first):" if result["ledger"] else "ledger: no moves yet")
     for e in result["ledger"]:
         verdict = f" [{e['verdict']}]" if e["verdict"] else ""
         why = f": {e['reason']}" if e["reason"] else ""
-        print(f"  {e['at'][:19]}  {e['kind']:<8} {_name(e['from_version'])} → "
+        print(f"  {e['at'][:19]} UTC  {e['kind']:<8} {_name(e['from_version'])} → "
               f"v{e['to_version']}  by {e['actor']}{verdict}{why}")
 
 
