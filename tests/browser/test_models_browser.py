@@ -6,64 +6,27 @@ history: churn v1 in production, a candidate v2 answering the last hours in the 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import Browser, expect
 from sqlalchemy import Engine
 
-from db.schema import upgrade
-from db.session import make_engine
-from devstack.demo.seed import seed_demo
-from devstack.processes import free_loopback_port
-from devstack.specs import child_env, dashboard_spec
-from services.access import SYSTEM, Role
-from services.auth.users import create_user
 from services.promotion.actions import ledger, versions
 from services.quality.compare import compare_versions
-from services.settings import PROJECT_ROOT, Settings
+from services.settings import PROJECT_ROOT
+from tests.browser.demo_dashboard import OPERATOR, PASSWORD, Demo, demo_dashboard
 from tests.browser.signin import launch, sign_in
-from tests.live_stack import new_supervisor
 
 pytestmark = pytest.mark.browser
 SHOTS = PROJECT_ROOT / "test-artifacts"
-OPERATOR, PASSWORD = "opal", "quiet harbour lantern 12"
 REASON = "v2 was retrained on the drift episode; shadow results reviewed"
-
-
-@dataclass(frozen=True)
-class Demo:
-    url: str
-    engine: Engine
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    var = tmp_path_factory.mktemp("models-demo")
-    settings = Settings(var_dir=str(var), database_url="", dashboard_port=free_loopback_port(),
-                        demo_days=3)
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    seed_demo(engine=engine, settings=settings)
-    create_user(engine=engine, actor=SYSTEM, username=OPERATOR, role=Role.OPERATOR,
-                password=PASSWORD)
-    env = child_env(settings, os.environ)
-    env.update({
-        "OPSDASH_DATABASE_URL": "",
-        "OPSDASH_COOKIE_SECRET": "models-test-cookie-secret-" + "m" * 32,
-        # Nothing listens here: the pages say so and carry on with the store's figures.
-        "OPSDASH_PROMETHEUS_URL": f"http://127.0.0.1:{free_loopback_port()}",
-    })
-    supervisor = new_supervisor(var / "logs", env)
-    try:
-        supervisor.wait_ready([supervisor.start(dashboard_spec(settings))])
-        yield Demo(url=f"http://127.0.0.1:{settings.dashboard_port}", engine=engine)
-    finally:
-        supervisor.stop_all()
-        engine.dispose()
+    yield from demo_dashboard(tmp_path_factory.mktemp("models-demo"))
 
 
 @pytest.fixture(scope="module")
