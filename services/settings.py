@@ -1,4 +1,3 @@
-# whole: every OPSDASH_* setting is one field of one class, with its default and range
 """One settings object, read from ``OPSDASH_*`` environment variables.
 
 Every setting has a documented default (and range, where one applies) here and in the
@@ -19,15 +18,26 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from services.redact import redact_url, redact_urls
+from services.setting_types import (
+    Count,
+    Port,
+    Positive,
+    ProxyList,
+    PublicUrl,
+    Secret,
+    Share,
+    TimeZone,
+    WebhookUrl,
+    WholeSeconds,
+    allowed_range,
+)
 
 __all__ = ["MIN_WEBHOOK_SECRET", "PROJECT_ROOT", "Settings", "SettingsError", "get_settings"]
 
@@ -42,74 +52,6 @@ _URL_FIELDS = frozenset({"database_url", "prometheus_url", "retrain_webhook_url"
 
 class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
-
-
-def _known_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("is not a known IANA time zone") from None
-    return name
-
-
-def _public_url(value: str) -> str:
-    if not value:
-        return value
-    try:
-        parts = urlsplit(value)
-        _ = parts.port  # raises for a port that is not a number or is out of range
-    except ValueError:
-        parts = urlsplit("")
-    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.username
-            or parts.path not in ("", "/") or parts.query or parts.fragment):
-        raise ValueError("must be the dashboard's address as browsers open it: http or "
-                         "https, a host and an optional port, nothing after (like "
-                         "https://dash.example.com)")
-    return value
-
-
-def _webhook_url(value: str) -> str:
-    parts = urlsplit(value)
-    if value and (parts.scheme not in ("http", "https") or not parts.hostname):
-        raise ValueError("must be an http or https URL (like https://airflow.example.com/api/"
-                         "v1/dags/retrain/dagRuns)")
-    return value
-
-
-def _address_list(text: str) -> str:
-    networks = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        try:
-            networks.append(str(ipaddress.ip_network(item, strict=False)))
-        except ValueError:
-            raise ValueError(f"holds {item!r}, which is not an IP address or network") from None
-    return ",".join(networks)
-
-
-# The kinds of value a setting may hold; an out-of-range message states the whole range.
-#: A TCP port.
-Port = Annotated[int, Field(ge=1, le=65535)]
-#: A duration, interval or rate (seconds, hours, requests a second): greater than 0.
-Positive = Annotated[float, Field(gt=0)]
-#: A duration in whole seconds: at least 1.
-WholeSeconds = Annotated[int, Field(ge=1)]
-#: How many of something (rows, bytes, labels, failures, days): at least 1.
-Count = Annotated[int, Field(ge=1)]
-#: A share of requests: 0 to 1.
-Share = Annotated[float, Field(ge=0, le=1)]
-#: An IANA time zone name that this machine knows (``UTC``, ``Europe/Berlin``).
-TimeZone = Annotated[str, AfterValidator(_known_zone)]
-#: The address browsers open the dashboard at: scheme, host and port (``https://dash.example``),
-#: or empty for "the Host each request came to".
-PublicUrl = Annotated[str, AfterValidator(_public_url)]
-#: Where a handed-off retrain job is POSTed: an http or https URL, or empty.
-WebhookUrl = Annotated[str, AfterValidator(_webhook_url)]
-#: Addresses or networks, comma-separated (``10.0.0.5, 10.1.0.0/16``), stored normalised.
-ProxyList = Annotated[str, AfterValidator(_address_list)]
-#: A credential: left out of ``repr``, ``str`` and ``model_dump``, and out of error messages.
-Secret = Annotated[str, Field(repr=False, exclude=True)]
 
 
 class Settings(BaseSettings):
@@ -435,7 +377,7 @@ def _describe(error: ErrorDetails) -> str:
     if kind in {"greater_than", "greater_than_equal", "less_than_equal"}:
         # A number reads better bare: OPSDASH_SERVING_PORT=70000.
         given = "" if hidden else f"={redact_urls(str(error['input']))}"
-        return f"{variable}{given} must be {_range(field)}"
+        return f"{variable}{given} must be {allowed_range(field)}"
     given = "" if hidden else f"={redact_urls(repr(error['input']))}"
     if kind == "value_error":
         return f"{variable}{given} {error.get('ctx', {}).get('error')}"
@@ -444,21 +386,6 @@ def _describe(error: ErrorDetails) -> str:
     if kind == "finite_number":
         return f"{variable}{given} is not a finite number"
     return f"{variable}{given} is not a valid {getattr(field.annotation, '__name__', 'value')}"
-
-
-def _range(field: FieldInfo) -> str:
-    """The allowed values of a ranged field, in words."""
-    low_incl, low_excl, high = (_bound(field, name) for name in ("ge", "gt", "le"))
-    if low_incl is not None:
-        return f"between {low_incl} and {high}" if high is not None else f"at least {low_incl}"
-    if high is not None:
-        return f"greater than {low_excl} and at most {high}"
-    return f"greater than {low_excl}"
-
-
-def _bound(field: FieldInfo, name: str) -> object:
-    # ``Field(ge=1)`` is stored as a constraint object with a ``ge`` attribute.
-    return next((getattr(m, name) for m in field.metadata if hasattr(m, name)), None)
 
 
 def get_settings() -> Settings:

@@ -137,7 +137,7 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 def _attempt(url: str, body: bytes, headers: dict[str, str], timeout: float
              ) -> tuple[int | None, str]:
     """One POST: ``(status, error)``; ``status`` None when no answer came."""
-    # http or https only: the setting is checked (services.settings._webhook_url).
+    # http or https only: the setting is checked (services.setting_types._webhook_url).
     request = urllib.request.Request(url, data=body, headers=headers,  # noqa: S310
                                      method="POST")
     try:
