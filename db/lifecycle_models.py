@@ -1,4 +1,4 @@
-"""Tables of the model lifecycle: retrain jobs, what a version was trained on, alerts.
+"""Tables of the model lifecycle: retrain jobs and what a version was trained on.
 
 Split from :mod:`db.models` (which re-exports them) to keep each module readable. A retrain
 job is a row every dashboard replica and worker sees; a worker holds it under a lease
@@ -32,8 +32,6 @@ __all__ = [
     "JOB_BACKENDS",
     "JOB_PRESETS",
     "JOB_STATUSES",
-    "AlertEvent",
-    "AlertRule",
     "RetrainJob",
     "VersionTrainingRow",
 ]
@@ -108,34 +106,3 @@ class VersionTrainingRow(Base):
         ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     prediction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer)
-
-
-class AlertRule(Base):
-    """A condition on a metric that raises an alert event."""
-
-    __tablename__ = "alert_rules"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    metric: Mapped[str] = mapped_column(String(100))
-    comparator: Mapped[str] = mapped_column(String(4))
-    threshold: Mapped[float] = mapped_column(Float)
-    window_seconds: Mapped[int] = mapped_column(Integer, default=3600)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_by: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class AlertEvent(Base):
-    """One firing of an alert rule."""
-
-    __tablename__ = "alert_events"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(20), default="firing")
-    value: Mapped[float | None] = mapped_column(Float)
-    message: Mapped[str] = mapped_column(Text, default="")
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

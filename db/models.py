@@ -26,12 +26,19 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from db.base import Base, UTCDateTime, in_check, utcnow
 
-# Tables of jobs and alerts live in db.lifecycle_models; importing them here registers them
-# with every import of this module and keeps ``from db.models import RetrainJob`` working.
-from db.lifecycle_models import (
-    JOB_STATUSES,
+# Tables of jobs live in db.lifecycle_models and of alerts in db.alert_models; importing
+# them here registers them with every import of this module and keeps
+# ``from db.models import RetrainJob`` working.
+from db.alert_models import (
+    AlertDelivery,
     AlertEvent,
     AlertRule,
+    AlertSilence,
+    AlertState,
+    WorkerLease,
+)
+from db.lifecycle_models import (
+    JOB_STATUSES,
     RetrainJob,
     VersionTrainingRow,
 )
@@ -41,8 +48,11 @@ __all__ = [
     "ROLES",
     "TASKS",
     "VERSION_STATUSES",
+    "AlertDelivery",
     "AlertEvent",
     "AlertRule",
+    "AlertSilence",
+    "AlertState",
     "AuditLog",
     "Feedback",
     "LabelAbstention",
