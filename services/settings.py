@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from services.redact import redact_url, redact_urls
+from services.redact import redact_url
+from services.setting_source import Variables, describe_error
 from services.setting_types import (
     Count,
     Port,
@@ -36,14 +35,12 @@ from services.setting_types import (
     TimeZone,
     WebhookUrl,
     WholeSeconds,
-    allowed_range,
 )
 
 __all__ = ["MIN_WEBHOOK_SECRET", "PROJECT_ROOT", "Settings", "SettingsError", "get_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-_PREFIX = "OPSDASH_"
 #: Shortest ``OPSDASH_RETRAIN_WEBHOOK_SECRET`` accepted.
 MIN_WEBHOOK_SECRET = 32
 #: Settings holding a URL that may carry user info (a credential): repr() hides it.
@@ -250,6 +247,28 @@ class Settings(BaseSettings):
     #: Roll back when the new version's accuracy falls more than this below the old one's.
     bake_accuracy_drop: Share = 0.05
 
+    # --- alerts ---------------------------------------------------------------------------
+    #: Alerts: a webhook every rule notifies (an admin may give a rule its own). Its host
+    #: must be in ``alert_webhook_hosts``.
+    alert_webhook_url: WebhookUrl = ""
+    #: Alerts: the global webhook's body, ``json`` or ``alertmanager`` (a list of alerts as
+    #: Alertmanager's ``POST /api/v2/alerts`` takes it).
+    alert_webhook_format: Literal["json", "alertmanager"] = "json"
+    #: Alerts: key of every webhook body's HMAC-SHA256 signature (``X-Opsdash-Signature``),
+    #: at least 32 characters. No default (a secret); without it no webhook is called.
+    alert_webhook_secret: Secret = ""
+    #: Alerts: the hosts a webhook may point at, comma-separated (``hooks.example.com``,
+    #: ``127.0.0.1:9093``). Empty: none, so no rule can reach an address nobody allowed.
+    alert_webhook_hosts: str = ""
+    #: Alerts: seconds one delivery attempt may take (redirects are never followed).
+    alert_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
+    #: Alerts: attempts to deliver one notification (after 10 s, 20 s, 40 s ... at most
+    #: 5 min); then it is given up and recorded as failed.
+    alert_webhook_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    #: Worker: port of its Prometheus ``/metrics`` on 127.0.0.1 (model quality, drift
+    #: share, label backlog, firing alerts); 0 serves none.
+    worker_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+
     @model_validator(mode="after")
     def _webhook_complete(self) -> Settings:
         """The hand-off needs its URL and a long secret; said before anything runs."""
@@ -315,7 +334,7 @@ class Settings(BaseSettings):
         Raises:
             SettingsError: a variable holds a value of the wrong type or out of its range.
         """
-        source = _Variables(cls, os.environ if environ is None else environ)
+        source = Variables(cls, os.environ if environ is None else environ)
         return cls._validated(source())
 
     def replace(self, **changes: object) -> Settings:
@@ -334,58 +353,8 @@ class Settings(BaseSettings):
             return cls.model_validate(values)
         except ValidationError as exc:
             # Not chained: one line is the whole story, and the details add nothing to it.
-            raise SettingsError("; ".join(map(_describe, exc.errors()))) from None
-
-
-class _Variables(PydanticBaseSettingsSource):
-    """The ``OPSDASH_*`` entries of a mapping (the process environment, or a test's own).
-
-    A source of our own (pydantic-settings' public extension point) rather than its
-    environment source, which reads only ``os.environ``: names match exactly, and an empty
-    variable is left out, so it means the default, as an unset one does.
-    """
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        super().__init__(settings_cls)
-        self._environ = environ
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        """The variable's raw text for ``field_name`` (``None`` when unset)."""
-        return self._environ.get(_PREFIX + field_name.upper()), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, field in self.settings_cls.model_fields.items():
-            value, key, _ = self.get_field_value(field, name)
-            if value not in (None, ""):
-                values[key] = value
-        return values
-
-
-def _describe(error: ErrorDetails) -> str:
-    """One bad value as ``OPSDASH_X=value`` and what is wrong with it (a secret's value left
-    out)."""
-    if not error["loc"]:  # a rule across settings (it names them itself)
-        return str(error.get("ctx", {}).get("error", error["msg"]))
-    name = str(error["loc"][0])
-    field = Settings.model_fields.get(name)
-    if field is None:
-        return f"{name!r} is not a setting"
-    variable = _PREFIX + name.upper()
-    hidden = field.exclude is True  # only secrets are left out of dumps
-    kind = error["type"]
-    if kind in {"greater_than", "greater_than_equal", "less_than_equal"}:
-        # A number reads better bare: OPSDASH_SERVING_PORT=70000.
-        given = "" if hidden else f"={redact_urls(str(error['input']))}"
-        return f"{variable}{given} must be {allowed_range(field)}"
-    given = "" if hidden else f"={redact_urls(repr(error['input']))}"
-    if kind == "value_error":
-        return f"{variable}{given} {error.get('ctx', {}).get('error')}"
-    if kind == "literal_error":
-        return f"{variable}{given} must be {error.get('ctx', {}).get('expected')}"
-    if kind == "finite_number":
-        return f"{variable}{given} is not a finite number"
-    return f"{variable}{given} is not a valid {getattr(field.annotation, '__name__', 'value')}"
+            raise SettingsError("; ".join(describe_error(error, cls.model_fields)
+                                          for error in exc.errors())) from None
 
 
 def get_settings() -> Settings:

@@ -34,6 +34,10 @@ class Action(StrEnum):
     PROMOTE = "promote"
     ROLLBACK = "rollback"
     EDIT_ALERT_RULES = "edit_alert_rules"
+    #: Silence a rule or model, acknowledge a firing alert.
+    HANDLE_ALERTS = "handle_alerts"
+    #: Point a rule at a webhook (admins only: a target is a way out of the network).
+    MANAGE_ALERT_WEBHOOKS = "manage_alert_webhooks"
 
 
 class View(StrEnum):
@@ -47,13 +51,14 @@ class View(StrEnum):
     LIFECYCLE = "lifecycle"
     AUDIT = "audit"
     USERS = "users"
+    ALERTS = "alerts"
 
 
 _ACTIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
     Role.OPERATOR: frozenset(
         {Action.IMPORT_PREDICTIONS, Action.REGISTER_MODELS, Action.RETRAIN, Action.PROMOTE,
-         Action.ROLLBACK, Action.EDIT_ALERT_RULES}
+         Action.ROLLBACK, Action.EDIT_ALERT_RULES, Action.HANDLE_ALERTS}
     ),
     Role.ANALYST: frozenset(),
     Role.LABELER: frozenset({Action.LABEL, Action.IMPORT_LABELS}),
@@ -63,9 +68,10 @@ _VIEWS: dict[Role, frozenset[View]] = {
     Role.ADMIN: frozenset(View),
     # Operators read the audit log (who promoted what) but do not manage users.
     Role.OPERATOR: frozenset(View) - {View.USERS},
-    # Analysts read the Models page (versions, evidence, the production ledger); they never act.
+    # Analysts read the Models and Alerts pages (versions, evidence, the ledger, rules and
+    # events); they never act.
     Role.ANALYST: frozenset(
-        {View.OVERVIEW, View.SERVING, View.QUALITY, View.DRIFT, View.LIFECYCLE}
+        {View.OVERVIEW, View.SERVING, View.QUALITY, View.DRIFT, View.LIFECYCLE, View.ALERTS}
     ),
     Role.LABELER: frozenset({View.LABELING, View.QUALITY}),
 }
