@@ -1,0 +1,143 @@
+"""The exported Prometheus rules: names, escaping, and the generated files through promtool.
+
+promtool (Debian's prometheus package) checks the rules file and runs the generated unit
+tests; a rule file changed after export (another floor, resolve threshold or ``for``)
+must fail those tests, which shows they check the thresholds, ``for`` and hysteresis.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from services.alerts.promfiles import RULES_FILE, TESTS_FILE, render_rules, render_tests, series_values
+from services.alerts.promrules import (
+    Export,
+    alert_names,
+    export_rules,
+    template_literal,
+    yaml_quote,
+)
+from services.alerts.rules import LabelBacklogRule, QualityRule, Rule, TrafficStoppedRule
+from services.alerts.store import StoredRule
+from services.prometheus.metric_names import SERVING_JOB
+from services.prometheus.presets import BUILTIN_PRESETS
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool (Debian's prometheus package) is not installed")
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+HOSTILE = ('say "hi" {{ $value }}\nand \\ more', "日本語 🎉", 'x"} or vector(1) #',
+           "line\u2028sep\u0085nel")
+
+
+def stored(rule: Rule, *, rule_id: int = 1, enabled: bool = True) -> StoredRule:
+    return StoredRule(id=rule_id, rule=rule, enabled=enabled, webhook_url=None,
+                      webhook_format="json", created_by="test", created_at=NOW,
+                      updated_by="test", updated_at=NOW)
+
+
+def quality(**change: object) -> QualityRule:
+    fields: dict[str, object] = {
+        "name": "churn accuracy", "model": "churn", "metric": "accuracy", "floor": 0.75,
+        "resolve_at": 0.80, "window_seconds": 86_400, "min_labels": 200,
+        "for_seconds": 2 * 3600}
+    return QualityRule(**{**fields, **change})  # type: ignore[arg-type]
+
+
+def backlog(**change: object) -> LabelBacklogRule:
+    fields: dict[str, object] = {"name": "churn backlog", "model": "churn", "size": 1000,
+                                 "resolve_size": 800, "for_seconds": 300}
+    return LabelBacklogRule(**{**fields, **change})  # type: ignore[arg-type]
+
+
+def export(*rules: Rule) -> Export:
+    return export_rules([stored(r, rule_id=i) for i, r in enumerate(rules, 1)],
+                        preset=BUILTIN_PRESETS["opsdash"], job=SERVING_JOB)
+
+
+def write(folder: Path, found: Export) -> tuple[Path, Path]:
+    rules, tests = folder / RULES_FILE, folder / TESTS_FILE
+    rules.write_text(render_rules(found), encoding="utf-8")
+    tests.write_text(render_tests(found), encoding="utf-8")
+    return rules, tests
+
+
+def promtool(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_alert_names_are_valid_unique_and_readable() -> None:
+    names = alert_names(["churn accuracy", "churn accuracy", "日本語", "p95 > 250ms", *HOSTILE])
+    assert names[:4] == ["OpsdashChurnAccuracy", "OpsdashChurnAccuracy_2", "Opsdash",
+                         "OpsdashP95250ms"]
+    assert len(set(names)) == len(names)
+    assert all(n.isascii() and n.replace("_", "").isalnum() for n in names)
+
+
+def test_text_is_escaped_for_yaml_and_templates() -> None:
+    assert yaml_quote('a "b"\n\u2028\u0085') == '"a \\"b\\"\\n\\u2028\\u0085"'
+    assert template_literal("{{ $value }}") == '{{ "{{" }} $value }}'
+    assert series_values([0.5, 0.5, 0.5, 1.0]) == "0.5x2 1.0x0"
+
+
+def test_disabled_rules_are_left_out_and_every_kind_is_exported() -> None:
+    rules = [stored(quality(), rule_id=1),
+             stored(backlog(), rule_id=2, enabled=False),
+             stored(TrafficStoppedRule(name="quiet", model="churn", silence_seconds=900),
+                    rule_id=3)]
+    found = export_rules(rules, preset=BUILTIN_PRESETS["opsdash"], job=SERVING_JOB)
+    assert [a.rule for a in found.alerts] == ["churn accuracy", "quiet"]
+    assert found.skipped == []
+    quiet = found.alerts[1]
+    assert 'opsdash_predictions_total{model="churn"}[15m]' in quiet.expr
+
+
+@needs_promtool
+@pytest.mark.parametrize("name", ["churn accuracy", *HOSTILE])
+def test_generated_rules_and_tests_pass_promtool(tmp_path: Path, name: str) -> None:
+    found = export(
+        quality(name=name, model=name),
+        quality(name=f"{name} recall", model=name, metric="recall:churns", floor=0.5,
+                resolve_at=0.5, window_seconds=5400, min_labels=1, for_seconds=0),
+        backlog(name=f"{name} backlog", model=name, for_seconds=90),
+        TrafficStoppedRule(name=f"{name} quiet", model=name, silence_seconds=600))
+    rules, tests = write(tmp_path, found)
+    checked = promtool("check", "rules", rules, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 4 rules found" in checked.stdout
+    tested = promtool("test", "rules", tests, cwd=tmp_path)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+@needs_promtool
+@pytest.mark.parametrize(("exported", "changed"), [
+    (quality(), quality(floor=0.6)),             # the breach threshold
+    (quality(), quality(resolve_at=0.76)),       # the resolve threshold (hysteresis)
+    (quality(), quality(for_seconds=3600)),      # the pending period
+    (quality(), quality(min_labels=199)),        # the label minimum
+    (backlog(), backlog(size=1001)),
+    (backlog(), backlog(resolve_size=900)),
+], ids=["floor", "resolve", "for", "min-labels", "size", "resolve-size"])
+def test_the_generated_tests_catch_a_changed_rule(tmp_path: Path, exported: Rule,
+                                                   changed: Rule) -> None:
+    """Tests written for one rule fail against the file of a rule that differs in one
+    threshold: they pin the thresholds, ``for`` and hysteresis."""
+    _, tests = write(tmp_path, export(exported))
+    (tmp_path / RULES_FILE).write_text(render_rules(export(changed)), encoding="utf-8")
+    tested = promtool("test", "rules", tests, cwd=tmp_path)
+    assert tested.returncode != 0
+    assert "FAILED" in tested.stdout + tested.stderr
+
+
+@needs_promtool
+def test_an_empty_export_passes_promtool(tmp_path: Path) -> None:
+    rules, tests = write(tmp_path, export())
+    assert promtool("check", "rules", rules, cwd=tmp_path).returncode == 0
+    assert promtool("test", "rules", tests, cwd=tmp_path).returncode == 0
