@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from services.alerts.promfiles import RULES_FILE, TESTS_FILE, render_rules, render_tests, series_values
+from services.alerts.promfiles import (
+    RULES_FILE,
+    TESTS_FILE,
+    render_rules,
+    render_tests,
+    series_values,
+)
 from services.alerts.promrules import (
     Export,
     alert_names,
