@@ -175,13 +175,8 @@ def _run_services(
         with supervisor:
             with timer.phase("services"):
                 prom = start_prometheus(
-                    supervisor,
-                    paths=paths,
-                    port=settings.prometheus_port,
-                    target=scrape_target(settings),
-                    binary=prometheus,
-                    worker=worker_target(settings),
-                )
+                    supervisor, paths=paths, port=settings.prometheus_port, binary=prometheus,
+                    target=scrape_target(settings), worker=worker_target(settings))
                 serving = supervisor.start(serving_spec(settings))
                 dashboard = supervisor.start(dashboard_spec(settings))
                 supervisor.wait_ready([prom, serving])
