@@ -13,6 +13,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -36,7 +39,7 @@ from services.alerts.store import list_rules, save_rule
 from services.prometheus.metric_names import SERVING_JOB, WORKER_JOB
 from services.prometheus.presets import BUILTIN_PRESETS
 from services.prometheus.source import PrometheusSource
-from services.settings import Settings
+from services.settings import PROJECT_ROOT, Settings
 from tests.factories import log_predictions, make_model
 from tests.live_stack import new_supervisor
 
@@ -114,3 +117,19 @@ def test_prometheus_scrapes_the_quality_series_and_the_exported_rule_fires(
 def _log(tmp_path: Path) -> str:
     path = tmp_path / "logs" / "worker.log"
     return path.read_text(encoding="utf-8") if path.exists() else "(none)"
+
+
+def test_a_taken_metrics_port_stops_the_worker_with_one_line(
+        engine: Engine, settings: Settings) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = child_env(settings.replace(worker_metrics_port=port), os.environ)
+        env["OPSDASH_DATABASE_URL"] = settings.database_url
+        done = subprocess.run([sys.executable, "-m", "services.worker"], cwd=PROJECT_ROOT,
+                              env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"worker: cannot serve /metrics on 127.0.0.1:{port} (OPSDASH_WORKER_METRICS_PORT): "
+        "Address already in use"]
