@@ -49,7 +49,9 @@ def observe(*, engine: Engine, rule: Rule, at: datetime) -> Observation:
             return _quality(engine, rule, at)
         if isinstance(rule, TrafficStoppedRule):
             return _traffic(engine, rule, at)
-        return _backlog(engine, rule, at)
+        if isinstance(rule, LabelBacklogRule):
+            return _backlog(engine, rule, at)
+        return Observation(None, unavailable=f"{rule.kind} rules cannot be read yet")
     except registry.RegistryError as exc:
         return Observation(None, unavailable=str(exc))
     except (QualityError, SQLAlchemyError) as exc:
