@@ -87,7 +87,7 @@ def _drift(rule: DriftShareRule | PredictionDriftRule, obs: Observation) -> str:
     head = f"{rule.model} {measure(rule)}"
     if obs.value is None:
         return f"{head}: too few predictions in the window to test"
-    sign = ">" if obs.value > rule.level else "≤"
+    sign = ">" if obs.value > rule.level else ("≥" if obs.value == rule.level else "<")
     if isinstance(rule, DriftShareRule):
         value, level = _pct_pair(obs.value, rule.level)
         text = f"{head} {value} {sign} {level}"

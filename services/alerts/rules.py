@@ -166,11 +166,12 @@ class LabelBacklogRule(_Common):
 
 @dataclass(frozen=True, kw_only=True)
 class DriftShareRule(_Common):
-    """The Drift page's share of drifted features above ``level``.
+    """The Drift page's share of drifted features at or above ``level`` (the page calls
+    a window drifted when its share reaches the drift share).
 
     The share is that of the current window (the last ``window_days`` local days, today
-    included) against the production version's training sample, with the Drift page's
-    tests and column configuration. It clears at ``resolve_level`` or below.
+    so far included) against the training sample of the version in production, with the
+    Drift page's tests and column configuration. It clears below ``resolve_level``.
     """
 
     level: float
@@ -182,8 +183,8 @@ class DriftShareRule(_Common):
         self._check_common()
         if not 0.0 < self.level <= 1.0:
             raise RuleError("level: must be above 0 and at most 1")
-        if not 0.0 <= self.resolve_level <= self.level:
-            raise RuleError("resolve_level: must be between 0 and the level")
+        if not 0.0 < self.resolve_level <= self.level:
+            raise RuleError("resolve_level: must be above 0 and at most the level")
         _check_window_days(self.window_days)
 
 
@@ -193,8 +194,9 @@ class PredictionDriftRule(_Common):
 
     The value is the larger drift score of the predicted-class mix and the top-class
     probability (each tested like a feature against the production version's answers on
-    its training sample; a score of 1 is the test's threshold), over the last
-    ``window_days`` local days. It clears at ``resolve_level`` or below.
+    its training sample; a score of 1 is the test's threshold, where the page calls the
+    output drifted), over the last ``window_days`` local days. It breaches at ``level`` or
+    above and clears below ``resolve_level``.
     """
 
     level: float = 1.0
@@ -206,8 +208,8 @@ class PredictionDriftRule(_Common):
         self._check_common()
         if not 0.0 < self.level <= 1000.0:
             raise RuleError("level: must be above 0")
-        if not 0.0 <= self.resolve_level <= self.level:
-            raise RuleError("resolve_level: must be between 0 and the level")
+        if not 0.0 < self.resolve_level <= self.level:
+            raise RuleError("resolve_level: must be above 0 and at most the level")
         _check_window_days(self.window_days)
 
 

@@ -96,7 +96,7 @@ def is_breach(rule: Rule, obs: Observation) -> bool:
     if isinstance(rule, LabelBacklogRule):
         return value > rule.size
     if isinstance(rule, DriftShareRule | PredictionDriftRule):
-        return value > rule.level
+        return value >= rule.level
     if isinstance(rule, ServingRule):
         return (obs.sample_size or 0) >= rule.min_requests and value > rule.threshold
     assert isinstance(rule, RetrainFailedRule | BakeRollbackRule)
@@ -120,7 +120,7 @@ def is_clear(rule: Rule, obs: Observation) -> bool:
     if isinstance(rule, LabelBacklogRule):
         return value <= rule.resolve_size
     if isinstance(rule, DriftShareRule | PredictionDriftRule):
-        return value <= rule.resolve_level
+        return value < rule.resolve_level
     if isinstance(rule, ServingRule):
         return (obs.sample_size or 0) >= rule.min_requests and value <= rule.resolve_at
     assert isinstance(rule, RetrainFailedRule | BakeRollbackRule)
