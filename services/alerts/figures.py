@@ -14,13 +14,16 @@ is the last :class:`Figures` that :class:`FiguresTask` computed:
   rule finds its own figures;
 * the label backlog of each model (predictions awaiting a label, as the backlog rule
   counts them);
-* the drift share of each model, once the drift observation can be read outside the
-  Drift page (empty until then);
+* the drift share of each model over the last day, and over the ``window_days`` of each
+  enabled drift-share rule of the model (label ``window``: ``1d``, ``7d``), computed as a
+  drift-share rule observes it (:func:`services.alerts.observe.observe`: the Drift page's
+  analysis against the production version's training sample);
 * each enabled rule's state as the evaluator left it: 1 firing, 0 otherwise.
 
 Quality is recomputed when labels of the model were set or changed since its last
 computation, when the set of windows changed, or at least every
-:data:`QUALITY_REFRESH_S` seconds (the windows slide); the rest every run of the task.
+:data:`QUALITY_REFRESH_S` seconds (the windows slide); the drift share at most every
+:data:`DRIFT_REFRESH_S` seconds (as drift rules are evaluated); the rest every run.
 """
 
 from __future__ import annotations
@@ -32,24 +35,28 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from db.base import utcnow
 from db.repositories import labeling, registry
+from db.repositories.registry import RegistryError
 from db.session import session_scope
-from services.alerts.observe import F1_BOOTSTRAP, metric_observation
-from services.alerts.rules import QualityRule
+from services.alerts.observe import F1_BOOTSTRAP, metric_observation, observe, production_version
+from services.alerts.rules import DriftShareRule, QualityRule
+from services.alerts.sources import Sources
 from services.alerts.store import StoredRule, list_rules
-from services.promotion.ledger import production_at
-from services.quality.metrics import QualityReport
+from services.quality.metrics import QualityError, QualityReport
 from services.quality.report import quality_report
 
 __all__ = [
     "DEFAULT_WINDOW_S",
+    "DRIFT_REFRESH_S",
     "QUALITY_REFRESH_S",
     "Figures",
     "FiguresTask",
     "QualityFigure",
     "RuleFiring",
+    "drift_shares",
     "quality_figures",
     "scope_label",
     "window_label",
@@ -61,6 +68,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_WINDOW_S = 86_400
 #: Quality figures older than this are recomputed even without new labels.
 QUALITY_REFRESH_S = 900
+#: Seconds between two computations of a model's drift share.
+DRIFT_REFRESH_S = 900
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 
 
@@ -76,11 +85,8 @@ def window_label(seconds: int) -> str:
 
 
 def scope_label(rule: QualityRule) -> str:
-    """The ``version`` label of the series a quality rule judges: ``production`` or ``all``.
-
-    A rule without a scope (older definitions) judges every version, as it always did.
-    """
-    return "production" if getattr(rule, "scope", "all") == "production" else "all"
+    """The ``version`` label of the series a quality rule judges: ``production`` or ``all``."""
+    return "production" if rule.scope == "production" else "all"
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,8 @@ class Figures:
     computed_at: datetime | None = None
     quality: tuple[QualityFigure, ...] = ()
     label_backlog: tuple[tuple[str, int], ...] = ()
-    drift_share: tuple[tuple[str, float], ...] = ()
+    #: ``(model, window, share)``.
+    drift_share: tuple[tuple[str, str, float], ...] = ()
     firing: tuple[RuleFiring, ...] = ()
 
 
@@ -145,7 +152,7 @@ def quality_figures(*, engine: Engine, model: str, windows: Iterable[int],
     """
     with session_scope(engine) as session:
         versions = [v.version for v in registry.get_model(session=session, name=model).versions]
-    production = production_at(engine=engine, model=model, at=at)
+    production = production_version(engine, model, at)
     found: list[QualityFigure] = []
     for seconds in sorted(set(windows)):
         window, since = window_label(seconds), at - timedelta(seconds=seconds)
@@ -168,10 +175,31 @@ def quality_figures(*, engine: Engine, model: str, windows: Iterable[int],
     return found
 
 
+def drift_shares(*, engine: Engine, model: str, days: Iterable[int], at: datetime,
+                 sources: Sources) -> list[tuple[str, str, float]]:
+    """``(model, window, share)`` over the last ``d`` local days for each ``d`` of ``days``,
+    as a drift-share rule with that window observes it; a window the analysis cannot
+    judge (too few rows, no training sample) is left out."""
+    found = []
+    for d in sorted(set(days)):
+        probe = DriftShareRule(name="exported drift share", model=model, level=1.0,
+                               resolve_level=1.0, window_days=d)
+        obs = observe(engine=engine, rule=probe, at=at, sources=sources)
+        if obs.unavailable is None and obs.value is not None and math.isfinite(obs.value):
+            found.append((model, f"{d}d", obs.value))
+    return found
+
+
 def _windows(rules: Sequence[StoredRule], model: str) -> frozenset[int]:
     own = {s.rule.window_seconds for s in rules
            if s.enabled and isinstance(s.rule, QualityRule) and s.rule.model == model}
     return frozenset({DEFAULT_WINDOW_S, *own})
+
+
+def _drift_days(rules: Sequence[StoredRule], model: str) -> frozenset[int]:
+    own = {s.rule.window_days for s in rules
+           if s.enabled and isinstance(s.rule, DriftShareRule) and s.rule.model == model}
+    return frozenset({1, *own})
 
 
 @dataclass
@@ -186,14 +214,20 @@ class FiguresTask:
     scrape serves (an immutable :class:`Figures`, replaced whole at the end of each run,
     so a scrape never sees half of one).
 
-    Keeps only a cache of quality figures in memory: a restarted worker computes them
-    again on its first run.
+    Keeps only a cache of figures in memory: a restarted worker computes them again on
+    its first run. A model whose figures fail (it was deleted meanwhile, the store
+    hiccups) keeps its previous ones, logged; the other models are not held up.
+    ``sources`` (Prometheus, the drift configuration and cache) is needed for the drift
+    share; without it none is exported.
     """
 
-    def __init__(self, *, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, *, engine: Engine, sources: Sources | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
+        self._sources = sources
         self._clock = clock
         self._quality: dict[str, _Computed] = {}
+        self._drift: dict[str, tuple[datetime, frozenset[int], list[tuple[str, str, float]]]] = {}
         self._latest = Figures()
 
     def latest(self) -> Figures:
@@ -211,13 +245,35 @@ class FiguresTask:
                     session=session, scope=labeling.QueueScope(model_id=model_id, until=now)))
                 for name, model_id in models)
         quality: list[QualityFigure] = []
+        drift: list[tuple[str, str, float]] = []
         for name, model_id in models:
-            quality += self._model_quality(name, model_id, _windows(rules, name), now)
-        self._quality = {k: v for k, v in self._quality.items() if k in dict(models)}
+            try:
+                quality += self._model_quality(name, model_id, _windows(rules, name), now)
+                drift += self._model_drift(name, _drift_days(rules, name), now)
+            except (RegistryError, QualityError, SQLAlchemyError) as exc:
+                logger.warning("figures of model %r not updated: %s", name, exc)
+                quality += self._quality[name].figures if name in self._quality else []
+                drift += self._drift[name][2] if name in self._drift else []
+        names = {name for name, _ in models}
+        self._quality = {k: v for k, v in self._quality.items() if k in names}
+        self._drift = {k: v for k, v in self._drift.items() if k in names}
         firing = tuple(RuleFiring(s.rule.name, s.rule.severity, s.state.status == "firing")
                        for s in rules if s.enabled)
-        self._latest = Figures(computed_at=now, quality=tuple(quality),
-                               label_backlog=backlog, firing=firing)
+        self._latest = Figures(computed_at=now, quality=tuple(quality), label_backlog=backlog,
+                               drift_share=tuple(drift), firing=firing)
+
+    def _model_drift(self, model: str, days: frozenset[int], now: datetime
+                     ) -> list[tuple[str, str, float]]:
+        if self._sources is None:
+            return []
+        last = self._drift.get(model)
+        if last is not None and last[1] == days and (
+                now - last[0] < timedelta(seconds=DRIFT_REFRESH_S)):
+            return last[2]
+        found = drift_shares(engine=self._engine, model=model, days=days, at=now,
+                             sources=self._sources)
+        self._drift[model] = (now, days, found)
+        return found
 
     def _model_quality(self, model: str, model_id: int, windows: frozenset[int],
                        now: datetime) -> list[QualityFigure]:

@@ -16,7 +16,8 @@ import re
 from collections.abc import Iterator
 
 from services.alerts.figures import window_label
-from services.alerts.promrules import GROUP, Alert, Export, template_literal, yaml_quote
+from services.alerts.promexpr import template_literal, yaml_quote
+from services.alerts.promrules import GROUP, Alert, Export
 
 __all__ = ["RULES_FILE", "TESTS_FILE", "render_rules", "render_tests", "series_values"]
 

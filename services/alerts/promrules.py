@@ -22,60 +22,43 @@ model or rule name with quotes, braces or line breaks stays text.
 
 from __future__ import annotations
 
-import json
-import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.alerts.figures import scope_label, window_label
-from services.alerts.rules import LabelBacklogRule, QualityRule, Rule, TrafficStoppedRule
+from services.alerts.promexpr import (
+    CannotJudgeError,
+    Scenario,
+    by_clause,
+    gauges,
+    number,
+    phases,
+    selector_text,
+    with_hysteresis,
+)
+from services.alerts.promserving import serving_alert, traffic_alert
+from services.alerts.rules import (
+    DriftShareRule,
+    LabelBacklogRule,
+    QualityRule,
+    Rule,
+    ServingRule,
+    TrafficStoppedRule,
+)
 from services.alerts.store import StoredRule
 from services.prometheus.presets import Preset
-from services.prometheus.promql import escape_label_value
 
-__all__ = [
-    "GROUP",
-    "Alert",
-    "Export",
-    "Scenario",
-    "alert_names",
-    "export_rules",
-    "template_literal",
-    "yaml_quote",
-]
+__all__ = ["GROUP", "Alert", "Export", "alert_names", "export_rules"]
 
 #: The rule group's name in the generated file.
 GROUP = "opsdash-alerts"
-_YAML_SAFE = re.compile("[\u007f-\u009f\u2028\u2029\ufeff\ud800-\udfff]")
-
-
-def yaml_quote(text: str) -> str:
-    """``text`` as a double-quoted YAML scalar: JSON's escapes, plus those YAML reads as line
-    breaks or refuses (C1 controls, U+2028/9, a byte-order mark)."""
-    quoted = json.dumps(text, ensure_ascii=False)
-    return _YAML_SAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
-
-
-def template_literal(text: str) -> str:
-    """``text`` such that Prometheus' Go templating (of alert labels and annotations)
-    gives it back unchanged: each ``{{`` is written as an action printing ``{{``."""
-    return text.replace("{{", '{{ "{{" }}')
-
-
-def _num(value: float) -> str:
-    if not math.isfinite(value):
-        raise ValueError(f"not a finite number: {value}")
-    return repr(float(value))
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """The input of one generated promtool test: per-minute values of each series, and
-    whether the alert fires at chosen minutes (with the labels of the series it fires on)."""
-
-    series: dict[str, list[float]]
-    checks: list[tuple[int, bool]]
+#: Why the kinds Prometheus cannot judge are left to the app.
+_APP_ONLY = {
+    "prediction_drift_above": "the prediction drift is computed in the app only (no series)",
+    "retrain_failed": "retrain jobs live in the store, not in Prometheus",
+    "bake_rollback": "bake-watch rollbacks live in the store, not in Prometheus",
+}
 
 
 @dataclass(frozen=True)
@@ -116,69 +99,20 @@ def alert_names(names: Sequence[str]) -> list[str]:
     return found
 
 
-def _sel(metric: str, labels: dict[str, str]) -> str:
-    inside = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in labels.items())
-    return f"{metric}{{{inside}}}"
-
-
-def _by(labels: Sequence[str]) -> str:
-    return f"({', '.join(labels)})"
-
-
-def _with_hysteresis(alert: str, by: Sequence[str], breach: str, clear: str) -> str:
-    firing = _sel("ALERTS", {"alertname": alert, "alertstate": "firing"})
-    on = _by(by)
-    return (f"(\n  {breach}\n)\nor on{on}\n(\n  max by {on} ({firing})\n"
-            f"  unless on{on}\n  ({clear})\n)")
-
-
-def _phases(for_seconds: int, *, low: bool, between: bool
-            ) -> tuple[list[str], list[tuple[int, bool]]]:
-    """Per-minute phases of a test: (too few labels,) clean, breach for longer than
-    ``for``, (between the thresholds,) clear; and the checks along them."""
-    f = math.ceil(for_seconds / 60)
-    minutes: list[str] = []
-    checks: list[tuple[int, bool]] = []
-
-    def add(phase: str, length: int) -> int:
-        start = len(minutes)
-        minutes.extend([phase] * length)
-        return start
-
-    if low:
-        start = add("low", f + 3)
-        checks.append((start + f + 2, False))
-    add("clean", 2)
-    start = add("breach", f + 3)
-    if f >= 1:
-        checks.append((start + f - 1, False))
-    checks += [(start + f, True), (start + f + 2, True)]
-    if between:
-        start = add("between", 3)
-        checks += [(start, True), (start + 2, True)]
-    start = add("clear", 3)
-    checks += [(start + 1, False), (start + 2, False)]
-    return minutes, checks
-
-
-def _gauges(minutes: list[str], values: dict[str, dict[str, float]]) -> dict[str, list[float]]:
-    return {series: [per_phase[phase] for phase in minutes] for series, per_phase in values.items()}
-
-
 def _quality(name: str, rule: QualityRule) -> tuple[str, dict[str, str], Scenario]:
     on = {"model": rule.model, "version": scope_label(rule), "metric": rule.metric,
           "window": window_label(rule.window_seconds)}
-    by = list(on)
+    by = by_clause(list(on))
 
-    def q(bound: str) -> str:
-        return f"max by {_by(by)} ({_sel('opsdash_model_quality', {**on, 'bound': bound})})"
+    def figure(series: str, **more: str) -> str:
+        return f"max by {by} ({selector_text(series, {**on, **more})})"
 
-    labels = f"max by {_by(by)} ({_sel('opsdash_model_quality_labels', on)})"
-    enough = f"on{_by(by)} ({labels} >= {_num(rule.min_labels)})"
-    breach = f"{q('estimate')} and on{_by(by)} ({q('upper')} < {_num(rule.floor)}) and {enough}"
-    clear = f"({q('estimate')} >= {_num(rule.resolve_at)}) and {enough}"
-    expr = _with_hysteresis(name, by, breach, clear)
-    return expr, on, _quality_scenario(rule, on)
+    estimate = figure("opsdash_model_quality", bound="estimate")
+    upper = figure("opsdash_model_quality", bound="upper")
+    enough = f"on{by} ({figure('opsdash_model_quality_labels')} >= {number(rule.min_labels)})"
+    breach = f"{estimate} and on{by} ({upper} < {number(rule.floor)}) and {enough}"
+    clear = f"({estimate} >= {number(rule.resolve_at)}) and {enough}"
+    return with_hysteresis(name, list(on), breach, clear), on, _quality_scenario(rule, on)
 
 
 def _quality_scenario(rule: QualityRule, on: dict[str, str]) -> Scenario:
@@ -195,39 +129,25 @@ def _quality_scenario(rule: QualityRule, on: dict[str, str]) -> Scenario:
         "upper": {"low": (floor + bad) / 2, "clean": top, "breach": (floor + bad) / 2,
                   "between": resolve, "clear": top},
     }
-    minutes, checks = _phases(rule.for_seconds, low=True, between=resolve > floor)
-    values = {_sel("opsdash_model_quality", {**on, "bound": b}): v for b, v in per_phase.items()}
-    count = {"low": rule.min_labels - 1, "clean": rule.min_labels, "breach": rule.min_labels,
-             "between": rule.min_labels, "clear": rule.min_labels}
-    values[_sel("opsdash_model_quality_labels", on)] = {k: float(v) for k, v in count.items()}
-    return Scenario(_gauges(minutes, values), checks)
+    minutes, checks = phases(rule.for_seconds, low=True, between=resolve > floor)
+    values = {selector_text("opsdash_model_quality", {**on, "bound": b}): v
+              for b, v in per_phase.items()}
+    count = {phase: float(rule.min_labels) for phase in ("clean", "breach", "between", "clear")}
+    values[selector_text("opsdash_model_quality_labels", on)] = {
+        **count, "low": float(rule.min_labels - 1)}
+    return Scenario(gauges(minutes, values), checks)
 
 
 def _above(name: str, series: str, on: dict[str, str], *, level: float, resolve: float,
            for_seconds: int) -> tuple[str, dict[str, str], Scenario]:
     """A gauge above ``level`` breaches; at ``resolve`` or below it clears."""
-    by = list(on)
-    value = f"max by {_by(by)} ({_sel(series, on)})"
-    expr = _with_hysteresis(name, by, f"{value} > {_num(level)}", f"{value} <= {_num(resolve)}")
+    value = f"max by {by_clause(list(on))} ({selector_text(series, on)})"
+    expr = with_hysteresis(name, list(on), f"{value} > {number(level)}",
+                           f"{value} <= {number(resolve)}")
     step = max(abs(level) * 0.5, 0.01)
     per_phase = {"clean": resolve, "breach": level + step, "between": level, "clear": resolve}
-    minutes, checks = _phases(for_seconds, low=False, between=resolve < level)
-    return expr, on, Scenario(_gauges(minutes, {_sel(series, on): per_phase}), checks)
-
-
-def _traffic(rule: TrafficStoppedRule, preset: Preset, job: str
-             ) -> tuple[str, dict[str, str], Scenario | None]:
-    """No request in the last ``silence_seconds`` (and none at all counts too)."""
-    window = window_label(rule.silence_seconds)
-    rate = preset.render("request_rate", model=rule.model, versions=None, window=window, job=job)
-    if rate is None:
-        raise _CannotJudgeError(f"the query preset {preset.name!r} has no request rate")
-    expr = f"(sum({rate}) or on() vector(0)) == 0"
-    return expr, {}, None
-
-
-class _CannotJudgeError(Exception):
-    """Prometheus cannot judge this rule; the message says why."""
+    minutes, checks = phases(for_seconds, low=False, between=resolve < level)
+    return expr, on, Scenario(gauges(minutes, {selector_text(series, on): per_phase}), checks)
 
 
 def _build(name: str, rule: Rule, preset: Preset, job: str
@@ -237,17 +157,16 @@ def _build(name: str, rule: Rule, preset: Preset, job: str
     if isinstance(rule, LabelBacklogRule):
         return _above(name, "opsdash_label_backlog", {"model": rule.model},
                       level=rule.size, resolve=rule.resolve_size, for_seconds=rule.for_seconds)
+    if isinstance(rule, DriftShareRule):
+        return _above(name, "opsdash_drift_share",
+                      {"model": rule.model, "window": f"{rule.window_days}d"},
+                      level=rule.level, resolve=rule.resolve_level, for_seconds=rule.for_seconds)
     if isinstance(rule, TrafficStoppedRule):
-        return _traffic(rule, preset, job)
-    builder = _EXTRA_KINDS.get(rule.kind)
-    if builder is None:
-        raise _CannotJudgeError(f"a {rule.kind} rule is judged in the app only")
-    return builder(name, rule, preset, job)
-
-
-#: Builders of kinds added beside the ones above (kind → builder).
-_EXTRA_KINDS: dict[str, Callable[[str, Rule, Preset, str],
-                                 tuple[str, dict[str, str], Scenario | None]]] = {}
+        return traffic_alert(rule, preset, job)
+    if isinstance(rule, ServingRule):
+        return serving_alert(name, rule, preset, job)
+    raise CannotJudgeError(_APP_ONLY.get(rule.kind, f"a {rule.kind} rule is judged in the "
+                                                    "app only"))
 
 
 def export_rules(rules: Sequence[StoredRule], *, preset: Preset, job: str) -> Export:
@@ -265,7 +184,7 @@ def export_rules(rules: Sequence[StoredRule], *, preset: Preset, job: str) -> Ex
         rule = stored.rule
         try:
             expr, on, scenario = _build(name, rule, preset, job)
-        except _CannotJudgeError as exc:
+        except CannotJudgeError as exc:
             export.skipped.append((rule.name, str(exc)))
             continue
         labels = {"severity": rule.severity, "rule": rule.name, "model": rule.model}
@@ -283,6 +202,12 @@ def _summary(rule: Rule) -> str:
     if isinstance(rule, LabelBacklogRule):
         return (f"{rule.model} label backlog above {rule.size}; resolves at "
                 f"{rule.resolve_size} or fewer")
-    if isinstance(rule, TrafficStoppedRule):
-        return f"{rule.model} made no prediction for {window_label(rule.silence_seconds)}"
-    return f"{rule.model}: {rule.name}"
+    if isinstance(rule, DriftShareRule):
+        return (f"{rule.model} drift share over {rule.window_days}d above {rule.level:g}; "
+                f"resolves at {rule.resolve_level:g}")
+    if isinstance(rule, ServingRule):
+        return (f"{rule.model} {rule.metric.replace('_', ' ')} over {rule.window} above "
+                f"{rule.threshold:g} (at least {rule.min_requests} requests); resolves at "
+                f"{rule.resolve_at:g}")
+    assert isinstance(rule, TrafficStoppedRule)
+    return f"{rule.model} made no prediction for {window_label(rule.silence_seconds)}"

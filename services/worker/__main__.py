@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         retrain = RetrainTask(engine=engine, lease_seconds=settings.retrain_lease_seconds)
         work = tasks(engine=engine, settings=settings, retrain=retrain)
-        exported = WorkerMetrics(engine=engine, port=settings.worker_metrics_port)
+        exported = WorkerMetrics(engine=engine, settings=settings)
     except SettingsError as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return 2

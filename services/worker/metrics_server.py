@@ -55,11 +55,13 @@ class _FiguresCollector(Collector):
                                     "Predictions awaiting a label.", labels=["model"])
         for model, waiting in found.label_backlog:
             backlog.add_metric([model], waiting)
-        drift = GaugeMetricFamily("opsdash_drift_share",
-                                  "Share of features the Drift page finds drifted.",
-                                  labels=["model"])
-        for model, share in found.drift_share:
-            drift.add_metric([model], share)
+        drift = GaugeMetricFamily(
+            "opsdash_drift_share",
+            "Share of features the Drift page finds drifted over the last window (local "
+            "days) against the production version's training sample.",
+            labels=["model", "window"])
+        for model, window, share in found.drift_share:
+            drift.add_metric([model, window], share)
         firing = GaugeMetricFamily("opsdash_alert_firing",
                                    "1 while a stored alert rule fires, else 0.",
                                    labels=["rule", "severity"])

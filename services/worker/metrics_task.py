@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from services.alerts.figures import FiguresTask
+from services.alerts.sources import Sources
+from services.settings import Settings
 from services.worker.loop import Task
 from services.worker.metrics_server import MetricsServer, start_metrics_server
 
@@ -21,14 +23,16 @@ FIGURES_EVERY_S = 60.0
 class WorkerMetrics:
     """The figures task and, when a port is given, the server of its figures."""
 
-    def __init__(self, *, engine: Engine, port: int) -> None:
-        """Start serving on 127.0.0.1:``port`` (0: export nothing).
+    def __init__(self, *, engine: Engine, settings: Settings) -> None:
+        """Start serving on 127.0.0.1:``OPSDASH_WORKER_METRICS_PORT`` (0: export nothing).
 
         Raises:
             OSError: the port cannot be bound.
         """
-        self.figures = FiguresTask(engine=engine)
         self.server: MetricsServer | None = None
+        port = settings.worker_metrics_port
+        sources = Sources.from_settings(settings) if port else None
+        self.figures = FiguresTask(engine=engine, sources=sources)
         if port:
             self.server = start_metrics_server(port=port, figures=self.figures.latest)
 

@@ -44,7 +44,7 @@ def test_export_writes_both_files_and_says_what_it_exported(
     assert result["rules_file"] == str(out / "opsdash-alerts.rules.yml")
     assert result["tests_file"] == str(out / "opsdash-alerts.test.yml")
     assert {e["rule"]: e["tested"] for e in result["exported"]} == {
-        "churn accuracy {{ low }}": True, "churn backlog": True, "churn quiet": False}
+        "churn accuracy {{ low }}": True, "churn backlog": True, "churn quiet": True}
     assert result["skipped"] == []
     text = (out / "opsdash-alerts.rules.yml").read_text(encoding="utf-8")
     assert "disabled backlog" not in text
@@ -57,7 +57,7 @@ def test_export_for_people_names_each_alert(engine: Engine, run_cli: RunCli,
     status, stdout, _ = run_cli("alerts", "export-rules", "--out", str(tmp_path))
     assert status == 0
     assert stdout.splitlines()[0] == (
-        f"3 rule(s) exported to {tmp_path / 'opsdash-alerts.rules.yml'}, 2 with generated "
+        f"3 rule(s) exported to {tmp_path / 'opsdash-alerts.rules.yml'}, 3 with generated "
         f"tests in {tmp_path / 'opsdash-alerts.test.yml'}; 0 judged in the app only")
     assert "  OpsdashChurnAccuracyLow  (churn accuracy {{ low }})" in stdout
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from services.alerts.promexpr import template_literal, yaml_quote
 from services.alerts.promfiles import (
     RULES_FILE,
     TESTS_FILE,
@@ -21,14 +22,18 @@ from services.alerts.promfiles import (
     render_tests,
     series_values,
 )
-from services.alerts.promrules import (
-    Export,
-    alert_names,
-    export_rules,
-    template_literal,
-    yaml_quote,
+from services.alerts.promrules import Export, alert_names, export_rules
+from services.alerts.rules import (
+    BakeRollbackRule,
+    DriftShareRule,
+    LabelBacklogRule,
+    PredictionDriftRule,
+    QualityRule,
+    RetrainFailedRule,
+    Rule,
+    ServingRule,
+    TrafficStoppedRule,
 )
-from services.alerts.rules import LabelBacklogRule, QualityRule, Rule, TrafficStoppedRule
 from services.alerts.store import StoredRule
 from services.prometheus.metric_names import SERVING_JOB
 from services.prometheus.presets import BUILTIN_PRESETS
@@ -59,6 +64,19 @@ def backlog(**change: object) -> LabelBacklogRule:
     fields: dict[str, object] = {"name": "churn backlog", "model": "churn", "size": 1000,
                                  "resolve_size": 800, "for_seconds": 300}
     return LabelBacklogRule(**{**fields, **change})  # type: ignore[arg-type]
+
+
+def serving(**change: object) -> ServingRule:
+    fields: dict[str, object] = {"name": "churn p95", "model": "churn", "metric": "p95_latency",
+                                 "threshold": 0.25, "resolve_at": 0.2, "window": "5m",
+                                 "min_requests": 20, "for_seconds": 120}
+    return ServingRule(**{**fields, **change})  # type: ignore[arg-type]
+
+
+def drift(**change: object) -> DriftShareRule:
+    fields: dict[str, object] = {"name": "churn drift", "model": "churn", "level": 0.5,
+                                 "resolve_level": 0.3, "window_days": 1, "for_seconds": 0}
+    return DriftShareRule(**{**fields, **change})  # type: ignore[arg-type]
 
 
 def export(*rules: Rule) -> Export:
@@ -105,6 +123,25 @@ def test_disabled_rules_are_left_out_and_every_kind_is_exported() -> None:
     assert 'opsdash_predictions_total{model="churn"}[15m]' in quiet.expr
 
 
+def test_kinds_prometheus_cannot_judge_are_skipped_with_the_reason() -> None:
+    found = export(PredictionDriftRule(name="answers moved", model="churn"),
+                   RetrainFailedRule(name="retrain failed", model="churn"),
+                   BakeRollbackRule(name="rolled back", model="churn"), drift())
+    assert [a.rule for a in found.alerts] == ["churn drift"]
+    assert found.skipped == [
+        ("answers moved", "the prediction drift is computed in the app only (no series)"),
+        ("retrain failed", "retrain jobs live in the store, not in Prometheus"),
+        ("rolled back", "bake-watch rollbacks live in the store, not in Prometheus")]
+
+
+def test_a_preset_without_the_panel_cannot_judge_a_serving_rule() -> None:
+    found = export_rules([stored(serving(metric="error_rate", threshold=0.05,
+                                         resolve_at=0.01))],
+                         preset=BUILTIN_PRESETS["kserve"], job=SERVING_JOB)
+    assert found.alerts == []
+    assert found.skipped == [("churn p95", "the query preset 'kserve' has no error_rate panel")]
+
+
 @needs_promtool
 @pytest.mark.parametrize("name", ["churn accuracy", *HOSTILE])
 def test_generated_rules_and_tests_pass_promtool(tmp_path: Path, name: str) -> None:
@@ -113,11 +150,17 @@ def test_generated_rules_and_tests_pass_promtool(tmp_path: Path, name: str) -> N
         quality(name=f"{name} recall", model=name, metric="recall:churns", floor=0.5,
                 resolve_at=0.5, window_seconds=5400, min_labels=1, for_seconds=0),
         backlog(name=f"{name} backlog", model=name, for_seconds=90),
-        TrafficStoppedRule(name=f"{name} quiet", model=name, silence_seconds=600))
+        TrafficStoppedRule(name=f"{name} quiet", model=name, silence_seconds=600,
+                           for_seconds=60),
+        drift(name=f"{name} drift", model=name, window_days=7, for_seconds=1800),
+        serving(name=f"{name} p95", model=name),
+        serving(name=f"{name} errors", model=name, metric="error_rate", threshold=0.05,
+                resolve_at=0.01, window="2m", min_requests=200, for_seconds=0))
+    assert all(a.scenario is not None for a in found.alerts)
     rules, tests = write(tmp_path, found)
     checked = promtool("check", "rules", rules, cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 4 rules found" in checked.stdout
+    assert "SUCCESS: 7 rules found" in checked.stdout
     tested = promtool("test", "rules", tests, cwd=tmp_path)
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
@@ -130,7 +173,18 @@ def test_generated_rules_and_tests_pass_promtool(tmp_path: Path, name: str) -> N
     (quality(), quality(min_labels=199)),        # the label minimum
     (backlog(), backlog(size=1001)),
     (backlog(), backlog(resolve_size=900)),
-], ids=["floor", "resolve", "for", "min-labels", "size", "resolve-size"])
+    (drift(), drift(level=0.8)),
+    (drift(), drift(resolve_level=0.45)),
+    (serving(), serving(threshold=0.5)),
+    (serving(), serving(resolve_at=0.24)),
+    (serving(metric="error_rate", threshold=0.05, resolve_at=0.01),
+     serving(metric="error_rate", threshold=0.6, resolve_at=0.01)),
+    (serving(metric="error_rate", threshold=0.05, resolve_at=0.01),
+     serving(metric="error_rate", threshold=0.05, resolve_at=0.04)),
+    (TrafficStoppedRule(name="q", model="churn", silence_seconds=600, for_seconds=300),
+     TrafficStoppedRule(name="q", model="churn", silence_seconds=600, for_seconds=900)),
+], ids=["floor", "resolve", "for", "min-labels", "size", "resolve-size", "drift-level",
+        "drift-resolve", "p95", "p95-resolve", "error-rate", "error-resolve", "traffic-for"])
 def test_the_generated_tests_catch_a_changed_rule(tmp_path: Path, exported: Rule,
                                                    changed: Rule) -> None:
     """Tests written for one rule fail against the file of a rule that differs in one

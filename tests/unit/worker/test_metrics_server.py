@@ -18,7 +18,7 @@ FIGURES = Figures(
     quality=(QualityFigure(HOSTILE, "production", "accuracy", "1d", 0.64, 0.62, 0.66, 1920),
              QualityFigure("churn", "2", "recall:churns", "90m", 0.5, 0.4, 0.6, 80)),
     label_backlog=((HOSTILE, 1204),),
-    drift_share=(("churn", 0.625),),
+    drift_share=(("churn", "1d", 0.625), ("churn", "7d", 0.25)),
     firing=(RuleFiring("churn accuracy", "critical", True), RuleFiring('q"uiet', "info", False)),
 )
 
@@ -63,7 +63,8 @@ def test_the_published_figures_are_served(served: tuple[MetricsServer, Published
         assert found[("opsdash_model_quality", labels)] == value
     assert found[("opsdash_model_quality_labels", key)] == 1920
     assert found[("opsdash_label_backlog", (("model", HOSTILE),))] == 1204
-    assert found[("opsdash_drift_share", (("model", "churn"),))] == 0.625
+    assert found[("opsdash_drift_share", (("model", "churn"), ("window", "1d")))] == 0.625
+    assert found[("opsdash_drift_share", (("model", "churn"), ("window", "7d")))] == 0.25
     assert found[("opsdash_alert_firing", (("rule", "churn accuracy"),
                                            ("severity", "critical")))] == 1
     assert found[("opsdash_alert_firing", (("rule", 'q"uiet'), ("severity", "info")))] == 0
