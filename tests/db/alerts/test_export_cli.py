@@ -11,7 +11,12 @@ import pytest
 from sqlalchemy import Engine
 
 from services.access import SYSTEM
-from services.alerts.rules import LabelBacklogRule, QualityRule, TrafficStoppedRule
+from services.alerts.rules import (
+    LabelBacklogRule,
+    QualityRule,
+    RetrainFailedRule,
+    TrafficStoppedRule,
+)
 from services.alerts.store import save_rule, set_enabled
 from tests.cli_runner import RunCli
 from tests.factories import make_model
@@ -84,3 +89,21 @@ def test_an_unwritable_folder_is_one_line(engine: Engine, run_cli: RunCli,
     assert status == 2
     assert stderr.startswith(f"error: --out {blocker / 'sub'}: cannot write there")
     assert len(stderr.splitlines()) == 1
+
+
+def test_kinds_only_the_app_judges_are_named_on_stderr_and_in_the_file(
+        engine: Engine, run_cli: RunCli, tmp_path: Path) -> None:
+    _store_rules(engine)
+    save_rule(engine=engine, actor=SYSTEM, rule=RetrainFailedRule(
+        name="churn retrain failed", model=MODEL))
+    status, stdout, stderr = run_cli("alerts", "export-rules", "--out", str(tmp_path),
+                                     "--json")
+    assert status == 0
+    assert json.loads(stdout)["skipped"] == [
+        {"rule": "churn retrain failed",
+         "reason": "retrain jobs live in the store, not in Prometheus"}]
+    assert stderr == ("not exported: 'churn retrain failed': retrain jobs live in the store, "
+                      "not in Prometheus\n")
+    text = (tmp_path / "opsdash-alerts.rules.yml").read_text(encoding="utf-8")
+    assert ('#   "churn retrain failed": "retrain jobs live in the store, not in Prometheus"'
+            in text)
