@@ -60,9 +60,9 @@ class Got:
 class Hook(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.behaviour = behaviour
+        self.behaviour = behaviour or Behaviour()
         self.got: list[Got] = []
 
     def url(self, path: str = "/hooks/alerts") -> str:
