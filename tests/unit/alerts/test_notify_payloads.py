@@ -7,12 +7,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
-from services.alerts.notify import Notification, body_for, retry_delay, sign
+from services.alerts.notify import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Notification,
+    body_for,
+    retry_delay,
+    sign,
+)
+from services.settings import PROJECT_ROOT
 
 FIRING = Notification(
     event_id=41, rule_id=3, rule_name="churn accuracy", model="churn",
@@ -136,3 +147,31 @@ def test_the_signature_is_an_hmac_of_the_timestamp_a_dot_and_the_exact_body() ->
     (1000, 300), (0, 10)])
 def test_retries_wait_10_s_doubling_to_at_most_5_minutes(attempts: int, seconds: int) -> None:
     assert retry_delay(attempts) == timedelta(seconds=seconds)
+
+
+def _documented_check() -> Callable[..., bool]:
+    """The receiver's check as docs/alerts.md shows it, run as written."""
+    text = (PROJECT_ROOT / "docs" / "alerts.md").read_text()
+    section = text[text.index("### Signature, and how a receiver checks it"):]
+    code = section[section.index("```python\n") + 10:]
+    namespace: dict[str, Any] = {}
+    exec(code[:code.index("```")], namespace)  # noqa: S102 (our own documentation)
+    check: Callable[..., bool] = namespace["verified"]
+    return check
+
+
+def test_the_documented_check_accepts_a_fresh_signature_and_nothing_else() -> None:
+    verified = _documented_check()
+    secret = "quiet harbour lantern 12 and a long signing key"
+    body = body_for(FIRING, "alertmanager")
+    now = int(time.time())
+
+    def headers(stamp: int, signed: bytes = body) -> dict[str, str]:
+        return {TIMESTAMP_HEADER: str(stamp),
+                SIGNATURE_HEADER: sign(signed, secret, timestamp=stamp)}
+
+    assert verified(headers(now), body, secret)
+    assert not verified(headers(now - 3600), body, secret)  # replayed an hour later
+    assert not verified(headers(now), body + b" ", secret)  # body changed
+    assert not verified({**headers(now), TIMESTAMP_HEADER: str(now + 1)}, body, secret)
+    assert not verified(headers(now), body, secret + "x")
