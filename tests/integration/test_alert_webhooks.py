@@ -142,6 +142,14 @@ def test_an_answering_hook_gets_the_body_and_a_signature_it_can_verify() -> None
     assert hmac.compare_digest(got.headers[SIGNATURE_HEADER], f"sha256={expected}")
 
 
+@pytest.mark.parametrize(("status", "answer"), [(201, b"{}"), (202, b"queued"), (204, b"")])
+def test_any_2xx_answer_is_a_delivery(status: int, answer: bytes) -> None:
+    with hook(Behaviour(status=status, answer=answer)) as server:
+        attempt, _ = send(server.url())
+    assert attempt == Attempt(delivered=True, http_status=status, error="", retry=False)
+    assert len(server.got) == 1
+
+
 def test_a_hook_slower_than_the_timeout_is_a_timeout_worth_retrying() -> None:
     with hook(Behaviour(hold=True)) as server:
         attempt, took = send(server.url())
