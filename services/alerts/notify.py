@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from services.alerts.targets import TargetError, check_target
 from services.redact import redact_urls
@@ -253,7 +253,9 @@ def _connection(url: str, timeout_s: float) -> tuple[http.client.HTTPConnection,
     address the allow-list checked is the one called.
     """
     parts = urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # Percent-encoded as sent: a path with spaces or letters beyond ASCII still goes out.
+    target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                   safe="/?&=%:@!$'()*+,;~")
     if parts.scheme == "https":
         return http.client.HTTPSConnection(parts.hostname or "", parts.port,
                                            timeout=timeout_s), target

@@ -150,6 +150,13 @@ def test_any_2xx_answer_is_a_delivery(status: int, answer: bytes) -> None:
     assert len(server.got) == 1
 
 
+def test_a_path_beyond_ascii_is_sent_percent_encoded() -> None:
+    with hook() as server:
+        attempt, _ = send(server.url("/hooks/équipe ml?to=ops%20team"))
+    assert attempt.delivered
+    assert [got.path for got in server.got] == ["/hooks/%C3%A9quipe%20ml?to=ops%20team"]
+
+
 def test_a_hook_slower_than_the_timeout_is_a_timeout_worth_retrying() -> None:
     with hook(Behaviour(hold=True)) as server:
         attempt, took = send(server.url())
