@@ -8,10 +8,10 @@ signed with HMAC-SHA256 under ``OPSDASH_ALERT_WEBHOOK_SECRET``: the header
 seconds), a dot and the exact body, so a receiver can refuse a captured request replayed
 later. The target must pass :func:`services.alerts.targets.check_target` at send time too
 (the allow-list may have shrunk since the rule was saved); redirects are never followed;
-each attempt is bounded by a short timeout, connecting and reading alike, and reads at
-most a few KiB of the answer. The worker's outbox (:mod:`services.alerts.outbox`) retries
-with :func:`retry_delay` up to ``OPSDASH_ALERT_WEBHOOK_ATTEMPTS`` and then gives up,
-recording why.
+each attempt is bounded by a short timeout, resolving, connecting and reading alike, and
+reads at most a few KiB of the answer. The worker's outbox (:mod:`services.alerts.outbox`)
+retries with :func:`retry_delay` up to ``OPSDASH_ALERT_WEBHOOK_ATTEMPTS`` and then gives
+up, recording why.
 """
 
 from __future__ import annotations
@@ -246,7 +246,25 @@ def send_once(*, url: str, body: bytes, secret: str, allowed_hosts: str,
     return _post(url, body, headers, timeout_s)
 
 
-def _connection(url: str, timeout_s: float) -> tuple[http.client.HTTPConnection, str]:
+class _HTTP(http.client.HTTPConnection):
+    """A connection that sends nothing once its attempt's time is up (``expired``): a
+    host name resolved late must not receive a notification already counted as failed."""
+
+    def __init__(self, host: str, port: int | None, *, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.expired = threading.Event()
+
+    def connect(self) -> None:
+        super().connect()
+        if self.expired.is_set():
+            raise TimeoutError("connected after the attempt's time was up")
+
+
+class _HTTPS(_HTTP, http.client.HTTPSConnection):
+    """:class:`_HTTP` over TLS (the system's trusted certificates, the host name checked)."""
+
+
+def _connection(url: str, timeout_s: float) -> tuple[_HTTP, str]:
     """A connection to ``url``'s host (not yet open) and the request's target path.
 
     ``http.client`` never follows a redirect and never goes through a proxy, so the
@@ -256,59 +274,54 @@ def _connection(url: str, timeout_s: float) -> tuple[http.client.HTTPConnection,
     # Percent-encoded as sent: a path with spaces or letters beyond ASCII still goes out.
     target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
                    safe="/?&=%:@!$'()*+,;~")
-    if parts.scheme == "https":
-        return http.client.HTTPSConnection(parts.hostname or "", parts.port,
-                                           timeout=timeout_s), target
-    return http.client.HTTPConnection(parts.hostname or "", parts.port,
-                                      timeout=timeout_s), target
-
-
-class _Deadline:
-    """Cuts a connection when the attempt's time is up, so a receiver that answers a
-    byte at a time cannot hold the attempt longer than its timeout."""
-
-    def __init__(self, connection: http.client.HTTPConnection, timeout_s: float) -> None:
-        self.connection = connection
-        self.expired = threading.Event()
-        self.timer = threading.Timer(timeout_s, self._cut)
-        self.timer.daemon = True
-
-    def _cut(self) -> None:
-        self.expired.set()
-        sock = self.connection.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):  # already closed: the attempt ended
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> _Deadline:
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.timer.cancel()
-        self.connection.close()
+    kind = _HTTPS if parts.scheme == "https" else _HTTP
+    return kind(parts.hostname or "", parts.port, timeout=timeout_s), target
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Attempt:
-    """One POST, its answer judged; network problems become the attempt's error."""
+    """One POST, its answer judged, within ``timeout_s`` all told.
+
+    The exchange runs on its own thread (resolving the host name included); when the time
+    is up the connection is cut, so a receiver that answers a byte at a time cannot hold
+    the attempt, and the attempt is a timeout whatever the thread does next.
+    """
     connection, target = _connection(url, timeout_s)
-    with _Deadline(connection, timeout_s) as deadline:
-        try:
-            connection.request("POST", target, body=body, headers=headers)
-            answer = connection.getresponse()
-        except ssl.SSLCertVerificationError as exc:
-            return _unreached(f"the webhook's TLS certificate is not trusted "
-                              f"({exc.verify_message})", retry=False)
-        except (OSError, http.client.HTTPException) as exc:
-            if deadline.expired.is_set() or isinstance(exc, TimeoutError):
-                return _late(timeout_s)
-            return _unreached(f"the webhook cannot be reached ({_reason(exc)})", retry=True)
-        if deadline.expired.is_set():  # the cut ended the headers early: no real answer
-            return _late(timeout_s)
+    result: list[Attempt] = []
+    exchange = threading.Thread(
+        target=lambda: result.append(_exchange(connection, target, body, headers, timeout_s)),
+        name="alert-webhook", daemon=True)
+    exchange.start()
+    exchange.join(timeout_s)
+    if exchange.is_alive() or not result:
+        connection.expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: the exchange ended
+                sock.shutdown(socket.SHUT_RDWR)
+        return _late(timeout_s)
+    return result[0]
+
+
+def _exchange(connection: http.client.HTTPConnection, target: str, body: bytes,
+              headers: dict[str, str], timeout_s: float) -> Attempt:
+    """Send the request and read the start of the answer; network problems become the
+    attempt's error."""
+    try:
+        connection.request("POST", target, body=body, headers=headers)
+        answer = connection.getresponse()
         try:
             text = answer.read(MAX_ANSWER_BYTES)
         except (OSError, http.client.HTTPException):
             text = b""  # the status came: it decides, whatever became of the body
+    except ssl.SSLCertVerificationError as exc:
+        return _unreached(f"the webhook's TLS certificate is not trusted "
+                          f"({exc.verify_message})", retry=False)
+    except (OSError, http.client.HTTPException) as exc:
+        if isinstance(exc, TimeoutError):
+            return _late(timeout_s)
+        return _unreached(f"the webhook cannot be reached ({_reason(exc)})", retry=True)
+    finally:
+        connection.close()
     return _judge(answer.status, answer.reason, text)
 
 

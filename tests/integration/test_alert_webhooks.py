@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -172,6 +174,35 @@ def test_a_hook_answering_a_byte_at_a_time_is_cut_at_the_timeout() -> None:
     assert attempt == Attempt(delivered=False, http_status=None,
                               error="the webhook did not answer within 1 s", retry=True)
     assert took < BOUND_S
+
+
+def test_a_host_name_resolved_too_late_is_a_timeout_and_never_receives_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    resolve = socket.getaddrinfo
+
+    def slow_resolver(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.slow.test":  # a name server that takes its time
+            time.sleep(TIMEOUT_S + 2.5)
+            host = "127.0.0.1"
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_resolver)
+    with hook() as server:
+        url = server.url().replace("127.0.0.1", "hooks.slow.test")
+        attempt, took = send(url, allowed="hooks.slow.test")
+        assert attempt == Attempt(delivered=False, http_status=None,
+                                  error="the webhook did not answer within 1 s", retry=True)
+        assert took < BOUND_S
+        _wait_until(lambda: not any(thread.name == "alert-webhook"
+                                    for thread in threading.enumerate()))
+    assert server.got == []
+
+
+def _wait_until(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not done():
+        assert time.monotonic() < deadline, "waited 30 s"
+        time.sleep(0.05)
 
 
 def test_an_endless_answer_is_read_no_further_than_its_start() -> None:
