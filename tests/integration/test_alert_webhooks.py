@@ -33,9 +33,11 @@ pytestmark = pytest.mark.integration
 
 SECRET = "quiet harbour lantern 12 signs every alert"
 ALLOWED = "127.0.0.1"
-TIMEOUT_S = 1.0
-#: Far beyond what an attempt bounded by TIMEOUT_S needs, even on a busy machine.
-BOUND_S = TIMEOUT_S + 2.0
+#: The attempts' timeout; where a test waits for it to run out, SHORT_S.
+TIMEOUT_S = 5.0
+SHORT_S = 1.0
+#: Beyond the timeout, far more than an attempt needs to end, even on a busy machine.
+SLACK_S = 2.0
 
 
 @dataclass
@@ -121,11 +123,12 @@ def hook(behaviour: Behaviour | None = None) -> Iterator[Hook]:
         how.release.set()
 
 
-def send(url: str, *, secret: str = SECRET, allowed: str = ALLOWED) -> tuple[Attempt, float]:
+def send(url: str, *, secret: str = SECRET, allowed: str = ALLOWED,
+         timeout_s: float = TIMEOUT_S) -> tuple[Attempt, float]:
     """One attempt with the firing notification's JSON body, and how long it took."""
     started = time.monotonic()
     attempt = send_once(url=url, body=body_for(FIRING, "json"), secret=secret,
-                        allowed_hosts=allowed, timeout_s=TIMEOUT_S)
+                        allowed_hosts=allowed, timeout_s=timeout_s)
     return attempt, time.monotonic() - started
 
 
@@ -161,19 +164,19 @@ def test_a_path_beyond_ascii_is_sent_percent_encoded() -> None:
 
 def test_a_hook_slower_than_the_timeout_is_a_timeout_worth_retrying() -> None:
     with hook(Behaviour(hold=True)) as server:
-        attempt, took = send(server.url())
+        attempt, took = send(server.url(), timeout_s=SHORT_S)
     assert attempt == Attempt(delivered=False, http_status=None,
                               error="the webhook did not answer within 1 s", retry=True)
-    assert took < BOUND_S
+    assert took < SHORT_S + SLACK_S
     assert len(server.got) == 1
 
 
 def test_a_hook_answering_a_byte_at_a_time_is_cut_at_the_timeout() -> None:
     with hook(Behaviour(trickle=True)) as server:
-        attempt, took = send(server.url())
+        attempt, took = send(server.url(), timeout_s=SHORT_S)
     assert attempt == Attempt(delivered=False, http_status=None,
                               error="the webhook did not answer within 1 s", retry=True)
-    assert took < BOUND_S
+    assert took < SHORT_S + SLACK_S
 
 
 def test_a_host_name_resolved_too_late_is_a_timeout_and_never_receives_it(
@@ -182,17 +185,17 @@ def test_a_host_name_resolved_too_late_is_a_timeout_and_never_receives_it(
 
     def slow_resolver(host: str, *args: Any, **kwargs: Any) -> Any:
         if host == "hooks.slow.test":  # a name server that takes its time
-            time.sleep(TIMEOUT_S + 2.5)
+            time.sleep(SHORT_S + SLACK_S + 0.5)
             host = "127.0.0.1"
         return resolve(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", slow_resolver)
     with hook() as server:
         url = server.url().replace("127.0.0.1", "hooks.slow.test")
-        attempt, took = send(url, allowed="hooks.slow.test")
+        attempt, took = send(url, allowed="hooks.slow.test", timeout_s=SHORT_S)
         assert attempt == Attempt(delivered=False, http_status=None,
                                   error="the webhook did not answer within 1 s", retry=True)
-        assert took < BOUND_S
+        assert took < SHORT_S + SLACK_S
         _wait_until(lambda: not any(thread.name == "alert-webhook"
                                     for thread in threading.enumerate()))
     assert server.got == []
@@ -209,7 +212,7 @@ def test_an_endless_answer_is_read_no_further_than_its_start() -> None:
     with hook(Behaviour(endless=True)) as server:
         attempt, took = send(server.url())
     assert attempt == Attempt(delivered=True, http_status=200, error="", retry=False)
-    assert took < BOUND_S
+    assert took < TIMEOUT_S  # it stopped reading: the timeout never had to cut it
 
 
 def test_a_hook_that_is_down_is_worth_retrying() -> None:
@@ -217,7 +220,7 @@ def test_a_hook_that_is_down_is_worth_retrying() -> None:
     assert attempt == Attempt(delivered=False, http_status=None,
                               error="the webhook cannot be reached (Connection refused)",
                               retry=True)
-    assert took < BOUND_S
+    assert took < TIMEOUT_S
 
 
 @pytest.mark.parametrize(("status", "reason", "retry"), [
