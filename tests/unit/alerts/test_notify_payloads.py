@@ -175,3 +175,12 @@ def test_the_documented_check_accepts_a_fresh_signature_and_nothing_else() -> No
     assert not verified(headers(now), body + b" ", secret)  # body changed
     assert not verified({**headers(now), TIMESTAMP_HEADER: str(now + 1)}, body, secret)
     assert not verified(headers(now), body, secret + "x")
+
+
+def test_the_documented_bodies_are_what_is_sent() -> None:
+    text = (PROJECT_ROOT / "docs" / "alerts.md").read_text()
+    section = text[text.index("### Bodies"):text.index("### Signature")]
+    ours, alertmanager = (json.loads(block.split("```")[0])
+                          for block in section.split("```json\n")[1:])
+    assert ours == json.loads(body_for(FIRING, "json"))
+    assert alertmanager == json.loads(body_for(FIRING, "alertmanager"))
