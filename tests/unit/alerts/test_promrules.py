@@ -201,3 +201,41 @@ def test_an_empty_export_passes_promtool(tmp_path: Path) -> None:
     rules, tests = write(tmp_path, export())
     assert promtool("check", "rules", rules, cwd=tmp_path).returncode == 0
     assert promtool("test", "rules", tests, cwd=tmp_path).returncode == 0
+
+
+EDGES: dict[str, Rule] = {
+    "floor-0": quality(floor=0.0, resolve_at=0.0),
+    "floor-1": quality(floor=1.0, resolve_at=1.0),
+    "one-label-odd-seconds": quality(min_labels=1, for_seconds=61, window_seconds=61),
+    "for-a-day": quality(for_seconds=86_400),
+    "backlog-no-gap": backlog(size=1, resolve_size=1, for_seconds=0),
+    "drift-level-1": drift(level=1.0, resolve_level=1.0),
+    "drift-tiny": drift(level=0.01, resolve_level=0.001, for_seconds=59),
+    "p95-90s": serving(window="90s", for_seconds=30),
+    "p95-no-gap": serving(threshold=0.25, resolve_at=0.25),
+    "p95-an-hour": serving(threshold=3600.0, resolve_at=0.001, window="1h",
+                           min_requests=100_000),
+    "errors-resolve-0": serving(metric="error_rate", threshold=0.001, resolve_at=0.0),
+    "traffic-200s": TrafficStoppedRule(name="t", model="m", silence_seconds=200, for_seconds=61),
+}
+
+
+@needs_promtool
+@pytest.mark.parametrize("rule", EDGES.values(), ids=EDGES.keys())
+def test_rules_at_the_edges_of_their_ranges_pass_promtool(tmp_path: Path, rule: Rule) -> None:
+    found = export(rule)
+    assert found.alerts[0].scenario is not None
+    rules, tests = write(tmp_path, found)
+    assert promtool("check", "rules", rules, cwd=tmp_path).returncode == 0
+    tested = promtool("test", "rules", tests, cwd=tmp_path)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+@pytest.mark.parametrize("rule", [
+    serving(metric="error_rate", threshold=1.0, resolve_at=0.5),  # no share is above 1
+    TrafficStoppedRule(name="t", model="m", silence_seconds=60),  # a rate needs 2 samples
+], ids=["errors-threshold-1", "traffic-1m"])
+def test_rules_no_test_can_drive_are_exported_untested(rule: Rule) -> None:
+    found = export(rule)
+    assert found.alerts[0].scenario is None
+    assert f"# Exported without a generated test: {yaml_quote(rule.name)}" in render_tests(found)
