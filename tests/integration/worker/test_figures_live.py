@@ -101,6 +101,8 @@ def test_prometheus_scrapes_the_quality_series_and_the_exported_rule_fires(
             seconds=60, what=lambda: f"no quality series in Prometheus; worker log:\n"
                                      f"{_log(tmp_path)}")
         labels = source.instant(f"opsdash_model_quality_labels{{{matchers}}}")
+        backlog = source.instant('opsdash_label_backlog{model="churn"}')
+        states = source.instant('opsdash_alert_firing{rule="churn accuracy"}')
         firing = _wait(
             lambda: source.instant('ALERTS{alertname="OpsdashChurnAccuracy",'
                                    'alertstate="firing"}'),
@@ -110,6 +112,8 @@ def test_prometheus_scrapes_the_quality_series_and_the_exported_rule_fires(
     assert bounds == {"estimate": pytest.approx(seen.value), "lower": pytest.approx(
         seen.interval[0]), "upper": pytest.approx(seen.interval[1])}
     assert [s.value for s in labels] == [300]
+    assert [s.value for s in backlog] == [0]  # every prediction has its label
+    assert [s.labels["severity"] for s in states] == ["warning"]
     assert firing[0].labels["rule"] == "churn accuracy"
     assert firing[0].labels["model"] == "churn"
 
