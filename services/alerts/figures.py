@@ -51,6 +51,7 @@ from services.quality.report import quality_report
 __all__ = [
     "DEFAULT_WINDOW_S",
     "DRIFT_REFRESH_S",
+    "MAX_QUALITY_FIGURES",
     "QUALITY_REFRESH_S",
     "Figures",
     "FiguresTask",
@@ -70,6 +71,8 @@ DEFAULT_WINDOW_S = 86_400
 QUALITY_REFRESH_S = 900
 #: Seconds between two computations of a model's drift share.
 DRIFT_REFRESH_S = 900
+#: Quality figures published at most (each is four series), so a scrape stays small.
+MAX_QUALITY_FIGURES = 5_000
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 
 
@@ -254,6 +257,11 @@ class FiguresTask:
                 logger.warning("figures of model %r not updated: %s", name, exc)
                 quality += self._quality[name].figures if name in self._quality else []
                 drift += self._drift[name][2] if name in self._drift else []
+        if len(quality) > MAX_QUALITY_FIGURES:
+            logger.warning("%d quality figures; publishing the first %d (fewer rule windows "
+                           "or versions keep the scrape small)", len(quality),
+                           MAX_QUALITY_FIGURES)
+            quality = quality[:MAX_QUALITY_FIGURES]
         names = {name for name, _ in models}
         self._quality = {k: v for k, v in self._quality.items() if k in names}
         self._drift = {k: v for k, v in self._drift.items() if k in names}

@@ -2,7 +2,7 @@
 
 Bounded on purpose: loopback only, ``GET /metrics`` only (any other path is 404, any other
 method 405), no request body read, a few seconds per connection, at most
-:data:`MAX_QUALITY_SERIES` quality figures per scrape, and nothing computed while
+:data:`services.alerts.figures.MAX_QUALITY_FIGURES` quality figures, and nothing computed while
 answering: a scrape renders the :class:`services.alerts.figures.Figures` the worker task
 published last (:class:`services.alerts.figures.FiguresTask`).
 """
@@ -20,12 +20,10 @@ from prometheus_client.registry import Collector
 
 from services.alerts.figures import Figures
 
-__all__ = ["MAX_QUALITY_SERIES", "MetricsServer", "figures_registry", "start_metrics_server"]
+__all__ = ["MetricsServer", "figures_registry", "start_metrics_server"]
 
 logger = logging.getLogger(__name__)
 
-#: Quality figures served per scrape at most (each is three ``bound`` series and a count).
-MAX_QUALITY_SERIES = 5_000
 _CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _QUALITY_LABELS = ["model", "version", "metric", "window"]
 
@@ -45,7 +43,7 @@ class _FiguresCollector(Collector):
             "opsdash_model_quality_labels",
             "Labels behind each opsdash_model_quality figure (a class's support for recall).",
             labels=_QUALITY_LABELS)
-        for q in found.quality[:MAX_QUALITY_SERIES]:
+        for q in found.quality:
             key = [q.model, q.version, q.metric, q.window]
             for bound, value in (("estimate", q.estimate), ("lower", q.lower),
                                  ("upper", q.upper)):
