@@ -1,9 +1,9 @@
 """Drift rules' figures: the Drift page's verdict on a window, computed outside the page.
 
 The window is the last ``window_days`` local days (``OPSDASH_TIMEZONE``), today so far
-included, ending at the evaluation time; it is judged against the training sample of the
-version that was production at that time (the promotion ledger; the pointer when the
-ledger has no row yet), with the Drift page's tests, column configuration and drift share
+included (at midnight, the day just ended), ending at the evaluation time; it is judged
+against the training sample of the version that was production at that time (the
+promotion ledger; the pointer when the ledger has no row yet), with the Drift page's tests, column configuration and drift share
 (:func:`services.drift.analysis.analyse`, nothing reimplemented). The logged rows are read
 day by day; a finished day's rows, and a finished window's verdict, are kept in the
 :class:`~services.alerts.sources.DriftCache` under a key holding the day's row count, so
@@ -85,8 +85,10 @@ def drift_subject(engine: Engine, model: str) -> DriftSubject | None:
 
 
 def window_start(at: datetime, *, days: int, tz: str) -> datetime:
-    """The local midnight ``days - 1`` days before the day of ``at``."""
-    day = at.astimezone(ZoneInfo(tz)).date() - timedelta(days=days - 1)
+    """The local midnight ``days - 1`` days before the day of ``at``; at a local midnight,
+    the day that just ended counts as ``at``'s (today so far is still empty)."""
+    last = (at - timedelta(microseconds=1)).astimezone(ZoneInfo(tz)).date()
+    day = last - timedelta(days=days - 1)
     return local_midnight(day, tz)
 
 
