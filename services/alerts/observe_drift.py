@@ -2,12 +2,12 @@
 
 The window is the last ``window_days`` local days (``OPSDASH_TIMEZONE``), today so far
 included (at midnight, the day just ended), ending at the evaluation time; it is judged
-against the training sample of the version that was production at that time (the
-promotion ledger; the pointer when the ledger has no row yet), with the Drift page's tests, column configuration and drift share
-(:func:`services.drift.analysis.analyse`, nothing reimplemented). The logged rows are read
-day by day; a finished day's rows, and a finished window's verdict, are kept in the
-:class:`~services.alerts.sources.DriftCache` under a key holding the day's row count, so
-rows logged late to a finished day are seen.
+against the training sample of the version that was production at that time (the promotion
+ledger; the pointer when the ledger has no row yet), with the Drift page's tests, column
+configuration and drift share (:func:`services.drift.analysis.analyse`, nothing
+reimplemented). The logged rows are read day by day; a finished day's rows, and a finished
+window's verdict, are kept in the :class:`~services.alerts.sources.DriftCache` under a key
+holding the day's row count, so rows logged late to a finished day are seen.
 """
 
 from __future__ import annotations
