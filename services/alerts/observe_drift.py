@@ -111,14 +111,14 @@ def drift_observation(*, engine: Engine, rule: DriftRule, at: datetime,
 
 def as_observation(rule: DriftRule, found: WindowDrift) -> Observation:
     """The rule's figure in a window's verdict."""
+    if found.rows < max(MIN_DAY_ROWS, rule.min_rows):
+        return Observation(None, sample_size=found.rows)
     if isinstance(rule, DriftShareRule):
-        if found.rows < MIN_DAY_ROWS or found.share is None:
+        if found.share is None:
             return Observation(None, sample_size=found.rows)
         drifted, tested = found.drifted
         return Observation(found.share, sample_size=found.rows,
                            detail=f"{drifted} of {tested} features")
-    if found.rows < MIN_DAY_ROWS:
-        return Observation(None, sample_size=found.rows)
     if found.prediction_score is None:
         return Observation(None, unavailable="the reference has no model answers to compare "
                                              "with (the production model could not be loaded)")

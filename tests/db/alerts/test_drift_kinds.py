@@ -18,6 +18,7 @@ from db.models import ModelVersion
 from db.repositories.predictions import insert_predictions
 from db.session import session_scope
 from services.alerts.backtest import backtest
+from services.alerts.describe import summary
 from services.alerts.observe import observe
 from services.alerts.rules import DriftShareRule, PredictionDriftRule
 from services.alerts.sources import Sources
@@ -86,6 +87,9 @@ def test_a_drifted_day_breaches_and_a_calm_one_does_not(engine: Engine, settings
     assert calm.sample_size == 24 * 40
     assert calm.value is not None
     assert calm.value < RULE.resolve_level
+    early = observe(engine=engine, rule=RULE, at=TODAY + timedelta(hours=2), sources=sources)
+    assert (early.value, early.sample_size) == (None, 2 * 40)  # fewer than min_rows
+    assert summary(RULE, early) == "churn drift share: too few predictions in the window to test"
     now = TODAY + timedelta(hours=6)
     drifted = observe(engine=engine, rule=RULE, at=now, sources=sources)
     assert drifted.sample_size == 6 * 40  # today so far
