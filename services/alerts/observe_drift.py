@@ -1,13 +1,13 @@
 """Drift rules' figures: the Drift page's verdict on a window, computed outside the page.
 
 The window is the last ``window_days`` local days (``OPSDASH_TIMEZONE``), today so far
-included, ending at the evaluation time; it is judged against the training sample of the
-version that was production at that time (the promotion ledger; the pointer when the
-ledger has no row yet), with the Drift page's tests, column configuration and drift share
-(:func:`services.drift.analysis.analyse`, nothing reimplemented). The logged rows are read
-day by day; a finished day's rows, and a finished window's verdict, are kept in the
-:class:`~services.alerts.sources.DriftCache` under a key holding the day's row count, so
-rows logged late to a finished day are seen.
+included (at midnight, the day just ended), ending at the evaluation time; it is judged
+against the training sample of the version that was production at that time (the promotion
+ledger; the pointer when the ledger has no row yet), with the Drift page's tests, column
+configuration and drift share (:func:`services.drift.analysis.analyse`, nothing
+reimplemented). The logged rows are read day by day; a finished day's rows, and a finished
+window's verdict, are kept in the :class:`~services.alerts.sources.DriftCache` under a key
+holding the day's row count, so rows logged late to a finished day are seen.
 """
 
 from __future__ import annotations
@@ -85,8 +85,10 @@ def drift_subject(engine: Engine, model: str) -> DriftSubject | None:
 
 
 def window_start(at: datetime, *, days: int, tz: str) -> datetime:
-    """The local midnight ``days - 1`` days before the day of ``at``."""
-    day = at.astimezone(ZoneInfo(tz)).date() - timedelta(days=days - 1)
+    """The local midnight ``days - 1`` days before the day of ``at``; at a local midnight,
+    the day that just ended counts as ``at``'s (today so far is still empty)."""
+    last = (at - timedelta(microseconds=1)).astimezone(ZoneInfo(tz)).date()
+    day = last - timedelta(days=days - 1)
     return local_midnight(day, tz)
 
 
@@ -109,14 +111,14 @@ def drift_observation(*, engine: Engine, rule: DriftRule, at: datetime,
 
 def as_observation(rule: DriftRule, found: WindowDrift) -> Observation:
     """The rule's figure in a window's verdict."""
+    if found.rows < max(MIN_DAY_ROWS, rule.min_rows):
+        return Observation(None, sample_size=found.rows)
     if isinstance(rule, DriftShareRule):
-        if found.rows < MIN_DAY_ROWS or found.share is None:
+        if found.share is None:
             return Observation(None, sample_size=found.rows)
         drifted, tested = found.drifted
         return Observation(found.share, sample_size=found.rows,
                            detail=f"{drifted} of {tested} features")
-    if found.rows < MIN_DAY_ROWS:
-        return Observation(None, sample_size=found.rows)
     if found.prediction_score is None:
         return Observation(None, unavailable="the reference has no model answers to compare "
                                              "with (the production model could not be loaded)")

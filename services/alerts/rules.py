@@ -177,6 +177,7 @@ class DriftShareRule(_Common):
     level: float
     resolve_level: float
     window_days: int = 1
+    min_rows: int = 200
     kind: str = "drift_share_above"
 
     def __post_init__(self) -> None:
@@ -185,7 +186,7 @@ class DriftShareRule(_Common):
             raise RuleError("level: must be above 0 and at most 1")
         if not 0.0 < self.resolve_level <= self.level:
             raise RuleError("resolve_level: must be above 0 and at most the level")
-        _check_window_days(self.window_days)
+        _check_window(self.window_days, self.min_rows)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,13 +196,14 @@ class PredictionDriftRule(_Common):
     The value is the larger drift score of the predicted-class mix and the top-class
     probability (each tested like a feature against the production version's answers on
     its training sample; a score of 1 is the test's threshold, where the page calls the
-    output drifted), over the last ``window_days`` local days. It breaches at ``level`` or
-    above and clears below ``resolve_level``.
+    output drifted), over the last ``window_days`` local days (at least ``min_rows``
+    predictions). It breaches at ``level`` or above and clears below ``resolve_level``.
     """
 
     level: float = 1.0
     resolve_level: float = 1.0
     window_days: int = 1
+    min_rows: int = 200
     kind: str = "prediction_drift_above"
 
     def __post_init__(self) -> None:
@@ -210,7 +212,7 @@ class PredictionDriftRule(_Common):
             raise RuleError("level: must be above 0")
         if not 0.0 < self.resolve_level <= self.level:
             raise RuleError("resolve_level: must be above 0 and at most the level")
-        _check_window_days(self.window_days)
+        _check_window(self.window_days, self.min_rows)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,9 +293,11 @@ def duration_seconds(text: str) -> int:
     return int(found.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86_400}[found.group(2)]
 
 
-def _check_window_days(days: int) -> None:
+def _check_window(days: int, min_rows: int) -> None:
     if not 1 <= days <= 31:
         raise RuleError("window_days: must be between 1 and 31")
+    if min_rows < 30:
+        raise RuleError("min_rows: must be at least 30 (the Drift page tests no fewer)")
 
 
 Rule = (QualityRule | TrafficStoppedRule | LabelBacklogRule | DriftShareRule

@@ -109,6 +109,8 @@ def test_a_serving_rule_takes_its_threshold_from_the_slo() -> None:
                          resolve_at=0.1, window="5 minutes"), "window"),
     (lambda: ServingRule(name="s", model="m", metric="p95_latency", threshold=0.2,
                          resolve_at=0.1, window="30s"), "window"),
+    (lambda: DriftShareRule(name="d", model="m", level=0.5, resolve_level=0.3,
+                            min_rows=10), "min_rows"),
     (lambda: RetrainFailedRule(name="r", model="m", window_seconds=0), "window_seconds"),
     (lambda: QualityRule(name="q", model="m", metric="accuracy", floor=0.5, resolve_at=0.6,
                          scope="latest"), "scope"),
