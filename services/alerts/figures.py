@@ -15,9 +15,11 @@ is the last :class:`Figures` that :class:`FiguresTask` computed:
 * the label backlog of each model (predictions awaiting a label, as the backlog rule
   counts them);
 * the drift share of each model over the last day, and over the ``window_days`` of each
-  enabled drift-share rule of the model (label ``window``: ``1d``, ``7d``), computed as a
-  drift-share rule observes it (:func:`services.alerts.observe.observe`: the Drift page's
-  analysis against the production version's training sample);
+  enabled drift-share rule of the model (label ``window``: ``1d``, ``7d``), with the
+  predictions it rests on, computed as a drift-share rule observes it
+  (:func:`services.alerts.observe.observe`: the Drift page's analysis against the
+  production version's training sample), on as few rows as a rule may ask for, so that
+  an exported rule applies its own ``min_rows``;
 * each enabled rule's state as the evaluator left it: 1 firing, 0 otherwise.
 
 Quality is recomputed when labels of the model were set or changed since its last
@@ -52,7 +54,9 @@ __all__ = [
     "DEFAULT_WINDOW_S",
     "DRIFT_REFRESH_S",
     "MAX_QUALITY_FIGURES",
+    "PROBE_MIN_ROWS",
     "QUALITY_REFRESH_S",
+    "DriftFigure",
     "Figures",
     "FiguresTask",
     "QualityFigure",
@@ -71,6 +75,8 @@ DEFAULT_WINDOW_S = 86_400
 QUALITY_REFRESH_S = 900
 #: Seconds between two computations of a model's drift share.
 DRIFT_REFRESH_S = 900
+#: The fewest predictions a drift-share rule may ask for (``min_rows``).
+PROBE_MIN_ROWS = 30
 #: Quality figures published at most (each is four series), so a scrape stays small.
 MAX_QUALITY_FIGURES = 5_000
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
@@ -107,6 +113,17 @@ class QualityFigure:
 
 
 @dataclass(frozen=True)
+class DriftFigure:
+    """The drift share of one model over its last ``window`` (``1d``) and the predictions
+    in that window."""
+
+    model: str
+    window: str
+    share: float
+    rows: int
+
+
+@dataclass(frozen=True)
 class RuleFiring:
     """An enabled rule and whether it fires now."""
 
@@ -122,8 +139,7 @@ class Figures:
     computed_at: datetime | None = None
     quality: tuple[QualityFigure, ...] = ()
     label_backlog: tuple[tuple[str, int], ...] = ()
-    #: ``(model, window, share)``.
-    drift_share: tuple[tuple[str, str, float], ...] = ()
+    drift_share: tuple[DriftFigure, ...] = ()
     firing: tuple[RuleFiring, ...] = ()
 
 
@@ -179,17 +195,17 @@ def quality_figures(*, engine: Engine, model: str, windows: Iterable[int],
 
 
 def drift_shares(*, engine: Engine, model: str, days: Iterable[int], at: datetime,
-                 sources: Sources) -> list[tuple[str, str, float]]:
-    """``(model, window, share)`` over the last ``d`` local days for each ``d`` of ``days``,
-    as a drift-share rule with that window observes it; a window the analysis cannot
-    judge (too few rows, no training sample) is left out."""
+                 sources: Sources) -> list[DriftFigure]:
+    """The drift share over the last ``d`` local days for each ``d`` of ``days``, as a
+    drift-share rule with that window observes it on the fewest rows a rule may ask for
+    (:data:`PROBE_MIN_ROWS`); a window the analysis cannot judge is left out."""
     found = []
     for d in sorted(set(days)):
         probe = DriftShareRule(name="exported drift share", model=model, level=1.0,
-                               resolve_level=1.0, window_days=d)
+                               resolve_level=1.0, window_days=d, min_rows=PROBE_MIN_ROWS)
         obs = observe(engine=engine, rule=probe, at=at, sources=sources)
         if obs.unavailable is None and obs.value is not None and math.isfinite(obs.value):
-            found.append((model, f"{d}d", obs.value))
+            found.append(DriftFigure(model, f"{d}d", obs.value, obs.sample_size or 0))
     return found
 
 
@@ -230,7 +246,7 @@ class FiguresTask:
         self._sources = sources
         self._clock = clock
         self._quality: dict[str, _Computed] = {}
-        self._drift: dict[str, tuple[datetime, frozenset[int], list[tuple[str, str, float]]]] = {}
+        self._drift: dict[str, tuple[datetime, frozenset[int], list[DriftFigure]]] = {}
         self._latest = Figures()
 
     def latest(self) -> Figures:
@@ -248,7 +264,7 @@ class FiguresTask:
                     session=session, scope=labeling.QueueScope(model_id=model_id, until=now)))
                 for name, model_id in models)
         quality: list[QualityFigure] = []
-        drift: list[tuple[str, str, float]] = []
+        drift: list[DriftFigure] = []
         for name, model_id in models:
             try:
                 quality += self._model_quality(name, model_id, _windows(rules, name), now)
@@ -271,7 +287,7 @@ class FiguresTask:
                                drift_share=tuple(drift), firing=firing)
 
     def _model_drift(self, model: str, days: frozenset[int], now: datetime
-                     ) -> list[tuple[str, str, float]]:
+                     ) -> list[DriftFigure]:
         if self._sources is None:
             return []
         last = self._drift.get(model)

@@ -86,13 +86,17 @@ class Scenario:
 
 def phases(for_seconds: int, *, low: bool, between: bool, settle: int = 0
            ) -> tuple[list[str], list[tuple[int, bool]]]:
-    """Per-minute phases of a test: (too few labels,) clean, a breach held longer than
-    ``for``, (values between the thresholds,) clear; and the checks along them.
+    """Per-minute phases of a test and the checks along them.
+
+    ``low``: breaching values on one label (or row) too few, longer than ``for``: never
+    fires. ``edge``: values at the breach threshold that do not breach, longer than
+    ``for``: never fires. ``breach``: just past the threshold: not firing one minute before
+    ``for`` runs out, firing from then. ``between`` (when the resolve threshold differs):
+    just short of clearing: keeps firing. ``clear``: at the resolve threshold: resolved.
+    So a rule whose thresholds, minimum or ``for`` differ fails the checks.
 
     ``settle`` is the minutes a figure needs to reflect a phase whole (a rate's window):
-    each phase lasts that much longer and is checked that much later. The alert must not
-    fire one minute before ``for`` runs out, must fire once the breach held ``for``, must
-    keep firing between the thresholds and must be resolved once clear.
+    each phase lasts that much longer and is checked that much later.
     """
     f = math.ceil(for_seconds / 60)
     minutes: list[str] = []
@@ -106,7 +110,8 @@ def phases(for_seconds: int, *, low: bool, between: bool, settle: int = 0
     if low:
         settled = add("low", f + 3)
         checks.append((settled + f + 2, False))
-    add("clean", 2)
+    settled = add("edge", f + 3)
+    checks.append((settled + f + 2, False))
     settled = add("breach", f + 3)
     if f >= 1:
         checks.append((settled - settle + f - 1, False))

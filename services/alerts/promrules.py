@@ -47,6 +47,7 @@ from services.alerts.rules import (
     TrafficStoppedRule,
 )
 from services.alerts.store import StoredRule
+from services.drift.analysis import MIN_DAY_ROWS
 from services.prometheus.presets import Preset
 
 __all__ = ["GROUP", "Alert", "Export", "alert_names", "export_rules"]
@@ -115,39 +116,62 @@ def _quality(name: str, rule: QualityRule) -> tuple[str, dict[str, str], Scenari
     return with_hysteresis(name, list(on), breach, clear), on, _quality_scenario(rule, on)
 
 
+#: How far past a threshold the generated test values sit.
+_NUDGE = 0.005
+
+
 def _quality_scenario(rule: QualityRule, on: dict[str, str]) -> Scenario:
-    floor, resolve = rule.floor, rule.resolve_at
-    top = max(1.0, resolve)
-    # Breaching values sit below the floor (below 0 only when the floor is 0, where
-    # nothing real can breach: the expression is checked all the same).
-    bad = floor / 2 if floor > 0 else -0.1
+    floor, resolve, n = rule.floor, rule.resolve_at, float(rule.min_labels)
+    below, short = floor - _NUDGE, resolve - _NUDGE  # below 0 only for a floor of 0
     per_phase = {
-        "estimate": {"low": bad, "clean": top, "breach": bad,
-                     "between": (floor + resolve) / 2, "clear": resolve},
-        "lower": {"low": bad - 0.05, "clean": top, "breach": bad - 0.05,
-                  "between": floor - 0.05, "clear": floor},
-        "upper": {"low": (floor + bad) / 2, "clean": top, "breach": (floor + bad) / 2,
-                  "between": resolve, "clear": top},
+        "estimate": {"low": below, "edge": floor, "breach": below - _NUDGE,
+                     "between": short, "clear": resolve},
+        "lower": {"low": below - _NUDGE, "edge": floor - _NUDGE, "breach": below - 2 * _NUDGE,
+                  "between": short - _NUDGE, "clear": resolve - _NUDGE},
+        "upper": {"low": below, "edge": floor, "breach": below,
+                  "between": max(floor, resolve), "clear": 1.0},
     }
     minutes, checks = phases(rule.for_seconds, low=True, between=resolve > floor)
     values = {selector_text("opsdash_model_quality", {**on, "bound": b}): v
               for b, v in per_phase.items()}
-    count = {phase: float(rule.min_labels) for phase in ("clean", "breach", "between", "clear")}
     values[selector_text("opsdash_model_quality_labels", on)] = {
-        **count, "low": float(rule.min_labels - 1)}
+        "low": n - 1, "edge": n, "breach": n, "between": n, "clear": n}
     return Scenario(gauges(minutes, values), checks)
 
 
-def _above(name: str, series: str, on: dict[str, str], *, level: float, resolve: float,
-           for_seconds: int) -> tuple[str, dict[str, str], Scenario]:
-    """A gauge above ``level`` breaches; at ``resolve`` or below it clears."""
-    value = f"max by {by_clause(list(on))} ({selector_text(series, on)})"
-    expr = with_hysteresis(name, list(on), f"{value} > {number(level)}",
-                           f"{value} <= {number(resolve)}")
-    step = max(abs(level) * 0.5, 0.01)
-    per_phase = {"clean": resolve, "breach": level + step, "between": level, "clear": resolve}
-    minutes, checks = phases(for_seconds, low=False, between=resolve < level)
-    return expr, on, Scenario(gauges(minutes, {selector_text(series, on): per_phase}), checks)
+def _backlog(name: str, rule: LabelBacklogRule) -> tuple[str, dict[str, str], Scenario]:
+    """More than ``size`` awaiting a label breaches; ``resolve_size`` or fewer clears."""
+    on = {"model": rule.model}
+    value = f"max by (model) ({selector_text('opsdash_label_backlog', on)})"
+    expr = with_hysteresis(name, list(on), f"{value} > {number(rule.size)}",
+                           f"{value} <= {number(rule.resolve_size)}")
+    per_phase = {"edge": float(rule.size), "breach": rule.size + 1.0,
+                 "between": rule.resolve_size + 1.0, "clear": float(rule.resolve_size)}
+    minutes, checks = phases(rule.for_seconds, low=False,
+                             between=rule.resolve_size < rule.size)
+    series = gauges(minutes, {selector_text("opsdash_label_backlog", on): per_phase})
+    return expr, on, Scenario(series, checks)
+
+
+def _drift(name: str, rule: DriftShareRule) -> tuple[str, dict[str, str], Scenario]:
+    """The share at or above ``level`` on at least ``min_rows`` predictions (and the Drift
+    page's own minimum); keeps firing until below ``resolve_level`` on as many."""
+    on = {"model": rule.model, "window": f"{rule.window_days}d"}
+    by = by_clause(list(on))
+    share = f"max by {by} ({selector_text('opsdash_drift_share', on)})"
+    rows = f"max by {by} ({selector_text('opsdash_drift_rows', on)})"
+    need = max(MIN_DAY_ROWS, rule.min_rows)
+    enough = f"on{by} ({rows} >= {number(need)})"
+    expr = with_hysteresis(name, list(on), f"({share} >= {number(rule.level)}) and {enough}",
+                           f"({share} < {number(rule.resolve_level)}) and {enough}")
+    level, resolve = rule.level, rule.resolve_level
+    shares = {"low": level, "edge": level - min(_NUDGE, level / 2), "breach": level,
+              "between": resolve, "clear": resolve - min(_NUDGE, resolve / 2)}
+    counts = {phase: float(need) for phase in shares} | {"low": float(need - 1)}
+    timeline, checks = phases(rule.for_seconds, low=True, between=resolve < level)
+    series = gauges(timeline, {selector_text("opsdash_drift_share", on): shares,
+                               selector_text("opsdash_drift_rows", on): counts})
+    return expr, on, Scenario(series, checks)
 
 
 def _build(name: str, rule: Rule, preset: Preset, job: str
@@ -155,12 +179,9 @@ def _build(name: str, rule: Rule, preset: Preset, job: str
     if isinstance(rule, QualityRule):
         return _quality(name, rule)
     if isinstance(rule, LabelBacklogRule):
-        return _above(name, "opsdash_label_backlog", {"model": rule.model},
-                      level=rule.size, resolve=rule.resolve_size, for_seconds=rule.for_seconds)
+        return _backlog(name, rule)
     if isinstance(rule, DriftShareRule):
-        return _above(name, "opsdash_drift_share",
-                      {"model": rule.model, "window": f"{rule.window_days}d"},
-                      level=rule.level, resolve=rule.resolve_level, for_seconds=rule.for_seconds)
+        return _drift(name, rule)
     if isinstance(rule, TrafficStoppedRule):
         return traffic_alert(rule, preset, job)
     if isinstance(rule, ServingRule):
@@ -203,8 +224,9 @@ def _summary(rule: Rule) -> str:
         return (f"{rule.model} label backlog above {rule.size}; resolves at "
                 f"{rule.resolve_size} or fewer")
     if isinstance(rule, DriftShareRule):
-        return (f"{rule.model} drift share over {rule.window_days}d above {rule.level:g}; "
-                f"resolves at {rule.resolve_level:g}")
+        return (f"{rule.model} drift share over {rule.window_days}d at or above "
+                f"{rule.level:g} (at least {rule.min_rows} predictions); resolves below "
+                f"{rule.resolve_level:g}")
     if isinstance(rule, ServingRule):
         return (f"{rule.model} {rule.metric.replace('_', ' ')} over {rule.window} above "
                 f"{rule.threshold:g} (at least {rule.min_requests} requests); resolves at "

@@ -107,11 +107,13 @@ def _timeline(rule: ServingRule) -> tuple[list[str], list[tuple[int, bool]], flo
 
 
 def _error_scenario(rule: ServingRule) -> Scenario | None:
-    if rule.threshold >= 1.0:
+    """Shares of failed requests 2 % short of or past each threshold."""
+    t, r = rule.threshold, rule.resolve_at
+    if t >= 1.0:
         return None  # no share of failed requests is above 1
     timeline, checks, per_minute = _timeline(rule)
-    share = {"clean": rule.resolve_at / 2, "breach": (rule.threshold + 1.0) / 2,
-             "between": (rule.threshold + rule.resolve_at) / 2, "clear": rule.resolve_at / 2}
+    share = {"edge": t * 0.98, "breach": t + (1 - t) * 0.02, "between": r + (t - r) * 0.02,
+             "clear": r * 0.98}
     answered = selector_text(m.PREDICTIONS_TOTAL, {"model": rule.model, "version": "1",
                                                    "predicted_class": "a"})
     failed = selector_text(m.ERRORS_TOTAL, {"model": rule.model, "version": "1",
@@ -123,15 +125,20 @@ def _error_scenario(rule: ServingRule) -> Scenario | None:
 
 
 def _latency_scenario(rule: ServingRule) -> Scenario | None:
-    """Every request of a phase in one histogram bucket: ``(0, resolve]`` when clear,
-    ``(resolve, threshold]`` between, ``(threshold, 2 threshold]`` in breach, so the p95
-    lands inside each band."""
-    if rule.resolve_at <= 0:
-        return None
+    """Every request of a phase in one narrow histogram bucket, so the p95 (interpolated
+    in the bucket) lands just short of or just past each threshold: just under the resolve
+    threshold when clear, just above it between, just under the threshold at the edge,
+    just above it in breach."""
+    t, r = rule.threshold, rule.resolve_at
+    if r <= 0:
+        return None  # no p95 is at or below 0
+    gap = t - r if t > r else t
+    narrow = 0.05 * gap
+    upper = {"clear": r if t > r else t - narrow, "between": r + narrow, "edge": t,
+             "breach": t + 0.05 * t}
+    lows = {t - narrow, upper["clear"] - narrow}  # the buckets' lower ends
+    bounds = sorted({*upper.values(), *(low for low in lows if low > 0)})
     timeline, checks, per_minute = _timeline(rule)
-    upper = {"clean": rule.resolve_at, "clear": rule.resolve_at, "between": rule.threshold,
-             "breach": 2 * rule.threshold}
-    bounds = sorted(set(upper.values()))
     series = {selector_text(m.PREDICTIONS_TOTAL, {"model": rule.model, "version": "1",
                                                   "predicted_class": "a"}):
               _counter([per_minute] * len(timeline))}

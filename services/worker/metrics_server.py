@@ -58,14 +58,18 @@ class _FiguresCollector(Collector):
             "Share of features the Drift page finds drifted over the last window (local "
             "days) against the production version's training sample.",
             labels=["model", "window"])
-        for model, window, share in found.drift_share:
-            drift.add_metric([model, window], share)
+        rows = GaugeMetricFamily("opsdash_drift_rows",
+                                 "Predictions behind each opsdash_drift_share figure.",
+                                 labels=["model", "window"])
+        for d in found.drift_share:
+            drift.add_metric([d.model, d.window], d.share)
+            rows.add_metric([d.model, d.window], d.rows)
         firing = GaugeMetricFamily("opsdash_alert_firing",
                                    "1 while a stored alert rule fires, else 0.",
                                    labels=["rule", "severity"])
         for rule in found.firing:
             firing.add_metric([rule.rule, rule.severity], 1.0 if rule.firing else 0.0)
-        yield from (quality, labels, backlog, drift, firing)
+        yield from (quality, labels, backlog, drift, rows, firing)
         if found.computed_at is not None:
             yield GaugeMetricFamily(
                 "opsdash_worker_figures_timestamp_seconds",

@@ -28,14 +28,15 @@ def test_the_drift_share_is_what_a_drift_rule_observes(engine: Engine,
     sources = Sources.from_settings(demo)
     task = FiguresTask(engine=engine, sources=sources, clock=lambda: NOW)
     task.step()
-    shares = {(model, window): share for model, window, share in task.latest().drift_share}
+    shares = {(d.model, d.window): d for d in task.latest().drift_share}
     assert {window for model, window in shares if model == "churn"} == {"1d", "2d"}
     for days in (1, 2):
-        probe = DriftShareRule(name="probe", model="churn", level=0.5, resolve_level=0.3,
-                               window_days=days)
-        seen = observe(engine=engine, rule=probe, at=NOW, sources=sources)
+        rule = DriftShareRule(name="probe", model="churn", level=0.5, resolve_level=0.3,
+                              window_days=days, min_rows=30)
+        seen = observe(engine=engine, rule=rule, at=NOW, sources=sources)
         assert seen.value is not None
-        assert shares[("churn", f"{days}d")] == pytest.approx(seen.value)
+        assert shares[("churn", f"{days}d")].share == pytest.approx(seen.value)
+        assert shares[("churn", f"{days}d")].rows == seen.sample_size
         assert 0.0 <= seen.value <= 1.0
     assert {model for model, _ in shares} <= set(report.models)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,9 +74,15 @@ def serving(**change: object) -> ServingRule:
     return ServingRule(**{**fields, **change})  # type: ignore[arg-type]
 
 
+def errors(**change: object) -> ServingRule:
+    return serving(**{"name": "churn errors", "metric": "error_rate", "threshold": 0.05,
+                      "resolve_at": 0.01, **change})
+
+
 def drift(**change: object) -> DriftShareRule:
     fields: dict[str, object] = {"name": "churn drift", "model": "churn", "level": 0.5,
-                                 "resolve_level": 0.3, "window_days": 1, "for_seconds": 0}
+                                 "resolve_level": 0.3, "window_days": 1, "min_rows": 200,
+                                 "for_seconds": 0}
     return DriftShareRule(**{**fields, **change})  # type: ignore[arg-type]
 
 
@@ -167,30 +174,50 @@ def test_generated_rules_and_tests_pass_promtool(tmp_path: Path, name: str) -> N
 
 @needs_promtool
 @pytest.mark.parametrize(("exported", "changed"), [
-    (quality(), quality(floor=0.6)),             # the breach threshold
-    (quality(), quality(resolve_at=0.76)),       # the resolve threshold (hysteresis)
+    (quality(), quality(floor=0.74)),            # the breach threshold, from below
+    (quality(), quality(floor=0.76)),            # and from above
+    (quality(), quality(resolve_at=0.79)),       # the resolve threshold (hysteresis)
+    (quality(), quality(resolve_at=0.81)),
     (quality(), quality(for_seconds=3600)),      # the pending period
     (quality(), quality(min_labels=199)),        # the label minimum
+    (quality(), quality(min_labels=201)),
     (backlog(), backlog(size=1001)),
-    (backlog(), backlog(resolve_size=900)),
-    (drift(), drift(level=0.8)),
-    (drift(), drift(resolve_level=0.45)),
-    (serving(), serving(threshold=0.5)),
-    (serving(), serving(resolve_at=0.24)),
-    (serving(metric="error_rate", threshold=0.05, resolve_at=0.01),
-     serving(metric="error_rate", threshold=0.6, resolve_at=0.01)),
-    (serving(metric="error_rate", threshold=0.05, resolve_at=0.01),
-     serving(metric="error_rate", threshold=0.05, resolve_at=0.04)),
+    (backlog(), backlog(size=999)),
+    (backlog(), backlog(resolve_size=801)),
+    (backlog(), backlog(resolve_size=799)),
+    (drift(), drift(level=0.49)),
+    (drift(), drift(level=0.51)),                # the breach sits at the level
+    (drift(), drift(resolve_level=0.29)),
+    (drift(), drift(resolve_level=0.31)),        # at the resolve level it keeps firing
+    (drift(), drift(min_rows=199)),
+    (drift(), drift(min_rows=201)),
+    (serving(), serving(threshold=0.265)),
+    (serving(), serving(threshold=0.24)),
+    (serving(), serving(resolve_at=0.21)),
+    (serving(), serving(resolve_at=0.199)),
+    (errors(), errors(threshold=0.07)),
+    (errors(), errors(threshold=0.048)),
+    (errors(), errors(resolve_at=0.011)),
+    (errors(), errors(resolve_at=0.0095)),
     (TrafficStoppedRule(name="q", model="churn", silence_seconds=600, for_seconds=300),
      TrafficStoppedRule(name="q", model="churn", silence_seconds=600, for_seconds=900)),
-], ids=["floor", "resolve", "for", "min-labels", "size", "resolve-size", "drift-level",
-        "drift-resolve", "p95", "p95-resolve", "error-rate", "error-resolve", "traffic-for"])
+], ids=["floor-down", "floor-up", "resolve-down", "resolve-up", "for", "min-labels-down",
+        "min-labels-up", "size-up", "size-down", "resolve-size-up", "resolve-size-down",
+        "drift-level-down", "drift-level-up", "drift-resolve-down", "drift-resolve-up",
+        "drift-min-rows-down", "drift-min-rows-up", "p95-up", "p95-down", "p95-resolve-up",
+        "p95-resolve-down", "errors-up", "errors-down", "errors-resolve-up",
+        "errors-resolve-down", "traffic-for"])
 def test_the_generated_tests_catch_a_changed_rule(tmp_path: Path, exported: Rule,
                                                    changed: Rule) -> None:
     """Tests written for one rule fail against the file of a rule that differs in one
-    threshold: they pin the thresholds, ``for`` and hysteresis."""
-    _, tests = write(tmp_path, export(exported))
-    (tmp_path / RULES_FILE).write_text(render_rules(export(changed)), encoding="utf-8")
+    threshold: they pin the thresholds, ``for`` and hysteresis. The changed rule keeps the
+    first one's summary, so only its expression and ``for`` can make the tests fail."""
+    original = export(exported)
+    _, tests = write(tmp_path, original)
+    other = export(changed)
+    other.alerts[0] = replace(other.alerts[0], summary=original.alerts[0].summary)
+    (tmp_path / RULES_FILE).write_text(render_rules(other), encoding="utf-8")
+    assert promtool("check", "rules", RULES_FILE, cwd=tmp_path).returncode == 0
     tested = promtool("test", "rules", tests, cwd=tmp_path)
     assert tested.returncode != 0
     assert "FAILED" in tested.stdout + tested.stderr
@@ -210,7 +237,7 @@ EDGES: dict[str, Rule] = {
     "for-a-day": quality(for_seconds=86_400),
     "backlog-no-gap": backlog(size=1, resolve_size=1, for_seconds=0),
     "drift-level-1": drift(level=1.0, resolve_level=1.0),
-    "drift-tiny": drift(level=0.01, resolve_level=0.001, for_seconds=59),
+    "drift-tiny": drift(level=0.01, resolve_level=0.001, for_seconds=59, min_rows=30),
     "p95-90s": serving(window="90s", for_seconds=30),
     "p95-no-gap": serving(threshold=0.25, resolve_at=0.25),
     "p95-an-hour": serving(threshold=3600.0, resolve_at=0.001, window="1h",

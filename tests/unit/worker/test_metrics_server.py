@@ -9,7 +9,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.alerts.figures import Figures, QualityFigure, RuleFiring
+from services.alerts.figures import DriftFigure, Figures, QualityFigure, RuleFiring
 from services.worker.metrics_server import MetricsServer, start_metrics_server
 
 HOSTILE = 'ch"urn\\ {{x}}\n日本'
@@ -18,7 +18,7 @@ FIGURES = Figures(
     quality=(QualityFigure(HOSTILE, "production", "accuracy", "1d", 0.64, 0.62, 0.66, 1920),
              QualityFigure("churn", "2", "recall:churns", "90m", 0.5, 0.4, 0.6, 80)),
     label_backlog=((HOSTILE, 1204),),
-    drift_share=(("churn", "1d", 0.625), ("churn", "7d", 0.25)),
+    drift_share=(DriftFigure("churn", "1d", 0.625, 480), DriftFigure("churn", "7d", 0.25, 3100)),
     firing=(RuleFiring("churn accuracy", "critical", True), RuleFiring('q"uiet', "info", False)),
 )
 
@@ -65,6 +65,7 @@ def test_the_published_figures_are_served(served: tuple[MetricsServer, Published
     assert found[("opsdash_label_backlog", (("model", HOSTILE),))] == 1204
     assert found[("opsdash_drift_share", (("model", "churn"), ("window", "1d")))] == 0.625
     assert found[("opsdash_drift_share", (("model", "churn"), ("window", "7d")))] == 0.25
+    assert found[("opsdash_drift_rows", (("model", "churn"), ("window", "7d")))] == 3100
     assert found[("opsdash_alert_firing", (("rule", "churn accuracy"),
                                            ("severity", "critical")))] == 1
     assert found[("opsdash_alert_firing", (("rule", 'q"uiet'), ("severity", "info")))] == 0
