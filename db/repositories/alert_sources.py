@@ -1,7 +1,8 @@
-"""Figures alert rules read from the store: the newest prediction before a moment,
-labelled predictions per UTC hour, version and ``(label, predicted_class)`` pair, and for
-backtests the newest prediction and the arrivals of predictions and labels per hour, the
-retrain jobs that finished, and the production pointer's moves."""
+"""Figures alert rules read from the store: the newest prediction before a moment, and for
+backtests labelled predictions per UTC hour of prediction and of the label's arrival,
+version and ``(label, predicted_class)`` pair, the newest prediction and the arrivals of
+predictions and labels per hour, the retrain jobs that finished, and a version's
+artifact."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from db.models import Feedback, ModelVersion, Prediction
 from db.repositories.stats import _hour_bucket
 
 __all__ = [
+    "ArrivedPair",
     "FinishedJob",
-    "HourlyPair",
     "VersionArtifact",
+    "arrived_label_pairs",
     "finished_jobs",
     "hourly_arrivals",
-    "hourly_label_pairs",
     "hourly_newest_prediction",
     "newest_prediction",
     "version_artifact",
@@ -39,39 +40,37 @@ def newest_prediction(*, session: Session, model_id: int, before: datetime) -> d
 
 
 @dataclass(frozen=True)
-class HourlyPair:
-    """Labelled predictions made in one UTC hour with one true label and one prediction."""
+class ArrivedPair:
+    """Labels given in one UTC hour to predictions made in one UTC hour, by one version,
+    with one true label and one prediction."""
 
     hour: datetime
+    arrived: datetime
+    version_id: int
     label: str
     predicted_class: str
     count: int
-    #: The row id of the version that made the predictions.
-    version_id: int = 0
 
 
-def hourly_label_pairs(*, session: Session, model_id: int, since: datetime, until: datetime
-                       ) -> list[HourlyPair]:
-    """Counts per UTC hour of prediction time, version and ``(label, predicted_class)``,
-    oldest first, over predictions made in ``[since, until)``: a confusion matrix per hour
-    and version, grouped in SQL, so a backtest slides its window in memory instead of
-    querying per step.
-    """
-    bucket = _hour_bucket(session).label("hour")
+def arrived_label_pairs(*, session: Session, model_id: int, since: datetime,
+                        until: datetime) -> list[ArrivedPair]:
+    """Counts per UTC hour of prediction time, UTC hour the label was given, version and
+    ``(label, predicted_class)``, over predictions made in ``[since, until)`` whose label
+    was given before ``until``: what a backtest needs to count, at each step, only the
+    labels that had arrived by then."""
+    made = _hour_bucket(session).label("hour")
+    given = _bucket_of(session, Feedback.created_at).label("arrived")
     stmt = (
-        select(bucket, Feedback.label, Feedback.predicted_class, Feedback.version_id,
+        select(made, given, Feedback.version_id, Feedback.label, Feedback.predicted_class,
                func.count())
         .where(Feedback.model_id == model_id, Feedback.predicted_at >= since,
-               Feedback.predicted_at < until)
-        .group_by(bucket, Feedback.label, Feedback.predicted_class, Feedback.version_id)
-        .order_by(bucket)
+               Feedback.predicted_at < until, Feedback.created_at < until)
+        .group_by(made, given, Feedback.version_id, Feedback.label, Feedback.predicted_class)
     )
-    out: list[HourlyPair] = []
-    for hour, label, predicted, version_id, n in session.execute(stmt):
-        out.append(HourlyPair(hour=_hour(session, hour), label=str(label),
-                              predicted_class=str(predicted), count=int(n),
-                              version_id=int(version_id)))
-    return out
+    return [ArrivedPair(hour=_hour(session, hour), arrived=_hour(session, arrived),
+                        version_id=int(version_id), label=str(label),
+                        predicted_class=str(predicted), count=int(n))
+            for hour, arrived, version_id, label, predicted, n in session.execute(stmt)]
 
 
 def _hour(session: Session, raw: Any) -> datetime:

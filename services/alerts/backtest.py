@@ -2,17 +2,19 @@
 
 :func:`backtest` dispatches on the rule's kind; every kind's figures go, step by step,
 through the same state machine as the live evaluation. Quality rules: the labelled
-predictions are read once, as a confusion matrix per UTC hour and version; the rule's
-window then slides over them in memory, one step at a time (the rule's own step or an
-hour, whichever is coarser), counting the version in production at each step (scope
-``production``) or every version. Windows are therefore whole hours: a step at ``t`` sees
-the hours starting in ``[t - window, t)``. The other kinds are in
-:mod:`services.alerts.backtest_kinds`.
+predictions are read once, counted per UTC hour of prediction, UTC hour the label was
+given, version and cell of the confusion matrix; the rule's window then slides over them
+in memory, one step at a time (the rule's own step or an hour, whichever is coarser),
+counting the version in production at each step (scope ``production``) or every version,
+and only the labels given before the step: what the live evaluation would have seen then,
+labels arriving late included. Windows are whole hours: a step at ``t`` sees the hours
+starting in ``[t - window, t)``. The other kinds are in :mod:`services.alerts.backtest_kinds`.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -26,11 +28,9 @@ from services.alerts.observe import F1_BOOTSTRAP, metric_observation
 from services.alerts.production import production_history
 from services.alerts.rules import QualityRule, Rule
 from services.alerts.sources import Sources
-from services.alerts.state import Observation
-from services.quality.metrics import matrix_from_counts, report_from_matrix
+from services.quality.metrics import QualityError, report_from_matrix
 
 __all__ = ["Backtest", "Episode", "backtest"]
-
 
 
 def backtest(*, engine: Engine, rule: Rule, start: datetime, end: datetime,
@@ -48,55 +48,66 @@ def backtest(*, engine: Engine, rule: Rule, start: datetime, end: datetime,
     if not isinstance(rule, QualityRule):
         return backtest_other(engine=engine, rule=rule, start=start, end=end,
                               step_seconds=step_seconds, sources=sources)
-    every = timedelta(seconds=max(step_seconds, 3600))
+    every = HOUR * max(1, math.ceil(step_seconds / 3600))
     window = timedelta(seconds=rule.window_seconds)
     first = ceil_hour(start)
     with session_scope(engine) as session:
         model = registry.get_model(session=session, name=rule.model)
         labels = list(model.class_labels)
-        pairs = alert_sources.hourly_label_pairs(
+        pairs = alert_sources.arrived_label_pairs(
             session=session, model_id=model.id, since=floor_hour(first - window), until=end)
         history = production_history(session=session, model_id=model.id)
-    hourly = _matrices(pairs, labels)
+    cells = _Cells.of(pairs, labels)
     result = Backtest(start=first, end=end, step_seconds=int(every.total_seconds()))
     steps = []
     at = first
     while at < end:
         version = history.version_at(at) if rule.scope == "production" else None
-        steps.append((at, _observe(rule, labels, hourly, at - window, at, version)))
+        matrix = cells.matrix(since=ceil_hour(at - window), until=at, version=version)
+        report = report_from_matrix(
+            matrix, labels, bootstrap=F1_BOOTSTRAP if rule.metric == "macro_f1" else 0)
+        steps.append((at, metric_observation(report, rule.metric)))
         at += every
     return replay(rule, steps, result)
 
 
-#: Hour → version row id → confusion matrix.
-_Hourly = dict[datetime, dict[int, np.ndarray]]
+@dataclass(frozen=True)
+class _Cells:
+    """Labelled predictions as columns: prediction hour, arrival hour, version, the cell of
+    the confusion matrix, and the count."""
 
+    made: np.ndarray
+    arrived: np.ndarray
+    version: np.ndarray
+    cell: np.ndarray
+    count: np.ndarray
+    classes: int
 
-def _matrices(pairs: list[alert_sources.HourlyPair], labels: list[str]) -> _Hourly:
-    """A confusion matrix per hour and version."""
-    grouped: dict[tuple[datetime, int], list[tuple[str, str, int]]] = defaultdict(list)
-    for pair in pairs:
-        grouped[pair.hour, pair.version_id].append(
-            (pair.label, pair.predicted_class, pair.count))
-    hourly: _Hourly = defaultdict(dict)
-    for (hour, version), rows in grouped.items():
-        hourly[hour][version] = matrix_from_counts(rows, labels)
-    return hourly
+    @classmethod
+    def of(cls, pairs: list[alert_sources.ArrivedPair], labels: list[str]) -> _Cells:
+        index = {label: i for i, label in enumerate(labels)}
+        known = [p for p in pairs if p.label in index and p.predicted_class in index]
+        if len(known) != len(pairs):
+            bad = next(p for p in pairs if p not in known)
+            raise QualityError(f"label or prediction {bad.label!r}/{bad.predicted_class!r} "
+                               "is not one of the model's classes")
+        n = len(labels)
+        return cls(made=np.array([p.hour.timestamp() for p in known], dtype=np.float64),
+                   arrived=np.array([p.arrived.timestamp() for p in known], dtype=np.float64),
+                   version=np.array([p.version_id for p in known], dtype=np.int64),
+                   cell=np.array([index[p.label] * n + index[p.predicted_class]
+                                  for p in known], dtype=np.int64),
+                   count=np.array([p.count for p in known], dtype=np.int64), classes=n)
 
-
-def _observe(rule: QualityRule, labels: list[str], hourly: _Hourly, since: datetime,
-             until: datetime, version: int | None) -> Observation:
-    """The rule's observation over the whole hours in ``[since, until)``, of one version
-    (``None``: every version)."""
-    total = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    hour = ceil_hour(since)
-    while hour < until:
-        for version_id, matrix in hourly.get(hour, {}).items():
-            if version is None or version_id == version:
-                total += matrix
-        hour += HOUR
-    report = report_from_matrix(total, labels,
-                                bootstrap=F1_BOOTSTRAP if rule.metric == "macro_f1" else 0)
-    return metric_observation(report, rule.metric)
+    def matrix(self, *, since: datetime, until: datetime, version: int | None) -> np.ndarray:
+        """The confusion matrix of the predictions made in the whole hours of ``[since,
+        until)`` (of one version, or all) whose labels had arrived before ``until``."""
+        keep = ((self.made >= since.timestamp()) & (self.made < until.timestamp())
+                & (self.arrived < until.timestamp()))
+        if version is not None:
+            keep &= self.version == version
+        flat = np.bincount(self.cell[keep], weights=self.count[keep],
+                           minlength=self.classes * self.classes)
+        return flat.astype(np.int64).reshape(self.classes, self.classes)
 
 

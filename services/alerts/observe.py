@@ -70,7 +70,12 @@ def metric_observation(report: QualityReport, metric: str) -> Observation:
 def observe(*, engine: Engine, rule: Rule, at: datetime,
             sources: Sources | None = None) -> Observation:
     """What ``rule`` sees at ``at``; unavailable (with the reason) when its source fails,
-    the model is not registered, or the rule needs ``sources`` and none were given."""
+    the model is not registered, or the rule needs ``sources`` and none were given.
+
+    ``at`` is meant to be now (the evaluator's clock): a quality rule counts the labels in
+    the store now, and a serving rule asks Prometheus for now. To see what a rule saw in
+    the past, labels arriving late included, replay it (:func:`services.alerts.backtest.backtest`).
+    """
     try:
         return _read(engine, rule, at, sources)
     except registry.RegistryError as exc:

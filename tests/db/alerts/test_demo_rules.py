@@ -1,6 +1,8 @@
-"""The demo's default rules on the demo store: during the drift episode the churn quality
-and drift alerts fire on the episode's first day and never before it, and after a better
-version is promoted they resolve.
+"""The demo's default rules on the demo store: during the drift episode the churn drift
+alert fires on the episode's first day, its accuracy early warning on the second (half of
+the demo's labels arrive more than a day after their prediction, and the backtest counts
+only the labels that had arrived), neither before the episode; after a better version is
+promoted the critical accuracy rule resolves and the drift share falls.
 
 The demo's drift begins at noon halfway through its history and ramps up over three days
 (:func:`devstack.demo.timeline.drift_schedule`); its first day is the first whole local
@@ -92,10 +94,13 @@ def test_the_demo_rules_fire_on_the_episodes_first_day_and_resolve_after_v2(
         assert replay.unavailable is None
         assert replay.fired == 1, rule.name
         fired = replay.episodes[0].fired_at
-        if rule is quality:  # the critical floor: later in the episode, once it is deep
-            assert first_day < fired < NOW
-        else:
+        if rule is drift:  # the inputs: on the first whole day
             assert first_day <= fired < first_day + timedelta(days=1), (rule.name, fired)
+        elif rule is early:  # labels arrive a day late: on the second whole day
+            assert first_day + timedelta(days=1) <= fired < first_day + timedelta(days=2), (
+                rule.name, fired)
+        else:  # the critical floor: later, once the episode is deep
+            assert first_day + timedelta(days=1) < fired < NOW
         assert all(status is Status.INACTIVE for at, _, status in replay.steps if at < ramp)
         assert replay.episodes[0].resolved_at is None  # v1 still serves at the end
 

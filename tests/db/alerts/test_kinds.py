@@ -4,6 +4,7 @@ failed retrain job until a later one succeeds, a bake-watch rollback within its 
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import Engine
 from db.base import utcnow
 from db.lifecycle_models import RetrainJob
 from db.repositories import promotions, registry
+from db.repositories.predictions import insert_feedback, insert_predictions
 from db.session import session_scope
 from services.alerts.backtest import backtest
 from services.alerts.describe import summary
@@ -171,3 +173,34 @@ def test_a_bake_rollback_fires_within_its_window(engine: Engine) -> None:
     replay = backtest(engine=engine, rule=rule, start=now - timedelta(hours=12), end=now)
     assert [(e.fired_at, e.resolved_at) for e in replay.episodes] == [
         (now - timedelta(hours=8), now - timedelta(hours=2))]
+
+
+def test_the_quality_backtest_counts_only_the_labels_that_had_arrived(engine: Engine) -> None:
+    base = _hour(48)
+    model_id, v1 = make_model(engine, name="churn", at=base - timedelta(hours=1))
+    rows, labels = [], []
+    for ts, predicted, truth in _hourly(base, 24, right=10):
+        pid = uuid.uuid4().hex
+        rows.append({"id": pid, "model_id": model_id, "version_id": v1, "ts": ts,
+                     "features": {"tenure_months": 3.0, "plan": "basic"},
+                     "predicted_class": predicted, "scores": {predicted: 0.8},
+                     "top_score": 0.8, "latency_ms": 5.0})
+        labels.append({"prediction_id": pid, "label": truth, "labeler": "tester",
+                       "source": "ui", "created_at": ts + timedelta(hours=12)})
+    with session_scope(engine, write=True) as session:
+        insert_predictions(session=session, rows=rows)
+        insert_feedback(session=session, rows=labels)
+    short = QualityRule(name="six hours", model="churn", metric="accuracy", floor=0.75,
+                        resolve_at=0.8, window_seconds=6 * 3600, min_labels=60)
+    end = base + timedelta(hours=30)
+    # Every label is in by now, so the last six hours of predictions read as bad ...
+    assert is_breach(short, observe(engine=engine, rule=short, at=base + timedelta(hours=24)))
+    # ... but twelve hours after each prediction, a six-hour window never had a label.
+    replay = backtest(engine=engine, rule=short, start=base, end=end)
+    assert replay.fired == 0
+    assert all(seen.sample_size == 0 for _, seen, _ in replay.steps)
+    day = QualityRule(name="a day", model="churn", metric="accuracy", floor=0.75,
+                      resolve_at=0.8, window_seconds=24 * 3600, min_labels=60)
+    fired = backtest(engine=engine, rule=day, start=base, end=end)
+    # Three hours of labels (60) are in 12 hours after the third hour's predictions.
+    assert [e.fired_at for e in fired.episodes] == [base + timedelta(hours=15)]
