@@ -64,7 +64,19 @@ _APP_ONLY = {
 
 @dataclass(frozen=True)
 class Alert:
-    """One Prometheus alert made from one stored rule."""
+    """One Prometheus alert made from one stored rule.
+
+    Attributes:
+        name: the alert's name (:func:`alert_names`).
+        rule: the stored rule's name (the alert's ``rule`` label).
+        expr: the PromQL that is non-empty while the rule breaches (or, once firing, until
+            it clears).
+        for_seconds: the rule's pending period (the alert's ``for``).
+        labels: the labels the rule adds: ``severity``, ``rule``, ``model``.
+        on: the labels (and values) of the series the expression returns.
+        summary: the ``summary`` annotation, in words.
+        scenario: the input of its generated test (``None``: exported untested).
+    """
 
     name: str
     rule: str
