@@ -33,8 +33,6 @@ logger = logging.getLogger(__name__)
 BATCH = 20
 #: A claimed delivery is held this long beyond the attempt's timeout.
 CLAIM_GRACE_SECONDS = 30.0
-UNSIGNED = ("not sent: no signing secret; an administrator sets "
-             "OPSDASH_ALERT_WEBHOOK_SECRET")
 
 
 def deliver_due(*, engine: Engine, settings: Settings, now: datetime | None = None) -> int:
@@ -62,13 +60,10 @@ def _attempt(engine: Engine, settings: Settings, delivery_id: int,
             session=session, rule_id=found.rule.id, event_id=found.event.id)
     if found is None:
         return False
-    if not settings.alert_webhook_secret:
-        result = Attempt(delivered=False, http_status=None, error=UNSIGNED, retry=False)
-    else:
-        body = body_for(_notification(found, began, settings), found.format)
-        result = send_once(url=found.target, body=body, secret=settings.alert_webhook_secret,
-                           allowed_hosts=settings.alert_webhook_hosts,
-                           timeout_s=settings.alert_webhook_timeout_seconds)
+    body = body_for(_notification(found, began, settings), found.format)
+    result = send_once(url=found.target, body=body, secret=settings.alert_webhook_secret,
+                       allowed_hosts=settings.alert_webhook_hosts,
+                       timeout_s=settings.alert_webhook_timeout_seconds)
     values = _outcome(result, attempt, settings.alert_webhook_attempts, clock())
     with session_scope(engine, write=True) as session:
         recorded = alert_runs.finish_delivery(session=session, delivery_id=delivery_id,
