@@ -1,6 +1,7 @@
 """When a rule is due for evaluation: each kind at its own cadence.
 
-Serving, traffic and backlog rules every minute; drift rules every 15 minutes; a quality
+Each kind's cadence is :func:`services.alerts.rules.cadence_seconds`: serving, traffic,
+backlog, retrain and rollback rules every minute, drift rules every 15 minutes; a quality
 rule is looked at every minute but judged only when labels of its model arrived (or
 changed) since its last evaluation, or 15 minutes after it at the latest, so an unchanged
 window is not recomputed every round.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.alerts.rules import Rule
+from services.alerts.rules import Rule, cadence_seconds
 
 __all__ = ["DEFAULT_SECONDS", "QUALITY_REFRESH_SECONDS", "due", "rule_cadence"]
 
@@ -18,14 +19,13 @@ __all__ = ["DEFAULT_SECONDS", "QUALITY_REFRESH_SECONDS", "due", "rule_cadence"]
 DEFAULT_SECONDS = 60
 #: A quality rule with no new labels is judged again after this long at the latest.
 QUALITY_REFRESH_SECONDS = 15 * 60
-_SLOW_KINDS = {"drift_share_above": 15 * 60, "prediction_drift_above": 15 * 60}
 
 
 def rule_cadence(rule: Rule | str) -> int:
     """Seconds between two evaluations of ``rule`` (a ``str``: a rule that cannot be read)."""
     if isinstance(rule, str):
         return DEFAULT_SECONDS
-    return _SLOW_KINDS.get(rule.kind, DEFAULT_SECONDS)
+    return cadence_seconds(rule)
 
 
 def due(rule: Rule | str, *, evaluated_at: datetime | None, at: datetime,

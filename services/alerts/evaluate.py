@@ -25,8 +25,10 @@ from db.base import utcnow
 from db.repositories import alert_runs
 from db.session import session_scope
 from services.alerts.cadence import due
+from services.alerts.describe import summary
 from services.alerts.observe import observe
 from services.alerts.rules import Rule, RuleError, rule_from_dict
+from services.alerts.sources import Sources
 from services.alerts.state import Observation, RuleState, Status, Transition, step
 from services.settings import Settings
 
@@ -95,7 +97,7 @@ class _LeaseLostError(Exception):
 
 def evaluate_due(*, engine: Engine, settings: Settings, holder: str,
                  now: datetime | None = None, force: bool = False,
-                 sources: Any = None) -> EvaluationRound:
+                 sources: Sources | None = None) -> EvaluationRound:
     """Evaluate every enabled rule that is due, if ``holder`` has the evaluator's lease.
 
     Args:
@@ -103,7 +105,9 @@ def evaluate_due(*, engine: Engine, settings: Settings, holder: str,
         now: the evaluation time (a fixed one for tests; default: the clock, read anew
             for each rule).
         force: evaluate every enabled rule whatever its cadence (a rule just saved).
-        sources: the outside sources rules read (Prometheus), passed to ``observe``.
+        sources: what rules read besides the store (Prometheus, the drift cache); the
+            worker passes the one it keeps, so finished days of drift stay cached (default:
+            built from ``settings`` for this round).
     """
     clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
     started = clock()
@@ -118,6 +122,8 @@ def evaluate_due(*, engine: Engine, settings: Settings, holder: str,
                                f"evaluator's lease until {until:%Y-%m-%d %H:%M:%S} UTC")
     with session_scope(engine) as session:
         rules = alert_runs.enabled_rules(session=session)
+    if sources is None and rules:
+        sources = Sources.from_settings(settings)
     outcomes: list[RuleOutcome] = []
     not_due: list[int] = []
     for row in rules:
@@ -159,12 +165,11 @@ def _is_due(engine: Engine, row: alert_runs.RuleRow, loaded: Rule | str,
     return due(loaded, evaluated_at=row.evaluated_at, at=at, newest_label=newest_label)
 
 
-def _observe(engine: Engine, rule: Rule, at: datetime, sources: Any) -> Observation:
+def _observe(engine: Engine, rule: Rule, at: datetime,
+             sources: Sources | None) -> Observation:
     """What the rule sees; a source that raises is unavailable with its reason."""
     try:
-        if sources is None:
-            return observe(engine=engine, rule=rule, at=at)
-        return observe(engine=engine, rule=rule, at=at, sources=sources)  # type: ignore[call-arg]
+        return observe(engine=engine, rule=rule, at=at, sources=sources)
     except Exception as exc:  # a failing source makes the rule unknown, never the round fail
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return Observation(None, unavailable=f"the source failed: {reason}")
@@ -172,7 +177,7 @@ def _observe(engine: Engine, rule: Rule, at: datetime, sources: Any) -> Observat
 
 def _evaluate_one(*, engine: Engine, settings: Settings, holder: str,
                   row: alert_runs.RuleRow, loaded: Rule | str, at: datetime,
-                  sources: Any) -> RuleOutcome | None:
+                  sources: Sources | None) -> RuleOutcome | None:
     """Observe one rule, then write its state, event and deliveries in one transaction;
     ``None`` when the rule was edited, disabled or deleted meanwhile (the next round
     judges it afresh)."""
@@ -243,13 +248,9 @@ def _figures(obs: Observation) -> dict[str, Any]:
 
 def _message(loaded: Rule | str, obs: Observation) -> str:
     """One line: what was seen, or why the rule is unknown."""
-    if obs.unavailable is not None:
-        return obs.unavailable
-    assert not isinstance(loaded, str)
-    if obs.value is None:
-        return f"{loaded.model} {loaded.name}: nothing to judge yet"
-    labels = f" ({obs.sample_size:,} labels)" if obs.sample_size is not None else ""
-    return f"{loaded.model} {loaded.name}: {obs.value:.4g}{labels}"
+    if isinstance(loaded, str):
+        return loaded
+    return summary(loaded, obs)
 
 
 def _targets(row: alert_runs.RuleRow, settings: Settings) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from services.alerts.evaluate import EVERY_S, evaluate_due
 from services.alerts.outbox import deliver_due
+from services.alerts.sources import Sources
 from services.settings import Settings
 from services.worker.loop import Task
 
@@ -31,9 +32,12 @@ def alert_tasks(*, engine: Engine, settings: Settings) -> list[Task]:
     evaluates) and the ``alert deliveries`` task (every 5 s)."""
     holder = f"{socket.gethostname()}:{os.getpid()}:alerts"[:100]
     state = {"held": False}
+    # Kept for the process: finished days of drift stay cached between rounds.
+    sources = Sources.from_settings(settings)
 
     def evaluate() -> None:
-        result = evaluate_due(engine=engine, settings=settings, holder=holder)
+        result = evaluate_due(engine=engine, settings=settings, holder=holder,
+                              sources=sources)
         if result.held != state["held"]:
             # Said once when it changes, not every round.
             logger.info("%s", "evaluating alert rules" if result.held else result.note)
