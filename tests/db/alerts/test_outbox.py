@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from db.base import utcnow
+from db.repositories import alert_runs
+from db.session import session_scope
 from services.alerts.evaluate import evaluate_due
 from services.alerts.notify import retry_delay
 from services.alerts.outbox import deliver_due
@@ -164,3 +166,22 @@ def test_two_senders_never_send_one_notification_twice(
     sent = Counter(json.loads(got.body)["alert"]["rule"] for got in hook.received)
     assert sent == {f"churn backlog {n}": 1 for n in range(6)}
     assert [d.status for d in deliveries(engine)] == ["delivered"] * 6
+
+
+def test_a_delivery_whose_sender_died_mid_attempt_is_sent_once_its_hold_runs_out(
+        engine: Engine, settings: Settings) -> None:
+    t0 = _start()
+    with receiver([200]) as hook:
+        hooked = _hooked(settings, hook.url)
+        _firing(engine, hooked, t0)
+        [queued] = deliveries(engine)
+        hold = t0 + timedelta(seconds=90)
+        with session_scope(engine, write=True) as session:  # a sender takes it, then dies
+            assert alert_runs.claim_delivery(session=session, delivery_id=queued.id,
+                                             now=t0, until=hold) == 1
+        assert deliver_due(engine=engine, settings=hooked, now=hold - timedelta(seconds=1)) == 0
+        assert hook.received == []
+        assert deliver_due(engine=engine, settings=hooked, now=hold) == 1
+    [done] = deliveries(engine)
+    assert (done.status, done.attempts) == ("delivered", 2)
+    assert len(hook.received) == 1
