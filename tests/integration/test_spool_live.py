@@ -35,8 +35,10 @@ def test_the_spool_figures_count_what_the_service_spooled_and_stored(
                           end=datetime.now(UTC))
     assert status.unavailable is None
     assert status.exported
-    # increase() extrapolates to the window's edges: never below what happened.
-    assert REQUESTS <= status.rows["spooled"] <= 3 * REQUESTS
+    # increase() extrapolates to the window's edges: never below what happened, and on a
+    # loaded machine (few samples in the window) by up to about half a scrape interval's
+    # worth at each edge; far more would be counting something twice.
+    assert REQUESTS <= status.rows["spooled"] <= 5 * REQUESTS
     assert status.rows["replayed"] == 0
     assert status.rows["rejected"] == 0
     assert status.held_bytes == 0

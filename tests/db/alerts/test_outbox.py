@@ -78,7 +78,8 @@ def test_a_firing_and_a_resolved_event_are_delivered_signed(
     firing, resolved = (json.loads(got.body)[0] for got in hook.received)
     assert firing["labels"]["alertname"] == "churn backlog 0"
     assert firing["labels"]["severity"] == "critical"
-    assert "endsAt" not in firing or not firing["endsAt"]
+    # A firing alert holds an hour from its sending unless sent again (then resolved).
+    assert firing["endsAt"].startswith(f"{t0 + timedelta(hours=1):%Y-%m-%dT%H:%M:%S}")
     # The resolved notification says when the firing began and when it ended.
     assert resolved["startsAt"] == firing["startsAt"]
     assert resolved["endsAt"].startswith(f"{resolved_at:%Y-%m-%dT%H:%M:%S}")
