@@ -24,8 +24,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from db.base import Base, UTCDateTime, in_check, utcnow
-
 # Tables of jobs live in db.lifecycle_models and of alerts in db.alert_models; importing
 # them here registers them with every import of this module and keeps
 # ``from db.models import RetrainJob`` working.
@@ -37,6 +35,7 @@ from db.alert_models import (
     AlertState,
     WorkerLease,
 )
+from db.base import Base, UTCDateTime, in_check, utcnow
 from db.lifecycle_models import (
     JOB_STATUSES,
     RetrainJob,
@@ -66,6 +65,7 @@ __all__ = [
     "ShadowPrediction",
     "User",
     "VersionTrainingRow",
+    "WorkerLease",
 ]
 
 TASKS = ("binary", "multiclass")

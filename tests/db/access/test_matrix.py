@@ -23,6 +23,8 @@ from sqlalchemy import Engine, select
 
 from db.base import utcnow
 from db.models import (
+    AlertRule,
+    AlertSilence,
     AuditLog,
     Feedback,
     Model,
@@ -39,6 +41,8 @@ from db.repositories.predictions import insert_predictions
 from db.session import session_scope
 from devstack.demo.training import build_pipeline
 from services.access import Action, PermissionDenied, Principal, Role, View, can
+from services.alerts import store as alerts
+from services.alerts.rules import LabelBacklogRule
 from services.audit import audit_actions, audit_actors, query_audit
 from services.auth.passwords import hash_password
 from services.auth.users import (
@@ -196,10 +200,19 @@ GUARDED = [
                                        preset="same", min_per_class=0, backend="webhook")),
     Guarded("cancel_job", Action.RETRAIN, OPERATORS,
             lambda e, a: cancel_job(engine=e, actor=a, job_id=_QUEUED_JOB)),
+    Guarded("save_alert_rule", Action.EDIT_ALERT_RULES, OPERATORS,
+            lambda e, a: alerts.save_rule(engine=e, actor=a, rule=_backlog("churn queue"))),
+    Guarded("silence_alerts", Action.HANDLE_ALERTS, OPERATORS,
+            lambda e, a: alerts.silence(engine=e, actor=a, model="churn", reason="matrix",
+                                        until=utcnow() + timedelta(hours=1))),
+    Guarded("set_alert_webhook", Action.MANAGE_ALERT_WEBHOOKS, ADMIN_ONLY,
+            lambda e, a: alerts.set_webhook(engine=e, actor=a, rule_id=_RULE,
+                                            url="https://hooks.example.com/a", fmt="json",
+                                            allowed_hosts="hooks.example.com")),
 ]
 
 #: Actions without a service function yet; each later gets rows in GUARDED.
-PLANNED = {Action.CHANGE_SETTINGS, Action.EDIT_ALERT_RULES}
+PLANNED = {Action.CHANGE_SETTINGS}
 
 CALLERS: list[Principal | None] = [
     *(Principal(username=f"{role.value}-1", role=role) for role in Role), None
@@ -225,6 +238,16 @@ def _seed(engine: Engine) -> None:
     _add_candidate(engine)
     _served_before(engine)
     _queue_job(engine)
+    assert alerts.save_rule(engine=engine, actor=Principal("boss", Role.ADMIN),
+                            rule=_backlog("churn backlog")) == _RULE
+
+
+#: The alert rule the seeded store holds (a label backlog rule of ``churn``).
+_RULE = 1
+
+
+def _backlog(name: str) -> LabelBacklogRule:
+    return LabelBacklogRule(name=name, model="churn", size=100, resolve_size=50)
 
 
 #: The id of the retrain job the seeded store holds (queued, of the model ``tickets``).
@@ -262,6 +285,10 @@ def _snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ..
         users += [tuple(row) for row in session.execute(
             select(RetrainJob.id, RetrainJob.status, RetrainJob.cancel_requested)
             .order_by(RetrainJob.id))]
+        users += [tuple(row) for row in session.execute(
+            select(AlertRule.name, AlertRule.webhook_url).order_by(AlertRule.id))]
+        users += [tuple(row) for row in session.execute(
+            select(AlertSilence.id, AlertSilence.reason).order_by(AlertSilence.id))]
         audit = [(a.id, a.actor, a.action, a.object_id)
                  for a in session.scalars(select(AuditLog).order_by(AuditLog.id))]
     return users, audit

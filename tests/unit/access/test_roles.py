@@ -21,14 +21,16 @@ from services.access import (
 EXPECTED_ACTIONS = {
     Role.ADMIN: set(Action),
     Role.OPERATOR: {Action.IMPORT_PREDICTIONS, Action.REGISTER_MODELS, Action.RETRAIN,
-                    Action.PROMOTE, Action.ROLLBACK, Action.EDIT_ALERT_RULES},
+                    Action.PROMOTE, Action.ROLLBACK, Action.EDIT_ALERT_RULES,
+                    Action.HANDLE_ALERTS},
     Role.ANALYST: set(),
     Role.LABELER: {Action.LABEL, Action.IMPORT_LABELS},
 }
 EXPECTED_VIEWS = {
     Role.ADMIN: set(View),
     Role.OPERATOR: set(View) - {View.USERS},
-    Role.ANALYST: {View.OVERVIEW, View.SERVING, View.QUALITY, View.DRIFT, View.LIFECYCLE},
+    Role.ANALYST: {View.OVERVIEW, View.SERVING, View.QUALITY, View.DRIFT, View.LIFECYCLE,
+                   View.ALERTS},
     Role.LABELER: {View.LABELING, View.QUALITY},
 }
 
@@ -38,9 +40,11 @@ def test_the_enums_hold_the_agreed_values() -> None:
     assert {a.value for a in Action} == {
         "manage_users", "change_settings", "label", "import_labels", "import_predictions",
         "register_models", "retrain", "promote", "rollback", "edit_alert_rules",
+        "handle_alerts", "manage_alert_webhooks",
     }
     assert {v.value for v in View} == {
         "overview", "serving", "quality", "drift", "labeling", "lifecycle", "audit", "users",
+        "alerts",
     }
 
 
