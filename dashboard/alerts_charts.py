@@ -44,16 +44,20 @@ def rule_scale(rule: Rule) -> Scale:
     """The unit of the figure ``rule`` watches."""
     metric = getattr(rule, "metric", None)
     if rule.kind == "quality_below" and isinstance(metric, str):
-        return Scale(100.0, "%", f"{metric} (%)")
+        return Scale(100.0, "%", f"{metric.replace('_', ' ')} (%)")
+    if metric == "p95_latency":
+        return Scale(1000.0, "ms", "p95 latency (ms)")
+    if metric == "error_rate":
+        return Scale(100.0, "%", "error rate (%)")
     if rule.kind == "traffic_stopped":
         return Scale(1 / 60, "min", "minutes since the last prediction")
     if rule.kind == "label_backlog_above":
         return Scale(1.0, "", "predictions awaiting a label")
-    if "latency" in rule.kind:
-        return Scale(1000.0, "ms", "p95 latency (ms)")
-    if "share" in rule.kind or "rate" in rule.kind or "drift" in rule.kind:
-        return Scale(100.0, "%", f"{rule.kind.replace('_', ' ')} (%)")
-    return Scale(1.0, "", rule.kind.replace("_", " "))
+    if rule.kind == "drift_share_above":
+        return Scale(100.0, "%", "share of drifted features (%)")
+    if rule.kind.startswith("prediction_drift"):
+        return Scale(1.0, "", "prediction drift score (1 is the test's threshold)")
+    return Scale(1.0, "", rule.kind.replace("_", " ") + " (count)")
 
 
 def _first(rule: Rule, names: tuple[str, ...]) -> float | None:

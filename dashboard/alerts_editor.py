@@ -13,6 +13,7 @@ checks the role again and audits the change.
 from __future__ import annotations
 
 import json
+import logging
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, fields
@@ -42,24 +43,42 @@ KINDS: dict[str, type[Any]] = {
     for cls in typing.get_args(Rule)
 }
 _COMMON = ("name", "model", "severity", "for_seconds", "action", "kind")
-#: What a new rule's required fields start at (the dataclasses give the rest).
-_STARTS: dict[str, Any] = {"metric": "accuracy", "floor": 0.75, "resolve_at": 0.8,
-                           "silence_seconds": 900, "size": 1000, "resolve_size": 800}
+#: What a new rule's fields start at, by kind (the dataclasses' defaults give the rest).
+_STARTS: dict[str, dict[str, Any]] = {
+    "quality_below": {"metric": "accuracy", "floor": 0.75, "resolve_at": 0.8},
+    "traffic_stopped": {"silence_seconds": 900},
+    "label_backlog_above": {"size": 1000, "resolve_size": 800},
+    "drift_share_above": {"level": 0.5, "resolve_level": 0.3},
+    "serving_above": {"metric": "p95_latency", "threshold": 0.5, "resolve_at": 0.4},
+}
+#: The choices of a text field that has a fixed set, by kind and field.
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("serving_above", "metric"): ("p95_latency", "error_rate"),
+    ("quality_below", "scope"): ("production", "all"),
+}
 _LABELS = {
     "metric": "Metric",
     "floor": "Floor (a share, 0 to 1)",
-    "resolve_at": "Resolves when the estimate is back at (0 to 1, at least the floor)",
+    "resolve_at": "Resolves when the figure is back at (the resolve threshold)",
     "window_seconds": "Window (seconds; 86400 is a day)",
     "min_labels": "Judged only with at least this many labels",
+    "scope": "Predictions of (production: the version serving at each moment)",
     "silence_seconds": "Fires after no prediction for (seconds)",
     "size": "Fires above this many predictions awaiting a label",
     "resolve_size": "Resolves at or below this many",
+    "level": "Fires above (drift share 0 to 1, or drift score: 1 is the test's threshold)",
+    "resolve_level": "Resolves at or below",
+    "window_days": "Current window (local days, today included)",
+    "threshold": "Fires above (p95 latency in seconds, or error rate 0 to 1)",
+    "window": "Prometheus window (a duration such as 5m)",
+    "min_requests": "Judged only with at least this many requests",
 }
 _ACTIONS = {"": "no action", "/drift": "open the Drift page",
             "retrain:same": "start a retrain (same as production)",
             "retrain:search": "start a retrain (search)"}
 #: Session keys: the rule chosen to edit, the definition whose backtest was asked for.
 _EDITING, _BACKTEST = f"{KEY}-rule", f"{KEY}-backtest-of"
+_log = logging.getLogger("opsdash.alerts")
 
 
 @dataclass(frozen=True)
@@ -85,8 +104,8 @@ def _kind_fields(kind: str) -> list[Any]:
 
 
 def _start_value(kind: str, field: Any) -> Any:
-    if field.name in _STARTS:
-        return _STARTS[field.name]
+    if field.name in _STARTS.get(kind, {}):
+        return _STARTS[kind][field.name]
     if field.default is not MISSING:
         return field.default
     hint = typing.get_type_hints(KINDS[kind]).get(field.name)
@@ -125,13 +144,14 @@ def _field_input(kind: str, field: Any, classes: tuple[str, ...]) -> None:
     key = _key(field.name, kind)
     label = _LABELS.get(field.name, field.name.replace("_", " ").capitalize())
     hint = typing.get_type_hints(KINDS[kind]).get(field.name)
-    if field.name == "metric":
-        options = ["accuracy", "macro_f1", *(f"recall:{c}" for c in classes)]
+    choices = (("accuracy", "macro_f1", *(f"recall:{c}" for c in classes))
+               if (kind, field.name) == ("quality_below", "metric")
+               else _CHOICES.get((kind, field.name)))
+    if choices is not None:
+        options = list(choices)
         if st.session_state.get(key) not in options:
             options.append(str(st.session_state.get(key)))
-        st.selectbox(label, options, key=key,
-                     format_func=lambda m: m.replace("recall:", "recall of ").replace(
-                         "macro_f1", "macro F1"))
+        st.selectbox(label, options, key=key, format_func=_choice_words)
     elif hint is int:
         st.number_input(label, step=1, key=key)
     elif hint is float:
@@ -140,6 +160,11 @@ def _field_input(kind: str, field: Any, classes: tuple[str, ...]) -> None:
         st.checkbox(label, key=key)
     else:
         st.text_input(label, key=key)
+
+
+def _choice_words(choice: str) -> str:
+    return (choice.replace("recall:", "recall of ").replace("macro_f1", "macro F1")
+            .replace("_", " "))
 
 
 def _common_inputs(ctx: EditorCtx) -> str:
@@ -245,9 +270,14 @@ def _backtest(ctx: EditorCtx, rule: Rule) -> None:
     try:
         result = alert_backtest(ctx.config.resolved_database_url, _definition(rule),
                                 BACKTEST_DAYS, current_minute()[:-2])
-    except (ValueError, TypeError, NotImplementedError) as exc:
+    except (ValueError, LookupError, NotImplementedError) as exc:  # RegistryError, a kind
         st.info(f"No backtest for this rule: {fmt.md_text(str(exc) or type(exc).__name__)}.",
                 icon=":material/info:")
+        return
+    except Exception:  # the editor stays usable: Save does not need the backtest
+        _log.exception("the backtest of %r failed", rule.name)
+        st.warning("The backtest failed (the server log has the details); the rule can "
+                   "still be saved.", icon=":material/warning:")
         return
     st.markdown(f"**{fmt.md_text(backtest_words(result, ctx.config.timezone))}**")
     st.plotly_chart(backtest_figure(rule=rule, result=result, tz=ctx.config.timezone),

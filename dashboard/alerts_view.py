@@ -33,9 +33,8 @@ BANNER_NAMED = 3
 _KIND_LABELS = {
     "quality_below": "quality below a floor",
     "drift_share_above": "drift share above a level",
-    "prediction_drift": "prediction drift",
-    "latency_p95_above": "p95 latency above the SLO",
-    "error_rate_above": "error rate above the SLO",
+    "prediction_drift_above": "prediction drift",
+    "serving_above": "p95 latency or error rate above the SLO",
     "traffic_stopped": "traffic stopped",
     "label_backlog_above": "labeling backlog above a size",
     "retrain_failed": "a retrain job failed",
