@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from dashboard import format as fmt
 from dashboard.alerts_view import rule_label, silences_frame
 from dashboard.data import forget_alerts
+from dashboard.navigation import PAGES
 from services.access import Action, PermissionDenied, Principal, can
 from services.alerts.store import (
     AlertStoreError,
@@ -37,6 +38,8 @@ from services.settings import Settings
 
 __all__ = ["ActionCtx", "show_rule_actions", "show_silences"]
 
+#: The Models page, where a rule's retrain action leads.
+MODELS_PAGE = "pages/models.py"
 #: Statuses a rule can be acknowledged in.
 _ACKABLE = ("pending", "firing", "unknown")
 
@@ -73,12 +76,34 @@ def show_rule_actions(ctx: ActionCtx, rules: Sequence[StoredRule]) -> None:
     chosen = st.selectbox("Rule", list(by_id), key="alerts-act-rule",
                           format_func=lambda i: rule_label(by_id[i]))
     rule = by_id[int(chosen)]
+    if rule.rule.action:
+        _action_link(ctx, rule)
     if ctx.may(Action.EDIT_ALERT_RULES):
         _enable_delete(ctx, rule)
     if ctx.may(Action.HANDLE_ALERTS):
         _acknowledge(ctx, rule)
     if ctx.may(Action.MANAGE_ALERT_WEBHOOKS):
         _webhook(ctx, rule)
+
+
+def _action_link(ctx: ActionCtx, rule: StoredRule) -> None:
+    """The rule's action: a link to the page it names, or a retrain of its model with
+    the preset it names (opens the Models page with both chosen)."""
+    action = str(rule.rule.action)
+    model = rule.rule.model
+    if action.startswith("retrain:"):
+        preset = action.removeprefix("retrain:")
+        if ctx.may(Action.RETRAIN) and st.button(
+                f"Retrain {model} ({preset})…", key=f"alerts-action-{rule.id}",
+                icon=":material/model_training:",
+                help="Opens the Models page with this model and preset chosen."):
+            st.session_state["models-model"] = model
+            st.session_state[f"retrain-preset-{model}"] = preset
+            st.switch_page(MODELS_PAGE)
+        return
+    entry = next((p for p in PAGES if p.url_path == action.strip("/")), None)
+    if entry is not None:
+        st.page_link(entry.path, label=f"{entry.title} page ({model})", icon=entry.icon)
 
 
 def _enable_delete(ctx: ActionCtx, rule: StoredRule) -> None:

@@ -184,3 +184,23 @@ def test_a_silenced_alert_leaves_the_banner(app: Callable[..., AppTest],
     at = app(as_role=Role.OPERATOR)
     assert not at.exception
     assert not _banner(at)
+
+
+def test_a_rules_action_links_to_its_page_or_opens_the_retrain_with_its_preset(
+    app: Callable[..., AppTest], engine: Engine
+) -> None:
+    churn_history(engine, hours=3)
+    drift = saved_rule(engine, action="/drift")
+    retrain = saved_rule(engine, name="churn accuracy (retrain)", action="retrain:search")
+    at = app(as_role=Role.OPERATOR)
+    at.switch_page("pages/alerts.py").run()
+    assert not at.exception
+    at.selectbox(key="alerts-act-rule").select(drift).run()
+    links = [getattr(link, "label", "") for link in at.main.get("page_link")]
+    assert "Drift page (churn)" in links
+    at.selectbox(key="alerts-act-rule").select(retrain).run()
+    at.button(key=f"alerts-action-{retrain}").click().run()
+    assert not at.exception
+    assert at.session_state["models-model"] == "churn"
+    assert at.session_state["retrain-preset-churn"] == "search"
+    assert "Production ledger" in [s.value for s in at.subheader]  # on the Models page
