@@ -44,7 +44,8 @@ def rule_scale(rule: Rule) -> Scale:
     """The unit of the figure ``rule`` watches."""
     metric = getattr(rule, "metric", None)
     if rule.kind == "quality_below" and isinstance(metric, str):
-        return Scale(100.0, "%", f"{metric.replace('_', ' ')} (%)")
+        words = (metric.replace("recall:", "recall of ").replace("macro_f1", "macro F1"))
+        return Scale(100.0, "%", f"{words} (%)")
     if metric == "p95_latency":
         return Scale(1000.0, "ms", "p95 latency (ms)")
     if metric == "error_rate":
