@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 from sqlalchemy import Engine
+from streamlit.errors import StreamlitAPIException
 
 from dashboard import format as fmt
 from dashboard.alerts_view import rule_label, silences_frame
@@ -102,8 +103,12 @@ def _action_link(ctx: ActionCtx, rule: StoredRule) -> None:
             st.switch_page(MODELS_PAGE)
         return
     entry = next((p for p in PAGES if p.url_path == action.strip("/")), None)
-    if entry is not None:
+    if entry is None:
+        return
+    try:
         st.page_link(entry.path, label=f"{entry.title} page ({model})", icon=entry.icon)
+    except StreamlitAPIException:  # the page runs without the router (no navigation)
+        st.caption(f"Its action: open the {entry.title} page (/{entry.url_path}).")
 
 
 def _enable_delete(ctx: ActionCtx, rule: StoredRule) -> None:
