@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
+from dashboard.alerts_editor import KINDS
 from services.access import Principal, Role
 from services.alerts import store
 from services.alerts.rules import QualityRule, TrafficStoppedRule
@@ -187,3 +188,17 @@ def test_disable_enable_and_delete_a_rule(app: Callable[..., AppTest], engine: E
     deleted = query_audit(engine=engine, actor=ADMIN, action="alert_rule_deleted")
     assert [e.actor for e in deleted] == ["operator-user"]
 
+
+
+def test_every_kind_has_a_form_whose_starting_values_make_a_valid_rule(
+    app: Callable[..., AppTest], engine: Engine
+) -> None:
+    churn_history(engine, hours=3)
+    at = open_page(app, Role.OPERATOR)
+    at.text_input(key="alerts-edit-name").input("a rule").run()
+    assert len(KINDS) >= 3
+    for kind in KINDS:
+        at.selectbox(key="alerts-edit-kind").select(kind).run()
+        assert not at.exception, kind
+        assert not at.error, (kind, [e.value for e in at.error])
+        assert not at.button(key="alerts-edit-save").disabled, kind
