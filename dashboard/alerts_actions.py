@@ -74,6 +74,7 @@ def show_rule_actions(ctx: ActionCtx, rules: Sequence[StoredRule]) -> None:
     """Choose a rule; enable/disable and delete it (editors), acknowledge it (handlers),
     point it at a webhook (admins)."""
     by_id = {r.id: r for r in rules}
+    _forget_gone("alerts-act-rule", by_id)
     chosen = st.selectbox("Rule", list(by_id), key="alerts-act-rule",
                           format_func=lambda i: rule_label(by_id[i]))
     rule = by_id[int(chosen)]
@@ -85,6 +86,12 @@ def show_rule_actions(ctx: ActionCtx, rules: Sequence[StoredRule]) -> None:
         _acknowledge(ctx, rule)
     if ctx.may(Action.MANAGE_ALERT_WEBHOOKS):
         _webhook(ctx, rule)
+
+
+def _forget_gone(key: str, by_id: dict[int, StoredRule]) -> None:
+    """Drop a chooser's rule that is gone (deleted meanwhile), so it falls back to the first."""
+    if key in st.session_state and st.session_state[key] not in by_id:
+        del st.session_state[key]
 
 
 def _action_link(ctx: ActionCtx, rule: StoredRule) -> None:
@@ -212,6 +219,7 @@ def _silence_form(ctx: ActionCtx, rules: Sequence[StoredRule], models: Sequence[
         st.markdown("**Silence a rule or a model**")
         what = st.radio("Silence", ["a rule", "every rule of a model"], horizontal=True,
                         key="alerts-silence-what")
+        _forget_gone("alerts-silence-rule", by_id)
         if what == "a rule" and by_id:
             st.selectbox("Rule", list(by_id), key="alerts-silence-rule",
                          format_func=lambda i: rule_label(by_id[i]))
