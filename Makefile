@@ -19,7 +19,7 @@ export DEBIAN_FRONTEND := noninteractive
 export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup setup-dev prometheus browsers postgresql demo demo-reset prometheus-config lint test bench-serving \
+.PHONY: help setup setup-dev prometheus alertmanager browsers postgresql demo demo-reset prometheus-config lint test bench-serving \
 	bench-serving-bodies bench-serving-load bench-labels bench-label-import-cli bench-quality bench-drift bench-drift-page bench-import-bombs bench-tests bench-cli bench-spool bench-retrain bench-retrain-worker clean distclean
 
 help:  ## List the targets.
@@ -28,12 +28,15 @@ help:  ## List the targets.
 setup: prometheus  ## Virtual environment with the runtime dependencies, plus Debian's prometheus.
 	@PYTHON=$(PYTHON) bash scripts/venv.sh $(VENV) requirements.txt
 
-setup-dev: prometheus browsers postgresql  ## setup, plus test tools, Debian's chromium and postgresql.
+setup-dev: prometheus alertmanager browsers postgresql  ## setup, plus test tools, Debian's alertmanager, chromium and postgresql.
 	@PYTHON=$(PYTHON) bash scripts/venv.sh $(VENV) requirements-dev.txt
 
 prometheus:  ## Install Debian's prometheus and promtool unless present (its service stays off).
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null \
 		|| bash scripts/apt-install.sh prometheus
+
+alertmanager:  ## Install Debian's prometheus-alertmanager unless present (the alert webhook tests; its service stays off).
+	@command -v prometheus-alertmanager >/dev/null || bash scripts/apt-install.sh prometheus-alertmanager
 
 postgresql:  ## Install Debian's postgresql unless present (the PostgreSQL tests; its service stays off).
 	@compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || bash scripts/apt-install.sh postgresql

@@ -89,3 +89,7 @@ fi
 if [[ " ${missing[*]} " == *" postgresql "* ]] && [ -d /run/systemd/system ]; then
   as_root systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
+# Likewise Debian's Alertmanager: the alert webhook tests start their own, on loopback.
+if [[ " ${missing[*]} " == *" prometheus-alertmanager "* ]] && [ -d /run/systemd/system ]; then
+  as_root systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true
+fi

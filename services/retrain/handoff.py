@@ -14,7 +14,6 @@ the delivery's result (status, attempts, error, when) is kept on the job and in 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -36,6 +35,7 @@ from services.prometheus.connection import parse_headers
 from services.redact import redact_urls
 from services.retrain.jobs import Job, LeaseLostError, claim_next, finish, get_job, report
 from services.settings import Settings
+from services.webhook_signature import SIGNATURE_HEADER, sign
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -49,8 +49,6 @@ __all__ = [
     "webhook_headers",
 ]
 
-#: The header carrying the body's signature: ``sha256=<hex HMAC-SHA256>``.
-SIGNATURE_HEADER = "X-Opsdash-Signature"
 #: The header naming the job (the same id as the body's ``job_id``).
 JOB_HEADER = "X-Opsdash-Job"
 #: Longest wait between two attempts, in seconds.
@@ -71,11 +69,6 @@ class Delivery:
     def as_json(self) -> dict[str, Any]:
         """The delivery as stored on the job."""
         return asdict(self)
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The ``X-Opsdash-Signature`` value of ``body``: ``sha256=`` and the hex HMAC."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def token_sha256(token: str) -> str:
