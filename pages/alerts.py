@@ -66,7 +66,12 @@ def _rules() -> None:
 
 
 def _events() -> None:
-    shown = events(engine=engine, limit=EVENTS)
+    by_id = {r.id: r.rule.name for r in rules}
+    if st.session_state.get("alerts-events-rule") not in (None, *by_id):
+        del st.session_state["alerts-events-rule"]
+    chosen = st.selectbox("Events of", [None, *by_id], key="alerts-events-rule",
+                          format_func=lambda i: "every rule" if i is None else by_id[i])
+    shown = events(engine=engine, rule_id=chosen, limit=EVENTS)
     if not shown:
         st.caption("No event yet: a rule records one each time its status changes "
                    "(pending, firing, resolved, unknown).")

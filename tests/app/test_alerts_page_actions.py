@@ -204,3 +204,16 @@ def test_a_rules_action_links_to_its_page_or_opens_the_retrain_with_its_preset(
     assert at.session_state["models-model"] == "churn"
     assert at.session_state["retrain-preset-churn"] == "search"
     assert "Production ledger" in [s.value for s in at.subheader]  # on the Models page
+
+
+def test_the_events_of_one_rule(app: Callable[..., AppTest], engine: Engine) -> None:
+    churn_history(engine, hours=3)
+    first = saved_rule(engine)
+    second = saved_rule(engine, name="churn recall", metric="recall:churns")
+    fired_event(engine, first, delivered=True)
+    fired_event(engine, second, delivered=False)
+    at = open_page(app, Role.OPERATOR)
+    assert _frame(at, "Deliveries")["Rule"] == ["churn recall", "churn accuracy"]
+    at.selectbox(key="alerts-events-rule").select(first).run()
+    assert _frame(at, "Deliveries")["Rule"] == ["churn accuracy"]
+    assert _frame(at, "Attempts")["Status"] == ["delivered"]
