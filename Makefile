@@ -20,7 +20,7 @@ export PIP_NO_INPUT := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup setup-dev prometheus alertmanager browsers postgresql demo demo-reset prometheus-config lint test bench-serving \
-	bench-serving-bodies bench-serving-load bench-labels bench-label-import-cli bench-quality bench-drift bench-drift-page bench-import-bombs bench-tests bench-cli bench-spool bench-retrain bench-retrain-worker clean distclean
+	bench-serving-bodies bench-serving-load bench-labels bench-label-import-cli bench-quality bench-drift bench-drift-page bench-import-bombs bench-tests bench-cli bench-spool bench-retrain bench-retrain-worker bench-alerts clean distclean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -91,6 +91,9 @@ bench-retrain: setup  ## Benchmark the demo's retrain of churn (same and search 
 
 bench-retrain-worker: setup  ## Benchmark the demo's retrain of churn through a real worker: click to candidate, memory, progress lag (JSON).
 	$(VENV)/bin/python -m benchmarks.retrain_worker
+
+bench-alerts: setup  ## Benchmark backtests of the demo's default alert rules over its 14 days, cold and warm (JSON).
+	$(VENV)/bin/python -m benchmarks.alerts_backtest
 
 bench-import-bombs: setup  ## Memory and time of importing Parquet bombs and a 20,000-column CSV (JSON).
 	$(VENV)/bin/python -m benchmarks.import_bombs

@@ -108,7 +108,7 @@ def _prepare_data(
         else:
             say(
                 f"seeded models {', '.join(report.models)}: {report.predictions} predictions, "
-                f"{report.labels} labels"
+                f"{report.labels} labels, {report.alert_rules} alert rules"
             )
         if not paths.prometheus_data.exists() or not any(paths.prometheus_data.iterdir()):
             with timer.phase("backfill"):
@@ -297,6 +297,7 @@ def _seed_demo(settings: Settings, *, as_json: bool) -> int:
         engine.dispose()
     result = {"models": list(report.models), "predictions": report.predictions,
               "labels": report.labels, "skipped": report.skipped,
+              "alert_rules": report.alert_rules,
               "seconds": round(time.perf_counter() - started, 1)}
     if as_json:
         print(json.dumps(result, indent=2))
@@ -304,7 +305,8 @@ def _seed_demo(settings: Settings, *, as_json: bool) -> int:
         print("demo data already present; nothing seeded (remove var/ to start over)")
     else:
         print(f"seeded {', '.join(report.models)}: {report.predictions:,} predictions, "
-              f"{report.labels:,} labels in {result['seconds']} s")
+              f"{report.labels:,} labels, {report.alert_rules} alert rules in "
+              f"{result['seconds']} s")
     return 0
 
 

@@ -1,8 +1,8 @@
 """The demo's candidate versions: retrained on the drifted data, shadow-scoring the last days.
 
 The story: the drift episode of :func:`devstack.demo.timeline.drift_schedule` hurts the
-production version; once it has settled, a version 2 is trained on data from the episode
-onwards and registered as a candidate, and from then on it answers every request in the
+production version; once it has settled, a version 2 is trained on data from the world as
+the episode left it (from the end of its ramp) and registered as a candidate, and from then on it answers every request in the
 shadow. The Model quality page then compares the two on the same labelled predictions,
 and the labeling queue finds where they disagree.
 """
@@ -38,7 +38,8 @@ class CandidatePlan:
     """When the candidate's training data starts and ends, and when it starts shadowing.
 
     Attributes:
-        train_start: the drift episode begins.
+        train_start: the drift episode's ramp ends (the world has settled into its new
+            state: a version trained from here no longer sees its inputs as drifted).
         train_end: training data ends; the candidate is registered and starts shadowing.
         end: end of the history.
     """
@@ -51,7 +52,7 @@ class CandidatePlan:
 def candidate_plan(*, start: datetime, end: datetime) -> CandidatePlan:
     """The candidate's timeline within the history ``[start, end)``."""
     schedule = drift_schedule(start=start, end=end)
-    return CandidatePlan(train_start=schedule.ramp_start,
+    return CandidatePlan(train_start=schedule.ramp_end,
                          train_end=end - (end - start) * SHADOW_SHARE, end=end)
 
 

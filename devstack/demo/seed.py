@@ -1,7 +1,8 @@
 """Seed the store with the demo scenario: two trained models and their history.
 
 Each model serves version 1 from the start of the history; a candidate version 2, trained
-on data from the drift episode, answers the last days' requests in the shadow. The same
+on data from the drift episode, answers the last days' requests in the shadow. The default
+alert rules (:mod:`services.alerts.defaults`) are installed as the system actor. The same
 ``demo_seed`` and the same ``now`` give the same models, predictions, labels and shadow
 answers.
 """
@@ -27,6 +28,8 @@ from devstack.demo.generator import Scenario
 from devstack.demo.history import History, simulate_history
 from devstack.demo.scenarios import SCENARIOS
 from devstack.demo.training import TrainedModel, train_scenario
+from services.access.principal import SYSTEM
+from services.alerts.defaults import install_defaults
 from services.registry.artifacts import save_artifact
 from services.settings import Settings
 
@@ -56,6 +59,7 @@ class SeedReport:
         start: first moment of the seeded history.
         end: its end (``now``).
         seconds: wall time taken.
+        alert_rules: default alert rules installed (:mod:`services.alerts.defaults`).
     """
 
     models: tuple[str, ...]
@@ -66,6 +70,7 @@ class SeedReport:
     start: datetime | None = None
     end: datetime | None = None
     seconds: float = 0.0
+    alert_rules: int = 0
 
 
 def demo_rng(seed: int, scenario_index: int, stream: int) -> np.random.Generator:
@@ -116,6 +121,8 @@ def seed_demo(*, engine: Engine, settings: Settings, now: datetime | None = None
         for _, _, history, _ in prepared:
             for rows in history.feedback_rows(chunk=_CHUNK):
                 labels += insert_feedback(session=session, rows=rows)
+    rules = install_defaults(engine=engine, actor=SYSTEM,
+                             models=[s.name for s in SCENARIOS], settings=settings)
     return SeedReport(
         models=tuple(s.name for s in SCENARIOS),
         predictions=predictions,
@@ -125,6 +132,7 @@ def seed_demo(*, engine: Engine, settings: Settings, now: datetime | None = None
         start=start,
         end=end,
         seconds=time.perf_counter() - began,
+        alert_rules=len(rules),
     )
 
 

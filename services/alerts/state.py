@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.alerts.rules import LabelBacklogRule, QualityRule, Rule, TrafficStoppedRule
+from services.alerts.rules import (
+    BakeRollbackRule,
+    DriftShareRule,
+    LabelBacklogRule,
+    PredictionDriftRule,
+    QualityRule,
+    RetrainFailedRule,
+    Rule,
+    ServingRule,
+    TrafficStoppedRule,
+)
 
 __all__ = ["Observation", "RuleState", "Status", "Transition", "is_breach", "is_clear", "step"]
 
@@ -45,17 +55,23 @@ class Observation:
     """What a rule's source said at one moment.
 
     Attributes:
-        value: the figure (a metric, seconds since the last prediction, a queue size);
-            ``None`` when there is nothing to judge (no labels yet).
+        value: the figure (a metric, a drift share or score, seconds of latency or since
+            the last prediction, a share of errors, a queue size, failed jobs or
+            rollbacks counted); ``None`` when there is nothing to judge (no labels yet,
+            too few requests).
         interval: the figure's interval (quality rules), ``None`` otherwise.
-        sample_size: labels behind the figure (quality rules).
+        sample_size: labels behind the figure (quality rules), requests (serving rules),
+            predictions in the window (drift rules).
         unavailable: why the source could not be read (``None``: it was read).
+        detail: what the figure is about, for people: the failed job and its error, the
+            versions of a rollback, the drifted outputs (empty when nothing to add).
     """
 
     value: float | None
     interval: tuple[float, float] | None = None
     sample_size: int | None = None
     unavailable: str | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,29 +86,45 @@ def is_breach(rule: Rule, obs: Observation) -> bool:
     """Whether the observation breaches the rule (never on an unreadable source)."""
     if obs.unavailable is not None or obs.value is None:
         return False
+    value = obs.value
     if isinstance(rule, QualityRule):
         if obs.interval is None or (obs.sample_size or 0) < rule.min_labels:
             return False
         return obs.interval[1] < rule.floor
     if isinstance(rule, TrafficStoppedRule):
-        return obs.value > rule.silence_seconds
-    return obs.value > rule.size
+        return value > rule.silence_seconds
+    if isinstance(rule, LabelBacklogRule):
+        return value > rule.size
+    if isinstance(rule, DriftShareRule | PredictionDriftRule):
+        return value >= rule.level
+    if isinstance(rule, ServingRule):
+        return (obs.sample_size or 0) >= rule.min_requests and value > rule.threshold
+    assert isinstance(rule, RetrainFailedRule | BakeRollbackRule)
+    return value >= 1
 
 
 def is_clear(rule: Rule, obs: Observation) -> bool:
     """Whether a firing rule may resolve: the value is back past the resolve threshold.
 
     A quality rule resolves on its point estimate (a wide interval must not hide a
-    recovery), but only with at least ``min_labels`` labels.
+    recovery), but only with at least ``min_labels`` labels; a serving rule only with at
+    least ``min_requests`` requests.
     """
     if obs.unavailable is not None or obs.value is None:
         return False
+    value = obs.value
     if isinstance(rule, QualityRule):
-        return (obs.sample_size or 0) >= rule.min_labels and obs.value >= rule.resolve_at
+        return (obs.sample_size or 0) >= rule.min_labels and value >= rule.resolve_at
     if isinstance(rule, TrafficStoppedRule):
-        return obs.value <= rule.silence_seconds
-    assert isinstance(rule, LabelBacklogRule)
-    return obs.value <= rule.resolve_size
+        return value <= rule.silence_seconds
+    if isinstance(rule, LabelBacklogRule):
+        return value <= rule.resolve_size
+    if isinstance(rule, DriftShareRule | PredictionDriftRule):
+        return value < rule.resolve_level
+    if isinstance(rule, ServingRule):
+        return (obs.sample_size or 0) >= rule.min_requests and value <= rule.resolve_at
+    assert isinstance(rule, RetrainFailedRule | BakeRollbackRule)
+    return value < 1
 
 
 def step(rule: Rule, previous: RuleState, obs: Observation, now: datetime) -> Transition:
