@@ -15,7 +15,8 @@ from db.repositories import registry as registry_repo
 from db.repositories import stats as stats_repo
 from db.session import session_scope
 from services.alerts.backtest import Backtest, backtest
-from services.alerts.rules import rule_from_dict
+from services.alerts.rules import cadence_seconds, rule_from_dict
+from services.alerts.sources import Sources
 from services.alerts.store import FiringAlert, firing
 from services.drift.frame import Frame, decode_rows
 from services.drift.samples import Kind
@@ -32,6 +33,7 @@ from services.views.overview import ModelOverview, ServingSnapshot, serving_snap
 __all__ = [
     "BANNER_TTL_SECONDS",
     "alert_backtest",
+    "alert_sources",
     "current_minute",
     "drift_day",
     "drift_history",
@@ -201,16 +203,28 @@ def firing_alerts(database_url: str) -> list[FiringAlert]:
     return firing(engine=engine_for(database_url))
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def alert_sources(prometheus_url: str, timeout: float, drift_file: str, tz: str) -> Sources:
+    """What a backtest reads besides the store (Prometheus, the drift configuration and
+    its cache of finished days), one per configuration; the arguments are its key."""
+    del prometheus_url, timeout, drift_file, tz  # cache key only
+    return Sources.from_settings(get_settings())
+
+
 @st.cache_data(ttl=_TTL, show_spinner="Replaying the rule over the stored history…",
                max_entries=32)
 def alert_backtest(database_url: str, definition: str, days: int, hour: str) -> Backtest:
     """What the rule of ``definition`` (its JSON) would have done over the last ``days``
-    days; ``hour`` keys the cache, so the same rule is replayed at most once an hour."""
+    days, at the rule's own step or hourly, whichever is coarser; ``hour`` keys the cache,
+    so the same rule is replayed at most once an hour."""
     del hour  # cache key only
     rule = rule_from_dict(json.loads(definition))
+    config = get_settings()
+    sources = alert_sources(config.prometheus_url, config.prometheus_timeout,
+                            config.drift_config_file, config.timezone)
     end = datetime.now(UTC)
-    return backtest(engine=engine_for(database_url), rule=rule,  # type: ignore[arg-type]
-                    start=end - timedelta(days=days), end=end)
+    return backtest(engine=engine_for(database_url), rule=rule, start=end - timedelta(days=days),
+                    end=end, step_seconds=cadence_seconds(rule), sources=sources)
 
 
 def forget_alerts() -> None:

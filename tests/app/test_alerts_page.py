@@ -202,3 +202,18 @@ def test_every_kind_has_a_form_whose_starting_values_make_a_valid_rule(
         assert not at.exception, kind
         assert not at.error, (kind, [e.value for e in at.error])
         assert not at.button(key="alerts-edit-save").disabled, kind
+
+
+def test_a_traffic_rule_is_backtested_too(app: Callable[..., AppTest], engine: Engine) -> None:
+    churn_history(engine)  # a prediction every hour of the last three days
+    at = open_page(app, Role.OPERATOR)
+    at.selectbox(key="alerts-edit-kind").select("traffic_stopped").run()
+    at.text_input(key="alerts-edit-name").input("churn quiet").run()
+    at.number_input(key="alerts-edit-traffic_stopped-silence_seconds").set_value(7200).run()
+    at.button(key="alerts-edit-backtest").click().run()
+    assert not at.exception
+    words = [m.value for m in at.markdown if "Would have fired" in m.value]
+    # Hourly predictions never leave a gap of two hours.
+    assert words[0].startswith("**Would have fired 0 times and resolved 0 times")
+    (chart,) = at.get("plotly_chart")
+    assert "minutes since the last prediction" in chart.proto.spec
