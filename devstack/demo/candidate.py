@@ -2,9 +2,9 @@
 
 The story: the drift episode of :func:`devstack.demo.timeline.drift_schedule` hurts the
 production version; once it has settled, a version 2 is trained on data from the world as
-the episode left it (from the end of its ramp) and registered as a candidate, and from then on it answers every request in the
-shadow. The Model quality page then compares the two on the same labelled predictions,
-and the labeling queue finds where they disagree.
+the episode left it (from the end of its ramp) and registered as a candidate, and from
+then on it answers every request in the shadow. The Model quality page then compares the
+two on the same labelled predictions, and the labeling queue finds where they disagree.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from db.session import make_engine
 from services.files import private_umask
 from services.prometheus.connection import source_from_settings
 from services.settings import Settings, SettingsError, get_settings
+from services.worker.alerts_task import alert_tasks
 from services.worker.bake_watch import bake_step, limits_from_settings
 from services.worker.handoff import handoff_task
 from services.worker.loop import StopFlag, Task, run_tasks
@@ -41,8 +42,8 @@ RETRAIN_POLL_S = 1.0
 
 def tasks(*, engine: Engine, settings: Settings,
           retrain: RetrainTask | None = None) -> list[Task]:
-    """The worker's periodic tasks: the bake watch, and retrain jobs when ``retrain`` is
-    given (later issues add alert evaluation)."""
+    """The worker's periodic tasks: the bake watch, retrain jobs when ``retrain`` is
+    given, and alert evaluation and notifications."""
     source = source_from_settings(settings)
     limits = limits_from_settings(settings)
     period = timedelta(minutes=settings.bake_minutes)
@@ -53,7 +54,8 @@ def tasks(*, engine: Engine, settings: Settings,
     found = [Task(name="bake watch", every_s=settings.bake_check_seconds, run=bake)]
     if retrain is not None:
         found.append(Task(name="retrain", every_s=RETRAIN_POLL_S, run=retrain.step))
-    return [*found, *handoff_task(engine=engine, settings=settings)]
+    return [*found, *handoff_task(engine=engine, settings=settings),
+            *alert_tasks(engine=engine, settings=settings)]
 
 
 def _parser() -> argparse.ArgumentParser:
