@@ -217,3 +217,20 @@ def test_the_events_of_one_rule(app: Callable[..., AppTest], engine: Engine) -> 
     at.selectbox(key="alerts-events-rule").select(first).run()
     assert _frame(at, "Deliveries")["Rule"] == ["churn accuracy"]
     assert _frame(at, "Attempts")["Status"] == ["delivered"]
+
+
+def test_the_banner_follows_an_acknowledgement_at_once(
+    app: Callable[..., AppTest], engine: Engine
+) -> None:
+    churn_history(engine, hours=3)
+    rule_id = saved_rule(engine)
+    set_state(engine, rule_id, "firing", FIRED)
+    at = app(as_role=Role.OPERATOR)  # the router: the banner's list is read and cached
+    assert [b.replace("\\", "") for b in _banner(at)] == [f"1 alert firing: {FIRED}"]
+    page = open_page(app, Role.OPERATOR)
+    page.text_input(key=f"alerts-ack-note-{rule_id}").input("looking at the labels")
+    page.button(key=f"alerts-ack-{rule_id}").click().run()
+    # The page's action dropped the cached list: the next page shows who is on it.
+    at = app(as_role=Role.OPERATOR)
+    assert [b.replace("\\", "") for b in _banner(at)] == [
+        f"1 alert firing: {FIRED} (operator-user is on it)"]
