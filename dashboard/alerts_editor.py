@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from dashboard import format as fmt
 from dashboard.alerts_charts import backtest_figure, backtest_words
 from dashboard.alerts_view import kind_label
-from dashboard.data import alert_backtest, current_minute
+from dashboard.data import alert_backtest, current_minute, forget_alerts
 from services.access import PermissionDenied, Principal
 from services.alerts.rules import SEVERITIES, Rule, RuleError, rule_from_dict, rule_to_dict
 from services.alerts.store import AlertStoreError, StoredRule, save_rule
@@ -213,6 +213,7 @@ def _save(ctx: EditorCtx, rule_id: int | None) -> None:
     except (RuleError, AlertStoreError, PermissionDenied) as exc:
         ctx.report(False, f"Not saved: {exc}")
         return
+    forget_alerts()  # a changed rule starts afresh: it leaves the banner until judged again
     ctx.report(True, f"Rule {rule.name} saved ({'updated' if rule_id else 'created'}; "
                      "the worker judges it at its next turn).")
     st.session_state[_EDITING] = saved
