@@ -40,7 +40,9 @@ from devstack.specs import (
     serving_spec,
     simulator_spec,
     start_prometheus,
+    with_worker_metrics,
     worker_spec,
+    worker_target,
 )
 from services.files import secure_tree
 from services.redact import redact_urls
@@ -173,12 +175,8 @@ def _run_services(
         with supervisor:
             with timer.phase("services"):
                 prom = start_prometheus(
-                    supervisor,
-                    paths=paths,
-                    port=settings.prometheus_port,
-                    target=scrape_target(settings),
-                    binary=prometheus,
-                )
+                    supervisor, paths=paths, port=settings.prometheus_port, binary=prometheus,
+                    target=scrape_target(settings), worker=worker_target(settings))
                 serving = supervisor.start(serving_spec(settings))
                 dashboard = supervisor.start(dashboard_spec(settings))
                 supervisor.wait_ready([prom, serving])
@@ -189,6 +187,7 @@ def _run_services(
             say(f"logs: {paths.logs}/<process>.log")
             say(f"Prometheus: http://{LOOPBACK}:{settings.prometheus_port}")
             say(f"inference service: http://{scrape_target(settings)}")
+            say(f"worker figures: http://{worker_target(settings)}/metrics")
             say(f"dashboard: http://{LOOPBACK}:{settings.dashboard_port}")
             for line in signin:
                 say(line)
@@ -221,10 +220,12 @@ def run_demo(settings: Settings, *, reset: bool = False, out: TextIO | None = No
     out = out or sys.stdout
     say = _Say(out)
     timer = PhaseTimer()
-    settings = settings.replace(var_dir=str(Path(settings.var_dir).resolve()))
+    settings = with_worker_metrics(
+        settings.replace(var_dir=str(Path(settings.var_dir).resolve())))
     paths = StackPaths(Path(settings.var_dir))
     problems = taken_ports(
-        LOOPBACK, {"Prometheus": settings.prometheus_port, "dashboard": settings.dashboard_port}
+        LOOPBACK, {"Prometheus": settings.prometheus_port, "dashboard": settings.dashboard_port,
+                   "worker metrics": settings.worker_metrics_port}
     )
     problems += taken_ports(settings.serving_host, {"inference service": settings.serving_port})
     if problems:
@@ -232,7 +233,8 @@ def run_demo(settings: Settings, *, reset: bool = False, out: TextIO | None = No
             say(line)
         say(
             "is the demo already running? Stop what holds the port, or choose other ports with "
-            "OPSDASH_PROMETHEUS_PORT, OPSDASH_SERVING_PORT and OPSDASH_DASHBOARD_PORT"
+            "OPSDASH_PROMETHEUS_PORT, OPSDASH_SERVING_PORT, OPSDASH_DASHBOARD_PORT and "
+            "OPSDASH_WORKER_METRICS_PORT"
         )
         if any("(Prometheus)" in line for line in problems):
             say(
@@ -316,7 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = get_settings()
         if args.command == "prometheus-config":
-            print(render_config(scrape_target=scrape_target(settings)), end="")
+            settings = with_worker_metrics(settings)
+            print(render_config(scrape_target=scrape_target(settings),
+                                worker_target=worker_target(settings)), end="")
             return 0
         secure_tree(Path(settings.var_dir))  # files of an earlier run open to others
         if args.command == "seed-demo":

@@ -16,6 +16,7 @@ from devstack.prometheus_config import render_config
 from services.settings import Settings
 
 __all__ = [
+    "DEMO_WORKER_METRICS_PORT",
     "LOOPBACK",
     "PROMETHEUS_RETENTION",
     "StackPaths",
@@ -26,13 +27,18 @@ __all__ = [
     "serving_spec",
     "simulator_spec",
     "start_prometheus",
+    "with_worker_metrics",
     "worker_spec",
+    "worker_target",
 ]
 
 #: Every process of the local stack listens here only.
 LOOPBACK = "127.0.0.1"
 #: Samples older than this are dropped; the demo backfills 14 days.
 PROMETHEUS_RETENTION = "30d"
+#: The worker's ``/metrics`` port in the demo when ``OPSDASH_WORKER_METRICS_PORT`` is unset
+#: (0), so the demo's Prometheus has the model-quality figures to show.
+DEMO_WORKER_METRICS_PORT = 9101
 
 
 @dataclass(frozen=True)
@@ -72,11 +78,27 @@ def scrape_target(settings: Settings) -> str:
     return f"{_connect_host(settings.serving_host)}:{settings.serving_port}"
 
 
+def with_worker_metrics(settings: Settings) -> Settings:
+    """The demo's settings: the worker serves ``/metrics`` (on
+    :data:`DEMO_WORKER_METRICS_PORT` unless ``OPSDASH_WORKER_METRICS_PORT`` names a port)."""
+    if settings.worker_metrics_port:
+        return settings
+    return settings.replace(worker_metrics_port=DEMO_WORKER_METRICS_PORT)
+
+
+def worker_target(settings: Settings) -> str | None:
+    """``host:port`` of the worker's ``/metrics`` (always loopback), or ``None``: none."""
+    port = settings.worker_metrics_port
+    return f"{LOOPBACK}:{port}" if port else None
+
+
 def child_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
     """Environment of the stack's processes: the caller's, plus what keeps them consistent."""
     env = dict(environ)
     env["PYTHONUNBUFFERED"] = "1"
     env["OPSDASH_VAR_DIR"] = settings.var_dir
+    if settings.worker_metrics_port:
+        env["OPSDASH_WORKER_METRICS_PORT"] = str(settings.worker_metrics_port)
     # The dashboard must query the Prometheus started here, also when its port was changed.
     if not environ.get("OPSDASH_PROMETHEUS_URL"):
         env["OPSDASH_PROMETHEUS_URL"] = f"http://{LOOPBACK}:{settings.prometheus_port}"
@@ -163,11 +185,14 @@ def dashboard_spec(settings: Settings) -> ServiceSpec:
 
 
 def start_prometheus(
-    supervisor: Supervisor, *, paths: StackPaths, port: int, target: str, binary: str
+    supervisor: Supervisor, *, paths: StackPaths, port: int, target: str, binary: str,
+    worker: str | None = None,
 ) -> RunningService:
-    """Write the generated configuration and start Prometheus (without waiting for it)."""
+    """Write the generated configuration and start Prometheus (without waiting for it);
+    ``worker`` is the worker's ``/metrics`` target, scraped as job ``opsdash-worker``."""
     paths.prometheus_dir.mkdir(parents=True, exist_ok=True)
-    paths.prometheus_config.write_text(render_config(scrape_target=target), encoding="utf-8")
+    paths.prometheus_config.write_text(
+        render_config(scrape_target=target, worker_target=worker), encoding="utf-8")
     spec = prometheus_spec(
         binary=binary, config=paths.prometheus_config, data_dir=paths.prometheus_data, port=port
     )

@@ -17,6 +17,7 @@ from typing import Any
 # Alembic, pydantic or numpy (tests/integration/cli/test_light_start.py). Each command
 # imports what it needs when it runs.
 from services.cli import (
+    alerts,
     drift,
     handoff,
     labels,
@@ -36,7 +37,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command groups, in the order ``--help`` lists them.
 _GROUPS = (store, registry, promotion, retrain, handoff, labels, metrics, users, predictions,
-           shadow, drift)
+           shadow, drift, alerts)
 
 COMMANDS: dict[str, Command] = {name: c for group in _GROUPS for name, c in group.COMMANDS.items()}
 

@@ -18,6 +18,7 @@ __all__ = [
     "SERVING_JOB",
     "SPOOL_BYTES",
     "SPOOL_ROWS_TOTAL",
+    "WORKER_JOB",
 ]
 
 #: Counter ``{model, version, predicted_class}``: predictions served.
@@ -40,6 +41,9 @@ SPOOL_BYTES = "opsdash_prediction_spool_bytes"
 
 #: Prometheus job name of the inference service in the generated scrape config.
 SERVING_JOB = "opsdash-serving"
+#: Prometheus job name of the worker's ``/metrics`` (model quality, drift share, label
+#: backlog, alert states) in the generated scrape config.
+WORKER_JOB = "opsdash-worker"
 #: Seconds between scrapes of that job in the generated config; the dashboard's rate windows
 #: span at least four of them so a rate always has points to work on.
 SCRAPE_INTERVAL_S = 5

@@ -28,6 +28,7 @@ from services.worker.alerts_task import alert_tasks
 from services.worker.bake_watch import bake_step, limits_from_settings
 from services.worker.handoff import handoff_task
 from services.worker.loop import StopFlag, Task, run_tasks
+from services.worker.metrics_task import WorkerMetrics
 from services.worker.retrain_task import RetrainTask
 
 __all__ = ["main", "tasks"]
@@ -94,9 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         retrain = RetrainTask(engine=engine, lease_seconds=settings.retrain_lease_seconds)
         work = tasks(engine=engine, settings=settings, retrain=retrain)
+        exported = WorkerMetrics(engine=engine, settings=settings)
     except SettingsError as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"worker: cannot serve /metrics on 127.0.0.1:{settings.worker_metrics_port} "
+              f"(OPSDASH_WORKER_METRICS_PORT): {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    work += exported.tasks()
     # Configured after the schema check, so its failure stays a single line.
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -110,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run_tasks(work, stop=stop)
     finally:
+        exported.close()
         retrain.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
