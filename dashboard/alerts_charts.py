@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -94,19 +93,32 @@ def backtest_words(result: Backtest, tz: str) -> str:
     return text
 
 
-def _series(result: Backtest, scale: Scale, zone: ZoneInfo) -> dict[str, list[Any]]:
-    times: list[datetime] = []
-    values: list[float | None] = []
-    lower: list[float | None] = []
-    upper: list[float | None] = []
+def _minimum(rule: Rule) -> int:
+    """The sample a figure needs to be judged (labels, requests, rows), else 0."""
+    for name in ("min_labels", "min_requests", "min_rows"):
+        value = getattr(rule, name, None)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def _series(rule: Rule, result: Backtest, scale: Scale, zone: ZoneInfo
+            ) -> dict[str, list[Any]]:
+    """Per step: the judged figure and its interval, and the figure on too small a sample
+    (drawn apart: it is never judged)."""
+    least = _minimum(rule)
+    out: dict[str, list[Any]] = {k: [] for k in ("x", "value", "lower", "upper", "thin")}
     for at, obs, _status in result.steps:
-        times.append(at.astimezone(zone))
-        ok = obs.unavailable is None and obs.value is not None
-        values.append(obs.value * scale.factor if ok and obs.value is not None else None)
-        band = obs.interval if ok else None
-        lower.append(band[0] * scale.factor if band else None)
-        upper.append(band[1] * scale.factor if band else None)
-    return {"x": times, "value": values, "lower": lower, "upper": upper}
+        out["x"].append(at.astimezone(zone))
+        seen = (obs.value * scale.factor if obs.unavailable is None and obs.value is not None
+                else None)
+        judged = seen is not None and (obs.sample_size is None or obs.sample_size >= least)
+        out["value"].append(seen if judged else None)
+        out["thin"].append(None if judged else seen)
+        band = obs.interval if judged else None
+        out["lower"].append(band[0] * scale.factor if band else None)
+        out["upper"].append(band[1] * scale.factor if band else None)
+    return out
 
 
 def backtest_figure(*, rule: Rule, result: Backtest, tz: str, theme: Theme = THEME) -> go.Figure:
@@ -114,7 +126,7 @@ def backtest_figure(*, rule: Rule, result: Backtest, tz: str, theme: Theme = THE
     breach and resolve levels, and each firing period shaded."""
     zone = ZoneInfo(tz)
     scale = rule_scale(rule)
-    data = _series(result, scale, zone)
+    data = _series(rule, result, scale, zone)
     fig = go.Figure(layout=theme.layout())
     if any(v is not None for v in data["upper"]):
         fig.add_scatter(x=data["x"], y=data["upper"], mode="lines", line={"width": 0},
@@ -124,6 +136,10 @@ def backtest_figure(*, rule: Rule, result: Backtest, tz: str, theme: Theme = THE
                         name="interval", hoverinfo="skip")
     fig.add_scatter(x=data["x"], y=data["value"], mode="lines", name="watched figure",
                     line={"color": theme.primary, "width": 2})
+    if any(v is not None for v in data["thin"]):
+        fig.add_scatter(x=data["x"], y=data["thin"], mode="lines",
+                        name=f"on fewer than {_minimum(rule):,}: not judged",
+                        line={"color": theme.muted, "width": 1, "dash": "dot"})
     level, resolve = _levels(rule)
     if level is not None:
         fig.add_hline(y=level * scale.factor, line={"color": theme.bad, "dash": "dash"},
@@ -136,7 +152,9 @@ def backtest_figure(*, rule: Rule, result: Backtest, tz: str, theme: Theme = THE
                       x1=(episode.resolved_at or result.end).astimezone(zone),
                       fillcolor=theme.bad, opacity=0.12, line_width=0)
     if not any(v is not None for v in data["value"]):
-        fig.add_annotation(text="nothing to judge in these 14 days (no data at any step)",
+        why = ("too small a sample at every step" if any(v is not None for v in data["thin"])
+               else "no data at any step")
+        fig.add_annotation(text=f"nothing to judge in these 14 days ({why})",
                            x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                            font={"size": 14, "color": theme.muted})
     name = html.escape(f"{rule.model}: {rule.name}")

@@ -68,3 +68,17 @@ def test_each_kind_is_drawn_in_its_own_unit() -> None:
     assert rule_scale(backlog).title == "predictions awaiting a label"
     recall = QualityRule(name="r", model="m", metric="recall:churns", floor=0.5, resolve_at=0.6)
     assert rule_scale(recall).title == "recall of churns (%)"
+
+
+def test_figures_on_too_few_labels_are_drawn_apart_as_not_judged() -> None:
+    steps = [(T0, Observation(1.0, (0.2, 1.0), 3), Status.INACTIVE),
+             (T0 + timedelta(hours=1), Observation(0.9, (0.87, 0.93), 500), Status.INACTIVE)]
+    result = Backtest(start=T0, end=T0 + timedelta(hours=2), step_seconds=3600, steps=steps)
+    fig = backtest_figure(rule=RULE, result=result, tz="UTC")
+    judged = next(t for t in fig.data if t.name == "watched figure")
+    thin = next(t for t in fig.data if t.name == "on fewer than 200: not judged")
+    assert list(judged.y) == [None, 90]
+    assert list(thin.y) == [100, None]
+    alone = Backtest(start=T0, end=T0 + timedelta(hours=1), step_seconds=3600, steps=steps[:1])
+    fig = backtest_figure(rule=RULE, result=alone, tz="UTC")
+    assert any("too small a sample at every step" in a.text for a in fig.layout.annotations)
