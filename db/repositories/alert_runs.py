@@ -41,6 +41,7 @@ __all__ = [
     "firing_began",
     "hold_lease",
     "insert_event",
+    "last_firing_sent",
     "lease_holder",
     "locked_rule",
     "newest_label_at",
@@ -203,6 +204,21 @@ def queue_delivery(*, session: Session, event_id: int, target: str, fmt: str,
     session.add(row)
     session.flush()
     return row.id
+
+
+def last_firing_sent(*, session: Session, rule_id: int, target: str
+                     ) -> tuple[int, datetime | None] | None:
+    """The rule's newest ``firing`` event and when a delivery of it to ``target`` was last
+    queued (``None``: never); ``None`` when the rule never fired."""
+    event_id = session.scalar(
+        select(AlertEvent.id).where(AlertEvent.rule_id == rule_id, AlertEvent.event == "firing")
+        .order_by(AlertEvent.at.desc(), AlertEvent.id.desc()).limit(1))
+    if event_id is None:
+        return None
+    last = session.scalar(select(func.max(AlertDelivery.created_at))
+                          .where(AlertDelivery.event_id == event_id,
+                                 AlertDelivery.target == target))
+    return int(event_id), last
 
 
 def due_deliveries(*, session: Session, now: datetime, limit: int) -> list[int]:

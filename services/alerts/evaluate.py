@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.repositories import alert_runs
@@ -27,6 +28,7 @@ from db.session import session_scope
 from services.alerts.cadence import due
 from services.alerts.describe import summary
 from services.alerts.observe import observe
+from services.alerts.outbox import ALERTMANAGER_REPEAT
 from services.alerts.rules import Rule, RuleError, rule_from_dict
 from services.alerts.sources import Sources
 from services.alerts.state import Observation, RuleState, Status, Transition, step
@@ -215,12 +217,34 @@ def _evaluate_one(*, engine: Engine, settings: Settings, holder: str,
                     alert_runs.queue_delivery(session=session, event_id=event_id,
                                               target=target, fmt=fmt, now=at)
                     queued += 1
+        elif state.status is Status.FIRING:
+            queued = _repeat_to_alertmanager(session, row, settings, at)
     if transition.event is not None:
         logger.info("alert %r: %s%s: %s", row.name, transition.event,
                     " (silenced)" if quiet else "", message)
     return RuleOutcome(rule_id=row.id, name=row.name, status=str(state.status),
                        event=transition.event, silenced=quiet, queued=queued,
                        message=message)
+
+
+def _repeat_to_alertmanager(session: Session, row: alert_runs.RuleRow, settings: Settings,
+                            at: datetime) -> int:
+    """Re-queue a still-firing rule's firing notification to its Alertmanager targets
+    every :data:`ALERTMANAGER_REPEAT` (Alertmanager resolves an alert it stops hearing
+    about); none while the rule or its model is silenced. Returns how many were queued."""
+    queued = 0
+    for target, fmt in _targets(row, settings):
+        if fmt != "alertmanager":
+            continue
+        sent = alert_runs.last_firing_sent(session=session, rule_id=row.id, target=target)
+        if sent is None or (sent[1] is not None and at - sent[1] < ALERTMANAGER_REPEAT):
+            continue
+        if alert_runs.silenced(session=session, rule_id=row.id, model_id=row.model_id, now=at):
+            return 0
+        alert_runs.queue_delivery(session=session, event_id=sent[0], target=target, fmt=fmt,
+                                  now=at)
+        queued += 1
+    return queued
 
 
 def _stored_state(stored: Any) -> RuleState:

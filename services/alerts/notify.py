@@ -77,6 +77,9 @@ class Notification:
         summary: one line like ``churn accuracy 64 % < 75 % (1,920 labels)``.
         link: the dashboard page to open (``OPSDASH_PUBLIC_URL`` + the rule's action or
             ``/alerts``), empty when no public URL is configured.
+        expires_at: for a firing alert, until when a receiver should hold it firing without
+            hearing again (Alertmanager's ``endsAt``): the worker re-sends a firing alert
+            to an Alertmanager before then (``None``: the receiver's own timeout applies).
     """
 
     event_id: int
@@ -95,6 +98,7 @@ class Notification:
     sample_size: int | None
     summary: str
     link: str = ""
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,8 @@ def _figure(value: float | None) -> str | None:
 def alertmanager_payload(note: Notification) -> list[dict[str, Any]]:
     """A list of one alert as Alertmanager's ``POST /api/v2/alerts`` takes it (labels
     ``alertname``, ``model``, ``severity``, ``rule_id``; annotations ``summary``;
-    ``startsAt``; ``endsAt`` when resolved; ``generatorURL``).
+    ``startsAt``; ``endsAt`` when resolved, or while firing the time the alert expires
+    unless re-sent; ``generatorURL``).
 
     Labels and annotations hold strings only (the API's ``labelSet``); the labels are
     the alert's identity, so they hold nothing that changes between its firing and its
@@ -190,6 +195,8 @@ def alertmanager_payload(note: Notification) -> list[dict[str, Any]]:
     if note.event == "resolved":
         alert["endsAt"] = _utc(max(_aware(note.resolved_at or note.at),
                                    _aware(note.fired_at)))
+    elif note.expires_at is not None:
+        alert["endsAt"] = _utc(max(_aware(note.expires_at), _aware(note.fired_at)))
     if note.link:
         alert["generatorURL"] = note.link
     return [alert]

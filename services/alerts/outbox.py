@@ -25,7 +25,8 @@ from db.session import session_scope
 from services.alerts.notify import Attempt, Notification, body_for, retry_delay, send_once
 from services.settings import Settings
 
-__all__ = ["BATCH", "CLAIM_GRACE_SECONDS", "deliver_due"]
+__all__ = ["ALERTMANAGER_HOLD", "ALERTMANAGER_REPEAT", "BATCH", "CLAIM_GRACE_SECONDS",
+           "deliver_due"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,11 @@ logger = logging.getLogger(__name__)
 BATCH = 20
 #: A claimed delivery is held this long beyond the attempt's timeout.
 CLAIM_GRACE_SECONDS = 30.0
+#: A firing alert sent to an Alertmanager says it holds this long (its ``endsAt``) ...
+ALERTMANAGER_HOLD = timedelta(hours=1)
+#: ... and the evaluator re-sends it this often while the rule keeps firing, so
+#: Alertmanager never resolves by itself an alert that is still firing here.
+ALERTMANAGER_REPEAT = timedelta(minutes=20)
 
 
 def deliver_due(*, engine: Engine, settings: Settings, now: datetime | None = None) -> int:
@@ -60,7 +66,7 @@ def _attempt(engine: Engine, settings: Settings, delivery_id: int,
             session=session, rule_id=found.rule.id, event_id=found.event.id)
     if found is None:
         return False
-    body = body_for(_notification(found, began, settings), found.format)
+    body = body_for(_notification(found, began, settings, sent_at=at), found.format)
     result = send_once(url=found.target, body=body, secret=settings.alert_webhook_secret,
                        allowed_hosts=settings.alert_webhook_hosts,
                        timeout_s=settings.alert_webhook_timeout_seconds)
@@ -88,8 +94,9 @@ def _outcome(result: Attempt, attempt: int, attempts: int, at: datetime) -> dict
 
 
 def _notification(found: alert_runs.DeliveryRow, began: datetime | None,
-                  settings: Settings) -> Notification:
+                  settings: Settings, *, sent_at: datetime) -> Notification:
     event, rule = found.event, found.rule
+    firing = event.event == "firing"
     return Notification(
         event_id=event.id, rule_id=rule.id, rule_name=rule.name, model=found.model,
         kind=rule.kind, severity=rule.severity, event=event.event, at=event.at,
@@ -97,7 +104,8 @@ def _notification(found: alert_runs.DeliveryRow, began: datetime | None,
         resolved_at=event.at if event.event == "resolved" else None,
         value=event.value, lower=event.lower, upper=event.upper,
         sample_size=event.sample_size, summary=event.message,
-        link=_link(settings.public_url, rule.definition.get("action")))
+        link=_link(settings.public_url, rule.definition.get("action")),
+        expires_at=sent_at + ALERTMANAGER_HOLD if firing else None)
 
 
 def _link(public_url: str, action: object) -> str:

@@ -213,3 +213,33 @@ def test_disabled_rules_are_not_evaluated(engine: Engine, settings: Settings) ->
                                               resolve_size=0), enabled=False)
     assert _round(engine, settings, t0, force=True) == []
     assert state(engine, rid) is None
+
+
+def test_a_firing_rule_is_sent_again_to_an_alertmanager_until_it_resolves(
+        engine: Engine, settings: Settings) -> None:
+    """Alertmanager resolves an alert it stops hearing about: while the rule fires, its
+    firing notification is queued again every 20 minutes (not to a JSON webhook, not
+    while silenced); each says it holds for an hour."""
+    t0 = _start()
+    model_id, ids = _backlog(engine, t0, waiting=2)
+    rid = store_rule(engine, LabelBacklogRule(name="b", model="churn", size=1,
+                                              resolve_size=0))
+    hooked = _with_hook(settings)
+    assert _round(engine, hooked, t0) == [f"{rid}:firing"]
+    _round(engine, hooked, t0 + timedelta(minutes=10), force=True)
+    assert len(deliveries(engine)) == 1
+    _round(engine, hooked, t0 + timedelta(minutes=21), force=True)
+    again = deliveries(engine)
+    assert len(again) == 2
+    assert again[0].event_id == again[1].event_id  # the same firing, re-sent
+    store_silence(engine, starts_at=t0, until=t0 + timedelta(hours=1), model_id=model_id)
+    _round(engine, hooked, t0 + timedelta(minutes=45), force=True)
+    assert len(deliveries(engine)) == 2
+    plain = settings.model_copy(update={"alert_webhook_url": HOOK})
+    _round(engine, plain, t0 + timedelta(minutes=90), force=True)
+    assert len(deliveries(engine)) == 2  # a JSON webhook hears of a firing once
+    label(engine, ids, "stays", t0)
+    assert _round(engine, hooked, t0 + timedelta(minutes=91)) == [f"{rid}:resolved"]
+    _round(engine, hooked, t0 + timedelta(minutes=130), force=True)
+    assert len(deliveries(engine)) == 3  # the resolution, and no more firing
+

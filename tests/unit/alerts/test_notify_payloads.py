@@ -19,6 +19,7 @@ from services.alerts.notify import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Notification,
+    alertmanager_payload,
     body_for,
     retry_delay,
     sign,
@@ -184,3 +185,13 @@ def test_the_documented_bodies_are_what_is_sent() -> None:
                           for block in section.split("```json\n")[1:])
     assert ours == json.loads(body_for(FIRING, "json"))
     assert alertmanager == json.loads(body_for(FIRING, "alertmanager"))
+
+
+def test_a_firing_alertmanager_body_expires_an_hour_after_it_is_sent() -> None:
+    fired = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
+    note = Notification(event_id=1, rule_id=2, rule_name="b", model="churn",
+                        kind="label_backlog_above", severity="warning", event="firing",
+                        at=fired, fired_at=fired, resolved_at=None, value=2.0, lower=None,
+                        upper=None, sample_size=None, summary="churn label backlog 2 > 1",
+                        expires_at=fired + timedelta(hours=1, minutes=20))
+    assert alertmanager_payload(note)[0]["endsAt"] == "2026-12-08T02:20:00Z"
