@@ -11,10 +11,12 @@ import logging
 
 import streamlit as st
 
+from dashboard.alerts_banner import ALERTS_PAGE, show_alert_banner
 from dashboard.auth import current_user, sso_signed_in
 from dashboard.components import signout_form
 from dashboard.format import md_text
 from dashboard.navigation import HOME, PAGES, SIGNIN, pages_for, start_page
+from dashboard.resources import settings
 from db.schema import SchemaError
 from services.access import Principal
 from services.auth.tokens import MissingSecretError
@@ -82,4 +84,7 @@ with st.sidebar:
     signout_form(sso=sso_signed_in())
 
 st.title(page.title)
+# Firing alerts for the roles that can act, above every page (the Alerts page lists them).
+show_alert_banner(user=user, config=settings(),
+                  link=None if page.url_path == "alerts" else pages[ALERTS_PAGE])
 page.run()

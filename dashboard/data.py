@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,10 @@ from db.repositories import drift as drift_repo
 from db.repositories import registry as registry_repo
 from db.repositories import stats as stats_repo
 from db.session import session_scope
+from services.alerts.backtest import Backtest, backtest
+from services.alerts.rules import cadence_seconds, rule_from_dict
+from services.alerts.sources import Sources
+from services.alerts.store import FiringAlert, firing
 from services.drift.frame import Frame, decode_rows
 from services.drift.samples import Kind
 from services.drift.scoring import TrainingReference, training_reference
@@ -26,11 +31,16 @@ from services.settings import SettingsError, get_settings
 from services.views.overview import ModelOverview, ServingSnapshot, serving_snapshot, store_overview
 
 __all__ = [
+    "BANNER_TTL_SECONDS",
+    "alert_backtest",
+    "alert_sources",
     "current_minute",
     "drift_day",
     "drift_history",
     "drift_subject",
     "drift_training_reference",
+    "firing_alerts",
+    "forget_alerts",
     "forget_label_figures",
     "forget_production_figures",
     "label_count",
@@ -180,3 +190,43 @@ def drift_history(database_url: str, model_id: int, bounds: Sequence[datetime],
         counts = drift_repo.count_between(session, model_id, bounds)
     return [drift_day(database_url, model_id, start, end, rows, kinds)
             for start, end, rows in zip(bounds[:-1], bounds[1:], counts, strict=True)]
+
+
+#: Seconds the banner's list of firing alerts is reused: every page run of every session
+#: shows it, so it is read at most this often per dashboard process.
+BANNER_TTL_SECONDS = 5
+
+
+@st.cache_data(ttl=BANNER_TTL_SECONDS, show_spinner=False)
+def firing_alerts(database_url: str) -> list[FiringAlert]:
+    """The rules firing now (silenced ones included, marked), for the banner."""
+    return firing(engine=engine_for(database_url))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def alert_sources(prometheus_url: str, timeout: float, drift_file: str, tz: str) -> Sources:
+    """What a backtest reads besides the store (Prometheus, the drift configuration and
+    its cache of finished days), one per configuration; the arguments are its key."""
+    del prometheus_url, timeout, drift_file, tz  # cache key only
+    return Sources.from_settings(get_settings())
+
+
+@st.cache_data(ttl=_TTL, show_spinner="Replaying the rule over the stored history…",
+               max_entries=32)
+def alert_backtest(database_url: str, definition: str, days: int, hour: str) -> Backtest:
+    """What the rule of ``definition`` (its JSON) would have done over the last ``days``
+    days, at the rule's own step or hourly, whichever is coarser; ``hour`` keys the cache,
+    so the same rule is replayed at most once an hour."""
+    del hour  # cache key only
+    rule = rule_from_dict(json.loads(definition))
+    config = get_settings()
+    sources = alert_sources(config.prometheus_url, config.prometheus_timeout,
+                            config.drift_config_file, config.timezone)
+    end = datetime.now(UTC)
+    return backtest(engine=engine_for(database_url), rule=rule, start=end - timedelta(days=days),
+                    end=end, step_seconds=cadence_seconds(rule), sources=sources)
+
+
+def forget_alerts() -> None:
+    """Drop the cached firing alerts (after a rule, silence or acknowledgement changed)."""
+    firing_alerts.clear()

@@ -32,6 +32,8 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("pages/drift.py", "Drift", ":material/query_stats:", "drift", View.DRIFT),
     PageEntry("pages/models.py", "Models", ":material/deployed_code:", "models",
               View.LIFECYCLE),
+    PageEntry("pages/alerts.py", "Alerts", ":material/notifications:", "alerts",
+              View.ALERTS),
     PageEntry("pages/labeling.py", "Label feedback", ":material/label:", "labeling",
               View.LABELING),
     PageEntry("pages/audit.py", "Audit log", ":material/history:", "audit", View.AUDIT),

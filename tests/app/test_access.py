@@ -24,6 +24,7 @@ PAGES: list[tuple[str, str, View | None]] = [
     ("pages/quality.py", "Model quality", View.QUALITY),
     ("pages/drift.py", "Drift", View.DRIFT),
     ("pages/models.py", "Models", View.LIFECYCLE),
+    ("pages/alerts.py", "Alerts", View.ALERTS),
     ("pages/labeling.py", "Label feedback", View.LABELING),
     ("pages/audit.py", "Audit log", View.AUDIT),
     ("pages/users.py", "Users", View.USERS),
@@ -43,6 +44,8 @@ MARKERS: dict[str, Callable[[AppTest], bool]] = {
     or any("No models are registered" in i.value for i in at.info),
     "pages/models.py": lambda at: "Production ledger" in [s.value for s in at.subheader]
     or any("No models are registered" in i.value for i in at.info),
+    "pages/alerts.py": lambda at: [t.label for t in at.tabs][:1] == ["Rules"]
+    or any("No models are registered" in i.value for i in at.info),
     "pages/labeling.py": lambda at: [s.label for s in at.selectbox][:3] == [
         "Model", "Version", "Predicted class"]
     or any("No models are registered" in i.value for i in at.info),
@@ -58,11 +61,12 @@ def _may(role: Role, view: View | None) -> bool:
 
 #: What each role's sidebar links, written out rather than derived from the code under test.
 EXPECTED_LINKS = {
-    Role.ADMIN: ["Overview", "Serving", "Model quality", "Drift", "Models", "Label feedback",
-                 "Audit log", "Users", "Account"],
-    Role.OPERATOR: ["Overview", "Serving", "Model quality", "Drift", "Models", "Label feedback",
-                    "Audit log", "Account"],
-    Role.ANALYST: ["Overview", "Serving", "Model quality", "Drift", "Models", "Account"],
+    Role.ADMIN: ["Overview", "Serving", "Model quality", "Drift", "Models", "Alerts",
+                 "Label feedback", "Audit log", "Users", "Account"],
+    Role.OPERATOR: ["Overview", "Serving", "Model quality", "Drift", "Models", "Alerts",
+                    "Label feedback", "Audit log", "Account"],
+    Role.ANALYST: ["Overview", "Serving", "Model quality", "Drift", "Models", "Alerts",
+                   "Account"],
     Role.LABELER: ["Model quality", "Label feedback", "Account"],
 }
 

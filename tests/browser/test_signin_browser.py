@@ -48,7 +48,7 @@ def test_signing_in_shows_the_roles_pages_and_survives_a_reload(
     sign_in(page, live_stack.dashboard_url, OPERATOR, OPERATOR_PASSWORD)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("stSidebar").get_by_text(f"{OPERATOR} · operator")).to_be_visible()
-    assert _nav(page) == ["Overview", "Serving", "Model quality", "Drift", "Models",
+    assert _nav(page) == ["Overview", "Serving", "Model quality", "Drift", "Models", "Alerts",
                           "Label feedback", "Audit log", "Account"]
     (cookie,) = [c for c in context.cookies() if c["name"] == COOKIE]
     assert cookie["httpOnly"] is True

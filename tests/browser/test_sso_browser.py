@@ -222,13 +222,15 @@ def test_a_local_account_signs_in_with_single_sign_on_and_out_again(
                 password=None, email=ANA["email"])
     _sign_in(page, sso, sso.by_email, ANA["sub"])
     _expect_signed_in(page, "ana · analyst",
-                      ["Overview", "Serving", "Model quality", "Drift", "Models", "Account"])
+                      ["Overview", "Serving", "Model quality", "Drift", "Models", "Alerts",
+                       "Account"])
     assert _audit(engine, "sign_in") == [
         ("ana", {"method": "oidc", "email": "ana@example.test"})]
 
     page.reload(wait_until="domcontentloaded")
     _expect_signed_in(page, "ana · analyst",
-                      ["Overview", "Serving", "Model quality", "Drift", "Models", "Account"])
+                      ["Overview", "Serving", "Model quality", "Drift", "Models", "Alerts",
+                       "Account"])
     assert len(_audit(engine, "sign_in")) == 1  # a reload is not another sign-in
 
     page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out", exact=True).click()
@@ -275,7 +277,7 @@ def test_the_role_claim_names_the_role_and_a_disabled_account_stays_shut(
     _sign_in(page, sso, sso.by_claim, LENA["sub"])
     # The claim's "operator" wins over the local "labeler"; the name is the local one.
     _expect_signed_in(page, "lena · operator",
-                      ["Overview", "Serving", "Model quality", "Drift", "Models",
+                      ["Overview", "Serving", "Model quality", "Drift", "Models", "Alerts",
                        "Label feedback", "Audit log", "Account"])
     assert _audit(engine, "sign_in") == [("lena", {
         "method": "oidc", "email": "lena@example.test", "role_claim": "groups",
@@ -308,4 +310,5 @@ def test_an_unverified_address_is_refused_unless_the_provider_is_trusted(
     # The other dashboard trusts the provider's addresses (OPSDASH_OIDC_TRUST_EMAIL).
     _sign_in(page, sso, sso.by_claim, OTTO["sub"])
     _expect_signed_in(page, "otto@example.test · analyst",
-                      ["Overview", "Serving", "Model quality", "Drift", "Models", "Account"])
+                      ["Overview", "Serving", "Model quality", "Drift", "Models", "Alerts",
+                       "Account"])
