@@ -112,6 +112,10 @@ def _prepare_data(
                 f"seeded models {', '.join(report.models)}: {report.predictions} predictions, "
                 f"{report.labels} labels, {report.alert_rules} alert rules"
             )
+            if report.start is not None:
+                with timer.phase("alert history"):
+                    events = _replay_alerts(engine, settings, start=report.start, end=now)
+                say(f"replayed the alert rules over the seeded history: {events} events")
         if not paths.prometheus_data.exists() or not any(paths.prometheus_data.iterdir()):
             with timer.phase("backfill"):
                 samples = backfill_prometheus(
@@ -279,6 +283,17 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     seed.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
+
+
+def _replay_alerts(engine: Engine, settings: Settings, *, start: datetime,
+                   end: datetime) -> int:
+    """The seeded history's alert events and states, as if the worker had run all along
+    (serving rules are left to the worker: Prometheus has no history yet)."""
+    from services.alerts.replay import replay_history
+    from services.alerts.sources import Sources
+
+    return replay_history(engine=engine, sources=Sources.from_settings(settings),
+                          start=start, end=end)
 
 
 def _seed_demo(settings: Settings, *, as_json: bool) -> int:
