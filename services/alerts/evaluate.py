@@ -195,9 +195,17 @@ def _evaluate_one(*, engine: Engine, settings: Settings, holder: str,
         current = alert_runs.locked_rule(session=session, rule_id=row.id)
         if current is None or not current.enabled or current.updated_at != row.updated_at:
             return None
-        previous = _stored_state(alert_runs.state_of(session=session, rule_id=row.id))
+        stored = alert_runs.state_of(session=session, rule_id=row.id)
+        previous = _stored_state(stored)
         transition = _transition(loaded, previous, obs, at)
         figures = _figures(obs)
+        if (obs.value is None and obs.unavailable is None and stored is not None
+                and stored.status == "firing" and transition.state.status is Status.FIRING):
+            # Nothing to judge now (too few labels or rows yet): the figures that keep it
+            # firing stay what the banner and the page show, with why nothing is newer.
+            figures = {key: getattr(stored, key) for key in figures}
+            message = f"{stored.message.split(' (no newer figure:')[0]} (no newer figure: " \
+                      f"{message.split(': ', 1)[-1]})"
         state = transition.state
         alert_runs.write_state(
             session=session, rule_id=row.id,

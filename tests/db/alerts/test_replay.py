@@ -63,3 +63,14 @@ def test_a_rule_the_history_left_firing_is_firing_at_once(
     assert [o.event for o in done.outcomes] == [None]
     assert store.get_rule(engine=engine, rule_id=rule_id).state.status == "firing"
     assert len(store.events(engine=engine)) == 1
+    # A day later nothing is labelled in its window: nothing to judge, so it keeps firing
+    # and keeps showing the figures that fired it, saying why none is newer.
+    before = store.get_rule(engine=engine, rule_id=rule_id).state
+    later = evaluate_due(engine=engine, settings=settings, holder="w",
+                         now=now + timedelta(hours=30), force=True)
+    assert [o.event for o in later.outcomes] == [None]
+    after = store.get_rule(engine=engine, rule_id=rule_id).state
+    assert after.status == "firing"
+    assert (after.value, after.sample_size) == (before.value, before.sample_size)
+    assert after.message.startswith(before.message + " (no newer figure: ")
+    assert store.firing(engine=engine)[0].summary == after.message
