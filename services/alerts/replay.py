@@ -39,8 +39,11 @@ def record_replay(*, engine: Engine, rule_id: int, rule: Rule, replay: Backtest)
     if replay.unavailable is not None or not replay.steps:
         return 0
     written, previous, since, fired_at = 0, Status.INACTIVE, None, None
+    seen: Observation | None = None  # the newest step with a figure
     with session_scope(engine, write=True) as session:
         for at, obs, status in replay.steps:
+            if obs.value is not None:
+                seen = obs
             if status is not previous:
                 since = at
                 event = ("firing" if status is Status.FIRING
@@ -55,6 +58,10 @@ def record_replay(*, engine: Engine, rule_id: int, rule: Rule, replay: Backtest)
                     fired_at if status is Status.UNKNOWN else None)
                 previous = status
         last_at, last_obs, last = replay.steps[-1]
+        if last is Status.FIRING and last_obs.value is None and seen is not None:
+            # Nothing to judge at the end (too few rows so far today): the rule fires on
+            # the newest figure it had, as the worker keeps it.
+            last_obs = seen
         alert_runs.write_state(
             session=session, rule_id=rule_id,
             values={"status": str(last), "since": None if last is Status.INACTIVE else since,
