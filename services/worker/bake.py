@@ -6,7 +6,11 @@ and what acts on a breach is in :mod:`services.worker.bake_watch`.
 A breach is one of:
 
 - the new version's **error rate** (failed requests / all requests since the promotion)
-  above the SLO, once it answered at least :data:`MIN_REQUESTS` requests;
+  above the SLO beyond doubt: the whole 99.9 % Wilson interval of the rate above it (the
+  watch looks every half minute at a growing count, so a looser interval would, sooner or
+  later, roll back a version serving right at its SLO on noise: one or two invalid
+  requests among the first few dozen are no breach of a 1 % SLO, a third of them failing
+  is), once it answered at least :data:`MIN_REQUESTS` requests;
 - its **p95 latency** since the promotion above the SLO, with the same traffic;
 - its **accuracy** on the labelled predictions made since the promotion more than
   ``accuracy_drop`` below the old version's over the same length of time before the
@@ -21,12 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MIN_REQUESTS", "AccuracyFigures", "BakeLimits", "Decision", "ServingFigures",
-           "decide"]
+from services.quality.metrics import wilson_interval
+
+__all__ = ["ERROR_RATE_CONFIDENCE", "MIN_REQUESTS", "AccuracyFigures", "BakeLimits",
+           "Decision", "ServingFigures", "decide"]
 
 #: Requests the new version must have answered before its error rate and latency count:
 #: one failed request out of three says nothing about a service.
 MIN_REQUESTS = 20
+#: Confidence of the error rate's interval, whose lower bound must clear the SLO.
+ERROR_RATE_CONFIDENCE = 0.999
 
 
 @dataclass(frozen=True)
@@ -100,8 +108,12 @@ def _serving_breaches(serving: ServingFigures, limits: BakeLimits) -> list[str]:
         return []
     found = []
     rate = serving.error_rate
-    if rate is not None and rate > limits.error_rate:
-        found.append(f"error rate {rate:.2%} over the SLO {limits.error_rate:.2%} "
+    total = round(serving.requests)
+    interval = wilson_interval(min(round(serving.errors), total), total,
+                               confidence=ERROR_RATE_CONFIDENCE)
+    if rate is not None and interval is not None and interval[0] > limits.error_rate:
+        found.append(f"error rate {rate:.2%} (interval {interval[0]:.2%} to "
+                     f"{interval[1]:.2%}) over the SLO {limits.error_rate:.2%} "
                      f"({serving.errors:.0f} of {serving.requests:.0f} requests)")
     p95 = serving.p95_latency_s
     if p95 is not None and p95 > limits.latency_p95_s:

@@ -103,7 +103,7 @@ def test_an_error_rate_breach_rolls_back_as_system_with_its_numbers(engine: Engi
     latest = ledger(engine=engine, model="churn")[0]
     assert (latest.kind, latest.from_version, latest.to_version, latest.actor) == (
         "rollback", 2, 1, "system")
-    assert "error rate 5.00% over the SLO 1.00%" in latest.reason
+    assert "error rate 5.00% (interval 2.45% to 9.92%) over the SLO 1.00%" in latest.reason
     assert latest.trigger["error_rate"] == pytest.approx(0.05)
     assert latest.trigger["requests"] == pytest.approx(400)
     assert len(_system_rollbacks(engine)) == 1

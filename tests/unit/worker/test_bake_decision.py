@@ -36,10 +36,23 @@ def test_an_error_rate_over_the_slo_breaches_with_its_numbers() -> None:
     decision = decide(serving=serving, accuracy=NO_LABELS, limits=LIMITS)
 
     assert decision.breach
-    assert decision.reason == "error rate 5.00% over the SLO 1.00% (20 of 400 requests)"
+    assert decision.reason == ("error rate 5.00% (interval 2.45% to 9.92%) over the SLO "
+                               "1.00% (20 of 400 requests)")
     assert decision.trigger["error_rate"] == pytest.approx(0.05)
     assert decision.trigger["requests"] == 400
     assert decision.trigger["slo_error_rate"] == 0.01
+
+
+def test_an_error_rate_over_the_slo_on_few_requests_is_no_breach_until_it_is_clear() -> None:
+    """One or two invalid requests among the first few dozen say nothing about a 1 % SLO;
+    the 99.9 % interval must lie wholly above it."""
+    for errors, requests, breach in ((1, 24, False), (2, 40, False), (3, 60, False),
+                                     (5, 100, True), (8, 24, True), (12, 400, True),
+                                     (4, 400, False)):
+        decision = decide(serving=ServingFigures(requests=requests, errors=errors,
+                                                 p95_latency_s=0.05),
+                          accuracy=NO_LABELS, limits=LIMITS)
+        assert decision.breach is breach, (errors, requests, decision.reason)
 
 
 def test_an_error_rate_exactly_at_the_slo_does_not_breach() -> None:
