@@ -1,8 +1,10 @@
 """Live demo traffic: ``python -m devstack.simulator``.
 
 Sends requests drawn from the demo generators at full drift (the world at the end of the
-seeded history) to the inference service, about 1 % of them deliberately invalid, and
-writes the true label of a share of the answered ones after a delay, as late ground truth.
+seeded history) to the inference service, about 0.3 % of them deliberately invalid (well
+within the 1 % error-rate SLO, so the serving alerts and the bake watch react to a real
+problem, not to the demo's own noise), and writes the true label of a share of the
+answered ones after a delay, as late ground truth.
 The loop itself is :class:`devstack.demo.traffic.Simulator`; this module wires it to HTTP,
 the store, the real clock and the process signals.
 """

@@ -114,7 +114,7 @@ class Simulator:
         label_share: float = 0.6,
         label_delay: float = 60.0,
         drift: float = 1.0,
-        invalid_share: float = 0.01,
+        invalid_share: float = 0.003,
         stop: threading.Event | None = None,
     ) -> None:
         self._scenarios = list(scenarios)
