@@ -259,7 +259,10 @@ def show_editor(ctx: EditorCtx) -> None:
 
 
 def _doc_line(cls: type[Any]) -> str:
-    return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+    """The kind's description: the first paragraph of its docstring, on one line, field
+    names as plain words."""
+    first = (cls.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(first.split()).replace("``", "")
 
 
 def _definition(rule: Rule) -> str:

@@ -8,8 +8,9 @@ import streamlit as st
 
 from dashboard import format as fmt
 from dashboard.alerts_actions import ActionCtx, show_rule_actions, show_silences
-from dashboard.alerts_editor import EditorCtx, show_editor
+from dashboard.alerts_editor import BACKTEST_DAYS, EditorCtx, show_editor
 from dashboard.alerts_view import deliveries_frame, events_frame, rules_frame
+from dashboard.alerts_warmup import warm_drift_backtests
 from dashboard.auth import guard
 from dashboard.components import registered_models
 from dashboard.resources import engine_for, settings
@@ -97,6 +98,7 @@ tabs = dict(zip(names, st.tabs(names), strict=True))
 with tabs["Rules"]:
     _rules()
 if may_edit:
+    warm_drift_backtests(config=config, rules=rules, days=BACKTEST_DAYS)
     with tabs["Edit a rule"]:
         show_editor(EditorCtx(engine=engine, config=config, user=user, rules=rules,
                               models={n: c.classes for n, c in by_name.items()},

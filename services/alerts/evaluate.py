@@ -29,7 +29,7 @@ from services.alerts.cadence import due
 from services.alerts.describe import summary
 from services.alerts.observe import observe
 from services.alerts.outbox import ALERTMANAGER_REPEAT
-from services.alerts.rules import Rule, RuleError, rule_from_dict
+from services.alerts.rules import QualityRule, Rule, RuleError, rule_from_dict
 from services.alerts.sources import Sources
 from services.alerts.state import Observation, RuleState, Status, Transition, step
 from services.settings import Settings
@@ -199,13 +199,13 @@ def _evaluate_one(*, engine: Engine, settings: Settings, holder: str,
         previous = _stored_state(stored)
         transition = _transition(loaded, previous, obs, at)
         figures = _figures(obs)
-        if (obs.value is None and obs.unavailable is None and stored is not None
-                and stored.status == "firing" and transition.state.status is Status.FIRING):
+        if (not _judged(loaded, obs) and stored is not None and stored.status == "firing"
+                and transition.state.status is Status.FIRING):
             # Nothing to judge now (too few labels or rows yet): the figures that keep it
             # firing stay what the banner and the page show, with why nothing is newer.
             figures = {key: getattr(stored, key) for key in figures}
-            message = f"{stored.message.split(' (no newer figure:')[0]} (no newer figure: " \
-                      f"{message.split(': ', 1)[-1]})"
+            kept = stored.message.split(_NEWEST)[0]
+            message = f"{kept}{_NEWEST}{message.removeprefix(row.model + ' ')})"
         state = transition.state
         alert_runs.write_state(
             session=session, rule_id=row.id,
@@ -253,6 +253,22 @@ def _repeat_to_alertmanager(session: Session, row: alert_runs.RuleRow, settings:
                                   now=at)
         queued += 1
     return queued
+
+
+#: How a kept message says what the newest look found instead.
+_NEWEST = " (newest look, not judged: "
+
+
+def _judged(loaded: Rule | str, obs: Observation) -> bool:
+    """Whether the observation has a figure the rule judges: not when the source failed
+    (that is *unknown*), there is nothing yet, or a quality figure rests on fewer labels
+    than the rule's minimum."""
+    if obs.unavailable is not None:
+        return True
+    if obs.value is None:
+        return False
+    return not (isinstance(loaded, QualityRule)
+                and (obs.sample_size or 0) < loaded.min_labels)
 
 
 def _stored_state(stored: Any) -> RuleState:

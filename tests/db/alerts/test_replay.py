@@ -72,5 +72,5 @@ def test_a_rule_the_history_left_firing_is_firing_at_once(
     after = store.get_rule(engine=engine, rule_id=rule_id).state
     assert after.status == "firing"
     assert (after.value, after.sample_size) == (before.value, before.sample_size)
-    assert after.message.startswith(before.message + " (no newer figure: ")
+    assert after.message.startswith(before.message + " (newest look, not judged: ")
     assert store.firing(engine=engine)[0].summary == after.message
