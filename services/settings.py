@@ -269,6 +269,12 @@ class Settings(BaseSettings):
     #: share, label backlog, firing alerts); 0 serves none.
     worker_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
 
+    # --- KPIs -----------------------------------------------------------------------------
+    #: KPIs: TOML file of the money of each confusion-matrix cell, a currency and the price
+    #: of a CPU-hour and of a label, per model (see ``services/kpis/value_config.py``).
+    #: Empty: no values configured.
+    value_file: str = ""
+
     @model_validator(mode="after")
     def _webhook_complete(self) -> Settings:
         """The hand-off needs its URL and a long secret; said before anything runs."""
