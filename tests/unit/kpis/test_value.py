@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.kpis import (
     Money,
@@ -111,3 +113,12 @@ def test_cost_is_cpu_hours_and_labels_at_their_prices() -> None:
 def test_cost_refuses_negative_or_non_finite_inputs(cpu: float, labels: float) -> None:
     with pytest.raises(ValueError, match="must be a finite number"):
         cost(cpu, labels, CHURN)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=10_000), min_size=9, max_size=9))
+def test_value_equals_the_elementwise_product_summed(counts: list[int]) -> None:
+    matrix = np.array(counts, dtype=np.int64).reshape(3, 3)
+    prices = np.array([[TICKETS.money(t, p) for p in TICKET_LABELS] for t in TICKET_LABELS])
+    assert outcome_value(matrix, TICKET_LABELS, TICKETS).amount == pytest.approx(
+        float((matrix * prices).sum()))
