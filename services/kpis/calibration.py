@@ -212,9 +212,10 @@ class Calibration:
             return f"calibrated on {n:,} labelled predictions from {self.reference}"
         if self.summary.ece is None:
             return "model probabilities used as they are: no labelled prediction to check them"
+        too_few = ", too few to calibrate" if self.summary.ece > self.max_ece else ""
         return (
             f"model probabilities used as they are: ECE {self.summary.ece:.2f} "
-            f"on {n:,} labelled predictions from {self.reference}"
+            f"on {n:,} labelled predictions from {self.reference}{too_few}"
         )
 
     def apply(self, probabilities: Any) -> FloatArray:

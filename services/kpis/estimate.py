@@ -188,6 +188,17 @@ def _scored_rows(has_scores: Any, n: int) -> npt.NDArray[np.bool_]:
     return mask
 
 
+def _served(predicted: Any, mask: npt.NDArray[np.bool_], raw: FloatArray) -> IntArray:
+    """The class index each scored prediction was served as (default: the top column)."""
+    if predicted is None:
+        top: IntArray = np.asarray(raw.argmax(axis=1), dtype=np.int64)
+        return top
+    served = np.asarray(predicted, dtype=np.int64)
+    if served.shape != mask.shape:
+        raise EstimateError("predicted must hold one class index per prediction")
+    return served[mask]
+
+
 def estimate_performance(
     probabilities: Any,
     *,
@@ -211,11 +222,11 @@ def estimate_performance(
         raise EstimateError(f"probabilities must be an (n, k) array, got shape {raw.shape}")
     mask = _scored_rows(has_scores, raw.shape[0])
     raw = validate_probabilities(raw[mask], class_labels=class_labels)
-    served = raw.argmax(axis=1) if predicted is None else np.asarray(predicted)[mask]
+    served = _served(predicted, mask, raw)
+    if calibration is not None and calibration.class_labels != tuple(class_labels):
+        raise EstimateError("the calibration was made for other class labels (or another order)")
     believed = raw if calibration is None else calibration.apply(raw)
-    classes, matrix = _class_estimates(
-        believed, np.asarray(served, dtype=np.int64), class_labels, z
-    )
+    classes, matrix = _class_estimates(believed, served, class_labels, z)
     n = int(raw.shape[0])
     accuracy = float(np.trace(matrix) / n) if n else None
     correct = believed[np.arange(n), served] if n else np.zeros(0)

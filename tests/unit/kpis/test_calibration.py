@@ -48,6 +48,10 @@ def test_too_few_labels_keep_the_model_probabilities_even_when_poor() -> None:
     calibration = check_calibration(probs, ["yes"] * 10, class_labels=LABELS, reference="x")
     assert calibration.summary.ece == pytest.approx(0.95)
     assert calibration.calibrator is None
+    assert calibration.statement == (
+        "model probabilities used as they are: ECE 0.95 on 10 labelled predictions from x, "
+        "too few to calibrate"
+    )
 
 
 def test_the_calibrator_matches_sklearn_isotonic_and_rows_sum_to_one() -> None:

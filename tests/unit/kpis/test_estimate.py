@@ -160,3 +160,33 @@ def test_inconsistent_inputs_are_refused_with_a_plain_message() -> None:
         estimate_performance(np.full((3, 2), 0.5), class_labels=("no", "yes"), has_scores=[True])
     with pytest.raises(EstimateError, match="within its interval"):
         estimate_gap(estimated=0.9, measured=0.5, interval=(0.1, 0.2))
+
+
+def test_served_classes_and_the_scores_mask_are_applied_together() -> None:
+    # Row 2 was served as "yes" despite its 0.6 on "no" (a threshold below 0.5).
+    probs = np.array([[0.9, 0.1], [1.0, 0.0], [0.6, 0.4], [0.2, 0.8]])
+    estimate = estimate_performance(
+        probs,
+        class_labels=("no", "yes"),
+        has_scores=[True, False, True, True],
+        predicted=[0, 0, 1, 1],
+    )
+    # Expected matrix, rows true, columns predicted: no->no 0.9, yes->no 0.1,
+    # no->yes 0.6 + 0.2, yes->yes 0.4 + 0.8.
+    assert estimate.expected_matrix == pytest.approx(np.array([[0.9, 0.8], [0.1, 1.2]]))
+    assert estimate.accuracy == pytest.approx((0.9 + 1.2) / 3)
+    assert estimate.classes[1].precision == pytest.approx(1.2 / 2)
+    assert estimate.classes[1].recall == pytest.approx(1.2 / 1.3)
+    assert estimate.calibration == "model probabilities used as they are: calibration not checked"
+
+
+def test_a_calibration_made_for_other_classes_is_refused() -> None:
+    rng = np.random.default_rng(2)
+    probs = _calibrated_sample(rng, 50, k=2)
+    calibration = check_calibration(
+        probs, ["no"] * 50, class_labels=("no", "yes"), reference="the reference"
+    )
+    with pytest.raises(EstimateError, match="other class labels"):
+        estimate_performance(probs, class_labels=("yes", "no"), calibration=calibration)
+    with pytest.raises(EstimateError, match="one class index per prediction"):
+        estimate_performance(probs, class_labels=("no", "yes"), predicted=[0, 1])
