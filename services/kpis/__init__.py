@@ -1,4 +1,8 @@
-"""Business figures of a model: what its outcomes are worth and what serving it costs."""
+"""Business figures of a model: what its outcomes are worth, what serving it costs, and its
+performance estimated from its own probabilities before the labels arrive.
+
+The estimator's names live in :mod:`services.kpis.estimate` and
+:mod:`services.kpis.calibration` (imported from there)."""
 
 from services.kpis.value import (
     CellValue,
