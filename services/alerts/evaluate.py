@@ -198,7 +198,7 @@ def _evaluate_one(*, engine: Engine, settings: Settings, holder: str,
         stored = alert_runs.state_of(session=session, rule_id=row.id)
         previous = _stored_state(stored)
         transition = _transition(loaded, previous, obs, at)
-        figures = _figures(obs)
+        figures = obs.figures()
         if (not _judged(loaded, obs) and stored is not None and stored.status == "firing"
                 and transition.state.status is Status.FIRING):
             # Nothing to judge now (too few labels or rows yet): the figures that keep it
@@ -287,11 +287,6 @@ def _transition(loaded: Rule | str, previous: RuleState, obs: Observation,
         return Transition(previous, None)
     return Transition(RuleState(Status.UNKNOWN, at, previous.fired_at), "unknown")
 
-
-def _figures(obs: Observation) -> dict[str, Any]:
-    lower, upper = obs.interval if obs.interval is not None else (None, None)
-    return {"value": obs.value, "lower": lower, "upper": upper,
-            "sample_size": obs.sample_size}
 
 
 def _message(loaded: Rule | str, obs: Observation) -> str:

@@ -28,10 +28,6 @@ from services.alerts.state import Observation, Status
 __all__ = ["record_replay", "replay_history"]
 
 
-def _figures(obs: Observation) -> dict[str, float | int | None]:
-    lower, upper = obs.interval if obs.interval is not None else (None, None)
-    return {"value": obs.value, "lower": lower, "upper": upper, "sample_size": obs.sample_size}
-
 
 def record_replay(*, engine: Engine, rule_id: int, rule: Rule, replay: Backtest) -> int:
     """Write ``replay`` as rule ``rule_id``'s events and state; returns the events written
@@ -51,7 +47,7 @@ def record_replay(*, engine: Engine, rule_id: int, rule: Rule, replay: Backtest)
                          and status is Status.INACTIVE else None)
                 if event is not None:
                     alert_runs.insert_event(session=session, rule_id=rule_id, event=event,
-                                            at=at, figures=_figures(obs),
+                                            at=at, figures=obs.figures(),
                                             message=summary(rule, obs), silenced=False)
                     written += 1
                 fired_at = at if status is Status.FIRING else (
@@ -66,7 +62,7 @@ def record_replay(*, engine: Engine, rule_id: int, rule: Rule, replay: Backtest)
             session=session, rule_id=rule_id,
             values={"status": str(last), "since": None if last is Status.INACTIVE else since,
                     "fired_at": fired_at, "message": summary(rule, last_obs),
-                    "evaluated_at": last_at, **_figures(last_obs)},
+                    "evaluated_at": last_at, **last_obs.figures()},
             clear_acknowledgement=True)
     return written
 

@@ -73,6 +73,13 @@ class Observation:
     unavailable: str | None = None
     detail: str = ""
 
+    def figures(self) -> dict[str, float | int | None]:
+        """The figures as the store keeps them (``value``, ``lower``, ``upper``,
+        ``sample_size``) in a rule's state and events."""
+        lower, upper = self.interval if self.interval is not None else (None, None)
+        return {"value": self.value, "lower": lower, "upper": upper,
+                "sample_size": self.sample_size}
+
 
 @dataclass(frozen=True)
 class Transition:
