@@ -73,6 +73,10 @@ def test_prometheus_finds_breached_exactly_the_rules_the_app_does(
     for rule in (
         DriftShareRule(name="churn any drift", model="churn", level=0.01, resolve_level=0.01,
                        window_days=2, min_rows=30),
+        # Never judged (more rows than two demo days hold): a drift rule seen unbreached
+        # whatever the hour, as the defaults' day-so-far windows are not at every hour.
+        DriftShareRule(name="churn drift on more rows than exist", model="churn", level=0.5,
+                       resolve_level=0.3, window_days=2, min_rows=100_000_000),
         LabelBacklogRule(name="churn small backlog", model="churn", size=10, resolve_size=5),
         QualityRule(name="churn accuracy far floor", model="churn", metric="recall:churned",
                     floor=0.05, resolve_at=0.1, window_seconds=6 * 3600, min_labels=30,
